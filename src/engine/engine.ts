@@ -1,0 +1,480 @@
+/**
+ * The mutation engine: for every node, one active step at a time, driven by a single serial queue of
+ * dirty nodes (no locks, no re-entrancy). A node is re-evaluated whenever a value the planner reads
+ * changes; evaluation forgets unknowable values, plans from dsc to cfg and fires (or keeps) the first step.
+ */
+import type {MutationRequest} from '../sdk/contract.js';
+import type {StateChangeEvent} from '../model/events.js';
+import type {JsonValue, Node, NodeView} from '../model/node.js';
+import type {Registry, RegisteredMutation} from '../model/registry.js';
+import {formatDuration} from '../model/duration.js';
+import {NotFoundError} from '../model/errors.js';
+import {getAt, toShorthand} from '../model/url.js';
+import type {Store} from '../store/store.js';
+import {Planner, type State} from './planner.js';
+import {Admission} from './admission.js';
+import {EngineMetrics} from './metrics.js';
+
+export interface RetryPolicy {
+  /** Failures in a row (timeouts or handler errors) before a node is held. */
+  max: number;
+  baseMs: number;
+  maxMs: number;
+}
+
+export interface EngineOptions {
+  store: Store;
+  registry: Registry;
+  selfId: string;
+  /** Deliver a MUTATE to the owning module; a rejection fails the step with its message. */
+  dispatch: (module: string, request: MutationRequest) => Promise<void>;
+  interrupt: (module: string, request: MutationRequest, reason: string) => void;
+  /** Whether a module is RUN (mutations of other modules wait for it). */
+  moduleRunning: (module: string) => boolean;
+  retry?: Partial<RetryPolicy>;
+  /** Per-module admission limits that override the modules' own maxConcurrent. */
+  maxConcurrent?: Record<string, number>;
+  frozen?: boolean;
+}
+
+type StepStatus = 'new' | 'running' | 'waiting-module' | 'waiting-slot' | 'elsewhere';
+
+interface Step {
+  nodeId: string;
+  mutation: RegisteredMutation;
+  status: StepStatus;
+  since: number;
+  attempt: number;
+  timer?: NodeJS.Timeout;
+  abort: AbortController;
+  request?: MutationRequest;
+}
+
+interface NodeRuntime {
+  step?: Step;
+  plan: RegisteredMutation[];
+  failures: number;
+  lastFailure?: {mutation: string; reason: string; time: number};
+  backoffUntil?: number;
+  backoffTimer?: NodeJS.Timeout;
+  held?: {reason: string; since: number};
+  blocked?: string;
+}
+
+export interface Why {
+  nodeId: string;
+  nodename: string;
+  converged: boolean;
+  summary: string;
+  differences: {url: string; cfg?: JsonValue; dsc?: JsonValue}[];
+  plan: string[];
+  current?: {mutation: string; status: StepStatus; since: number; attempt: number; timeoutMs: number; waitingFor?: string};
+  blocked?: string;
+  held?: {reason: string; since: number; failures: number};
+  lastFailure?: {mutation: string; reason: string; time: number};
+  frozen: boolean;
+}
+
+export class Engine {
+  readonly planner: Planner;
+  readonly metrics = new EngineMetrics();
+  private readonly store: Store;
+  private readonly registry: Registry;
+  private readonly selfId: string;
+  private readonly retry: RetryPolicy;
+  private readonly admission: Admission<string>;
+  private readonly runtimes = new Map<string, NodeRuntime>();
+  private readonly dirty = new Set<string>();
+  private readonly relevant: Set<string>;
+  private scheduled = false;
+  private evaluating?: string;
+  private unsubscribe?: () => void;
+  private isFrozen: boolean;
+
+  constructor(private readonly options: EngineOptions) {
+    this.store = options.store;
+    this.registry = options.registry;
+    this.selfId = options.selfId;
+    this.planner = new Planner(options.registry);
+    this.retry = {max: 5, baseMs: 1000, maxMs: 60_000, ...options.retry};
+    this.isFrozen = options.frozen ?? false;
+    this.relevant = new Set([...this.planner.urls, ...this.planner.factUrls]);
+    const limits: Record<string, number> = {};
+    for (const spec of this.registry.modules()) if (spec.maxConcurrent) limits[spec.name] = spec.maxConcurrent;
+    this.admission = new Admission({...limits, ...options.maxConcurrent}, (nodeId) => this.markDirty(nodeId));
+  }
+
+  start(): void {
+    this.unsubscribe = this.store.events.subscribe({types: ['STATE_CHANGE']}, (e) => this.onChange(e as StateChangeEvent));
+    for (const id of this.store.ids()) this.markDirty(id);
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    for (const id of [...this.runtimes.keys()]) this.dropRuntime(id, 'the daemon is stopping');
+    this.dirty.clear();
+  }
+
+  // ---- operator controls ----
+
+  get frozen(): boolean {
+    return this.isFrozen;
+  }
+
+  /** Stops planning and firing; in-flight steps are let go (their timers cleared); state is still recorded. */
+  freeze(): void {
+    if (this.isFrozen) return;
+    this.isFrozen = true;
+    for (const rt of this.runtimes.values()) {
+      this.endStep(rt, 'the engine was frozen');
+      this.clearBackoff(rt);
+    }
+  }
+
+  thaw(): void {
+    if (!this.isFrozen) return;
+    this.isFrozen = false;
+    for (const id of this.store.ids()) this.markDirty(id);
+  }
+
+  /** Releases a node held after too many failures and plans it again. */
+  retryNode(nodeId: string): void {
+    const rt = this.runtime(nodeId);
+    rt.held = undefined;
+    rt.failures = 0;
+    this.clearBackoff(rt);
+    this.markDirty(nodeId);
+  }
+
+  /** A module's service state changed: steps waiting for it may go. */
+  moduleStateChanged(module: string): void {
+    for (const [id, rt] of this.runtimes) if (rt.step?.mutation.module === module && rt.step.status === 'waiting-module') this.markDirty(id);
+  }
+
+  // ---- the serial queue ----
+
+  private onChange(e: StateChangeEvent): void {
+    if (e.nodeId === this.evaluating) return; // the evaluation in progress already sees its own writes
+    if (e.op === 'DELETE') {
+      this.dropRuntime(e.nodeId, 'the node was deleted');
+      return;
+    }
+    if (e.op === 'UPDATE' && !this.relevant.has(e.url)) return;
+    if (e.view === 'cfg') {
+      const rt = this.runtimes.get(e.nodeId);
+      if (rt) { // new operator intent: a fresh start for a held or failing node
+        rt.failures = 0;
+        rt.held = undefined;
+        this.clearBackoff(rt);
+      }
+    }
+    this.markDirty(e.nodeId);
+  }
+
+  private markDirty(nodeId: string): void {
+    this.dirty.add(nodeId);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.drain());
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    for (const id of this.dirty) {
+      this.dirty.delete(id);
+      this.evaluating = id;
+      try {
+        this.evaluate(id);
+      } catch (error) {
+        this.log(id, 'error', `evaluation failed: ${(error as Error).message}`);
+      } finally {
+        this.evaluating = undefined;
+      }
+    }
+  }
+
+  // ---- evaluation ----
+
+  private evaluate(id: string): void {
+    const view = this.store.get(id);
+    if (!view || id === this.selfId) return;
+    const facts = this.planner.facts(view.cfg, view.dsc);
+    this.forgetUnknowable(view, facts);
+    if (this.isFrozen) return;
+    const rt = this.runtime(id);
+    if (rt.held || (rt.backoffUntil && rt.backoffUntil > Date.now())) return;
+    const start = this.planner.project(view.dsc);
+    const goal = this.planner.project(view.cfg);
+    const step = rt.step;
+    if (step && this.completed(step.mutation, start)) this.complete(id, rt);
+    const plan = this.planner.plan(start, goal, facts);
+    if (!plan.ok) {
+      if (rt.blocked !== plan.reason) this.log(id, 'warn', plan.reason);
+      rt.blocked = plan.reason;
+      rt.plan = [];
+      if (rt.step && !this.inProgress(rt.step.mutation, start)) this.endStep(rt, 'no plan leads to the cfg any more', true);
+      return;
+    }
+    rt.blocked = undefined;
+    rt.plan = plan.steps;
+    if (plan.steps.length === 0) {
+      if (rt.step) this.endStep(rt, 'the node already has its cfg', true);
+      rt.failures = 0;
+      return;
+    }
+    if (rt.step && (rt.step.mutation.id === plan.steps[0].id || this.inProgress(rt.step.mutation, start))) {
+      this.advance(rt.step, rt, view); // the same step goes on (or may now leave its wait)
+      return;
+    }
+    // The module has not acted on a step the plan no longer wants: tell it to stop.
+    if (rt.step) this.endStep(rt, `superseded: the plan now starts with ${plan.steps[0].id}`, this.untouched(rt.step.mutation, start));
+    rt.step = {nodeId: id, mutation: plan.steps[0], status: 'new', since: Date.now(), attempt: rt.failures + 1, abort: new AbortController()};
+    this.advance(rt.step, rt, view);
+  }
+
+  /** Resets discovered values that are no longer knowable, as discoveries with events. */
+  private forgetUnknowable(view: NodeView, facts: Record<string, JsonValue>): void {
+    const state = this.planner.project(view.dsc);
+    for (const i of this.planner.forget(state, facts)) {
+      this.store.discover(view.cfg.id, this.planner.urls[i], this.planner.zeroAt(i), 'engine');
+    }
+  }
+
+  private completed(m: RegisteredMutation, state: State): boolean {
+    return Object.entries(m.mutates).every(([u, [, to]]) => state[this.planner.urls.indexOf(u)] === to);
+  }
+
+  /** Some mutated URLs already show `to`, the rest still `from`: a multi-URL step under way. */
+  private inProgress(m: RegisteredMutation, state: State): boolean {
+    const values = Object.entries(m.mutates).map(([u, ft]) => [state[this.planner.urls.indexOf(u)], ft] as const);
+    return values.every(([v, [from, to]]) => v === from || v === to) && values.some(([v, [, to]]) => v === to) && !values.every(([v, [, to]]) => v === to);
+  }
+
+  private untouched(m: RegisteredMutation, state: State): boolean {
+    return Object.entries(m.mutates).every(([u, [from]]) => state[this.planner.urls.indexOf(u)] === from);
+  }
+
+  private inContext(m: RegisteredMutation, cfg: Node): boolean {
+    if (m.context === 'ALL') return true;
+    if (m.context === 'SELF') return cfg.id === this.selfId;
+    return cfg.parentId === this.selfId;
+  }
+
+  /** Moves a step as far as it can go: context, then its module running, then a slot, then fire. */
+  private advance(step: Step, rt: NodeRuntime, view: NodeView): void {
+    const m = step.mutation;
+    const id = step.nodeId;
+    if (step.status === 'running' || step.status === 'elsewhere') return;
+    if (!this.inContext(m, view.cfg)) {
+      step.status = 'elsewhere'; // another daemon fires it; its discoveries move us on
+      return;
+    }
+    if (!this.options.moduleRunning(m.module)) {
+      if (step.status !== 'waiting-module') this.mutationEvent(id, m, 'WAIT', `waiting for module ${m.module} to run`);
+      step.status = 'waiting-module';
+      return;
+    }
+    const hasSlot = step.status === 'waiting-slot' ? this.admission.takeGrant(m.module, id) : this.admission.acquire(m.module, id);
+    if (!hasSlot) {
+      if (step.status !== 'waiting-slot') this.mutationEvent(id, m, 'WAIT', `waiting for a slot (${this.admission.running(m.module)} ${m.module} mutations running)`);
+      step.status = 'waiting-slot';
+      return;
+    }
+    this.fire(id, rt, step, view);
+  }
+
+  private fire(id: string, rt: NodeRuntime, step: Step, view: NodeView): void {
+    const m = step.mutation;
+    step.status = 'running';
+    step.since = Date.now();
+    const request: MutationRequest = {
+      nodeId: id, module: m.module, mutation: m.name, mutates: m.mutates,
+      cfg: structuredClone(view.cfg), dsc: structuredClone(view.dsc), attempt: step.attempt, signal: step.abort.signal,
+    };
+    step.request = request;
+    if (m.timeoutMs > 0) step.timer = setTimeout(() => this.fail(id, step, `timed out after ${formatDuration(m.timeoutMs)}`), m.timeoutMs);
+    this.metrics.started(m.module);
+    this.mutationEvent(id, m, 'MUTATE');
+    queueMicrotask(() => {
+      if (rt.step !== step) return;
+      this.options.dispatch(m.module, request).catch((error: Error) => this.fail(id, step, error?.message ?? String(error)));
+    });
+  }
+
+  private complete(id: string, rt: NodeRuntime): void {
+    const step = rt.step!;
+    if (step.status === 'running') this.metrics.completed(step.mutation.module, Date.now() - step.since);
+    this.mutationEvent(id, step.mutation, 'COMPLETE');
+    this.releaseStep(rt);
+    rt.failures = 0;
+  }
+
+  /** Ends the active step without completing it; `interrupt` tells the module to stop if it was running. */
+  private endStep(rt: NodeRuntime, reason: string, interrupt = false): void {
+    const step = rt.step;
+    if (!step) return;
+    if (interrupt && step.status === 'running' && step.request) {
+      this.mutationEvent(step.request.nodeId, step.mutation, 'INTERRUPT', reason);
+      this.options.interrupt(step.mutation.module, step.request, reason);
+    }
+    this.releaseStep(rt);
+  }
+
+  private releaseStep(rt: NodeRuntime): void {
+    const step = rt.step!;
+    clearTimeout(step.timer);
+    step.abort.abort();
+    if (step.status === 'running') this.admission.release(step.mutation.module);
+    if (step.status === 'waiting-slot') this.admission.cancel(step.mutation.module, step.nodeId);
+    rt.step = undefined;
+  }
+
+  /** A step failed (timeout or handler error): discover failTo, interrupt the module, back off, re-plan. */
+  private fail(id: string, step: Step, reason: string): void {
+    const rt = this.runtimes.get(id);
+    if (!rt || rt.step !== step) return; // a late failure of a step already over
+    const m = step.mutation;
+    this.metrics.failed(m.module);
+    this.mutationEvent(id, m, 'INTERRUPT', reason);
+    if (step.request) this.options.interrupt(m.module, step.request, reason);
+    this.releaseStep(rt);
+    rt.failures++;
+    rt.lastFailure = {mutation: m.id, reason, time: Date.now()};
+    this.store.record(id, {kind: 'failure', mutation: m.id, message: reason});
+    if (rt.failures > this.retry.max) {
+      rt.held = {reason: `gave up after ${rt.failures} failures in a row; last: ${m.id} ${reason}`, since: Date.now()};
+      this.log(id, 'error', `${rt.held.reason} (layercake node retry releases it)`);
+    } else {
+      const delay = Math.min(this.retry.baseMs * 2 ** (rt.failures - 1), this.retry.maxMs);
+      rt.backoffUntil = Date.now() + delay;
+      rt.backoffTimer = setTimeout(() => {
+        rt.backoffUntil = undefined;
+        rt.backoffTimer = undefined;
+        this.markDirty(id);
+      }, delay);
+    }
+    if (m.failTo && this.store.get(id)) this.store.discover(id, m.failTo.url, m.failTo.value, m.module);
+  }
+
+  private clearBackoff(rt: NodeRuntime): void {
+    clearTimeout(rt.backoffTimer);
+    rt.backoffTimer = undefined;
+    rt.backoffUntil = undefined;
+  }
+
+  private runtime(id: string): NodeRuntime {
+    let rt = this.runtimes.get(id);
+    if (!rt) this.runtimes.set(id, (rt = {plan: [], failures: 0}));
+    return rt;
+  }
+
+  private dropRuntime(id: string, reason: string): void {
+    const rt = this.runtimes.get(id);
+    if (!rt) return;
+    this.endStep(rt, reason, true);
+    this.clearBackoff(rt);
+    this.runtimes.delete(id);
+    this.dirty.delete(id);
+  }
+
+  private mutationEvent(nodeId: string, m: RegisteredMutation, kind: 'MUTATE' | 'INTERRUPT' | 'COMPLETE' | 'WAIT', reason?: string): void {
+    const history = {MUTATE: 'mutate', COMPLETE: 'complete', INTERRUPT: 'interrupt', WAIT: 'log'} as const;
+    this.store.record(nodeId, {kind: history[kind], mutation: m.id, message: reason});
+    this.store.events.emit({type: 'MUTATION', nodeId, kind, module: m.module, mutation: m.name, reason});
+  }
+
+  private log(nodeId: string, level: 'info' | 'warn' | 'error', message: string): void {
+    this.store.record(nodeId, {kind: 'log', message});
+    this.store.events.emit({type: 'LOG', nodeId, level, message, module: 'engine'});
+  }
+
+  // ---- queries ----
+
+  status() {
+    let converged = 0, active = 0, waiting = 0, held = 0, blocked = 0;
+    for (const view of this.store.list()) {
+      if (view.cfg.id === this.selfId) continue;
+      const rt = this.runtimes.get(view.cfg.id);
+      if (rt?.held) held++;
+      else if (rt?.blocked) blocked++;
+      else if (rt?.step?.status === 'waiting-module' || rt?.step?.status === 'waiting-slot') waiting++;
+      else if (rt?.step || rt?.backoffUntil) active++;
+      else if (this.planner.satisfies(this.planner.project(view.dsc), this.planner.project(view.cfg))) converged++;
+      else active++;
+    }
+    return {frozen: this.isFrozen, nodes: this.store.size - (this.store.get(this.selfId) ? 1 : 0), converged, active, waiting, blocked, held,
+      inFlight: this.admission.runningByModule(), queued: this.admission.queuedByModule()};
+  }
+
+  why(idOrName: string): Why {
+    const view = this.store.resolve(idOrName);
+    if (!view) throw new NotFoundError(`no node "${idOrName}"`, {node: idOrName});
+    const {cfg, dsc} = view;
+    const rt = this.runtimes.get(cfg.id);
+    const differences = this.planner.urls
+      .map((u, i) => ({url: u, cfg: getAt(cfg, u) ?? this.planner.zeroAt(i), dsc: getAt(dsc, u) ?? this.planner.zeroAt(i), zero: this.planner.zeroAt(i)}))
+      .filter((d) => d.cfg !== d.zero && d.cfg !== d.dsc)
+      .map(({url, cfg: c, dsc: d}) => ({url, cfg: c, dsc: d}));
+    const step = rt?.step;
+    const waitingFor = step && {new: undefined, running: undefined, 'waiting-module': `module ${step.mutation.module} to run`, 'waiting-slot': `a ${step.mutation.module} slot`,
+      elsewhere: step.mutation.context === 'SELF' ? 'the node itself to perform it' : 'the node\'s parent to perform it'}[step.status];
+    const converged = differences.length === 0 && !rt?.blocked;
+    const summary = this.summary(cfg, rt, converged, differences.length, waitingFor);
+    return {
+      nodeId: cfg.id, nodename: cfg.nodename, converged, summary, differences, frozen: this.isFrozen,
+      plan: (rt?.plan ?? []).map((m) => m.id),
+      current: step && {mutation: step.mutation.id, status: step.status, since: step.since, attempt: step.attempt, timeoutMs: step.mutation.timeoutMs, waitingFor},
+      blocked: rt?.blocked, held: rt?.held && {...rt.held, failures: rt.failures}, lastFailure: rt?.lastFailure,
+    };
+  }
+
+  private summary(cfg: Node, rt: NodeRuntime | undefined, converged: boolean, differences: number, waitingFor?: string): string {
+    const name = cfg.nodename || cfg.id;
+    if (cfg.id === this.selfId) return `${name} is this daemon's own node`;
+    if (rt?.held) return `${name} is held: ${rt.held.reason}`;
+    if (rt?.blocked) return `${name} cannot converge: ${rt.blocked}`;
+    if (converged) return `${name} has converged: its discovered state matches its cfg`;
+    if (this.isFrozen) return `${name} differs from its cfg in ${differences} value(s), but the engine is frozen (layercake engine thaw)`;
+    if (rt?.backoffUntil) return `${name} is backing off after a failure (${rt.lastFailure?.mutation}: ${rt.lastFailure?.reason}); retrying in ${formatDuration(rt.backoffUntil - Date.now())}`;
+    if (rt?.step) {
+      const s = rt.step;
+      const running = `${s.mutation.id} (attempt ${s.attempt}, for ${formatDuration(Date.now() - s.since)}${s.mutation.timeoutMs ? ` of ${formatDuration(s.mutation.timeoutMs)}` : ''})`;
+      return s.status === 'running' ? `${name} is running ${running}` : `${name} is waiting for ${waitingFor} before ${s.mutation.id}`;
+    }
+    return `${name} is about to be planned`;
+  }
+
+  path(idOrName: string) {
+    const view = this.store.resolve(idOrName);
+    if (!view) throw new NotFoundError(`no node "${idOrName}"`, {node: idOrName});
+    const rt = this.runtimes.get(view.cfg.id);
+    const steps = (rt?.plan ?? []).map((m, i) => ({mutation: m.id, status: i === 0 && rt?.step ? rt.step.status : 'pending'}));
+    return {nodeId: view.cfg.id, steps, blocked: rt?.blocked, held: rt?.held?.reason};
+  }
+
+  /** The pointers whose cfg values cannot hold given the rest of this cfg (e.g. runState SYNC when powering off). */
+  unknowableUnder(cfg: Node): string[] {
+    return this.planner.unknowable(this.planner.project(cfg), this.planner.facts(cfg, cfg));
+  }
+
+  consistency(cfg: Node): string[] {
+    return this.planner.inconsistencies(this.planner.project(cfg), this.planner.facts(cfg, this.store.get(cfg.id)?.dsc ?? cfg));
+  }
+
+  graph(nodeIdOrName?: string) {
+    let start: State | undefined;
+    let facts: Record<string, JsonValue> | undefined;
+    if (nodeIdOrName) {
+      const view = this.store.resolve(nodeIdOrName);
+      if (!view) throw new NotFoundError(`no node "${nodeIdOrName}"`, {node: nodeIdOrName});
+      start = this.planner.project(view.dsc);
+      facts = this.planner.facts(view.cfg, view.dsc);
+    }
+    const {states, edges} = this.planner.explore(start, facts);
+    const id = (s: State) => s.map((v, i) => (v === this.planner.zeroAt(i) ? '' : `${toShorthand(this.planner.urls[i])}=${v}`)).filter(Boolean).join(',') || 'unknown';
+    return {
+      nodes: states.map((s) => ({id: id(s), label: this.planner.describe(s), spec: Object.fromEntries(s.map((v, i) => [this.planner.urls[i], v]))})),
+      edges: edges.map((e) => ({id: `${e.mutation.id}:${id(states[e.from])}->${id(states[e.to])}`, from: id(states[e.from]), to: id(states[e.to]), mutation: e.mutation.id})),
+    };
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * The registry of everything plugins contribute: extensions (schemas, enums, secrets), mutations and
+ * discoverables. Every input is validated here, at the boundary, with errors that name node, URL and value.
+ */
+import {z} from 'zod';
+import type {ExtensionSpec, ModuleSpec, MutationContext} from '../sdk/contract.js';
+import {parseDuration} from './duration.js';
+import {ValidationError, describe} from './errors.js';
+import {ipv4Extension} from './ipv4.js';
+import {CORE_ENUMS, coreNodeSchema, type JsonObject, type JsonValue, type Node} from './node.js';
+import {getAt, matchPattern, segments, setAt, toPointer} from './url.js';
+
+export interface RegisteredMutation {
+  /** `<module>/<name>` */
+  id: string;
+  module: string;
+  name: string;
+  description: string;
+  mutates: Record<string, [string, string]>;
+  requires: Record<string, JsonValue>;
+  excludes: Record<string, JsonValue>;
+  context: MutationContext;
+  timeoutMs: number;
+  failTo?: {url: string; value: string};
+}
+
+export interface RegisteredExtension {
+  name: string;
+  module: string;
+  description: string;
+  schema: z.ZodObject;
+  jsonSchema: unknown;
+  enums: Record<string, readonly string[]>;
+  secrets: string[];
+}
+
+export interface MutationOverride {
+  timeout?: number | string;
+  disable?: boolean;
+}
+
+type AnySchema = z.ZodType & {def: {type: string; innerType?: AnySchema; shape?: Record<string, AnySchema>; valueType?: AnySchema}; options?: readonly string[]};
+
+/** Walks a zod schema and collects its enum fields as pointer patterns (`*` for record keys). */
+function enumsOf(schema: AnySchema, prefix: string, out: Record<string, readonly string[]>): void {
+  const type = schema.def.type;
+  if (type === 'default' || type === 'optional' || type === 'nullable' || type === 'prefault') enumsOf(schema.def.innerType!, prefix, out);
+  else if (type === 'enum') out[prefix] = schema.options!;
+  else if (type === 'object') for (const [k, v] of Object.entries(schema.def.shape!)) enumsOf(v, `${prefix}/${k}`, out);
+  else if (type === 'record') enumsOf(schema.def.valueType!, `${prefix}/*`, out);
+}
+
+/** `expected one of A, B, got "C"` from a zod issue. */
+function issueText(issue: z.core.$ZodIssue, value: unknown): string {
+  if (issue.code === 'invalid_value' && 'values' in issue) return `expected one of ${issue.values.join(', ')}, got ${JSON.stringify(value)}`;
+  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+  if (issue.code === 'invalid_type') return `expected ${issue.expected}, got ${value === undefined ? 'nothing' : JSON.stringify(value)}`;
+  return `${issue.message}${value === undefined ? '' : `, got ${JSON.stringify(value)}`}`;
+}
+
+export class Registry {
+  private readonly moduleSpecs = new Map<string, ModuleSpec>();
+  private readonly exts = new Map<string, RegisteredExtension>();
+  private readonly muts = new Map<string, RegisteredMutation>();
+  private readonly discoverablePatterns = new Map<string, string[]>();
+  private enumCache?: Record<string, readonly string[]>;
+
+  constructor(private readonly overrides: Record<string, Record<string, MutationOverride>> = {}) {
+    this.registerExtension(ipv4Extension, 'core');
+  }
+
+  registerExtension(spec: ExtensionSpec, module: string): void {
+    if (this.exts.has(spec.name)) throw new Error(`extension "${spec.name}" of module ${module} is already registered by module ${this.exts.get(spec.name)!.module}`);
+    const enums: Record<string, readonly string[]> = {};
+    enumsOf(spec.schema as unknown as AnySchema, `/extensions/${spec.name}`, enums);
+    this.exts.set(spec.name, {
+      name: spec.name, module, description: spec.description ?? '', schema: spec.schema,
+      jsonSchema: z.toJSONSchema(spec.schema, {unrepresentable: 'any'}), enums, secrets: spec.secrets ?? [],
+    });
+    this.enumCache = undefined;
+  }
+
+  registerModule(spec: ModuleSpec): void {
+    if (!/^[a-z][a-z0-9-]*$/.test(spec.name)) throw new Error(`module name "${spec.name}" must be lower case letters, digits and dashes`);
+    if (this.moduleSpecs.has(spec.name)) throw new Error(`module "${spec.name}" is registered twice`);
+    this.moduleSpecs.set(spec.name, spec);
+    for (const ext of spec.extensions ?? []) this.registerExtension(ext, spec.name);
+    const discoverable = new Set((spec.discoverables ?? []).map(toPointer));
+    for (const m of spec.mutations ?? []) {
+      const override = this.overrides[spec.name]?.[m.name] ?? {};
+      if (override.disable) continue;
+      const mutation = this.normalizeMutation(spec.name, m, override);
+      this.muts.set(mutation.id, mutation);
+      for (const url of Object.keys(mutation.mutates)) discoverable.add(url);
+      if (mutation.failTo) discoverable.add(mutation.failTo.url);
+    }
+    this.discoverablePatterns.set(spec.name, [...discoverable]);
+  }
+
+  private normalizeMutation(module: string, m: NonNullable<ModuleSpec['mutations']>[number], override: MutationOverride): RegisteredMutation {
+    const id = `${module}/${m.name}`;
+    const where = (url: string) => `mutation ${id}: ${url}`;
+    const mutates: Record<string, [string, string]> = {};
+    for (const [url, [from, to]] of Object.entries(m.mutates)) {
+      const p = toPointer(url);
+      const values = this.enumAt(p);
+      if (!values) throw new Error(`${where(p)} is not an enum (mutations change enum values only)`);
+      for (const v of [from, to]) if (!values.includes(v)) throw new Error(`${where(p)}: "${v}" is not one of ${values.join(', ')}`);
+      mutates[p] = [from, to];
+    }
+    const pointers = (o: Record<string, JsonValue> = {}) => Object.fromEntries(Object.entries(o).map(([u, v]) => [toPointer(u), v]));
+    const failTo = m.failTo && {url: toPointer(m.failTo.url), value: m.failTo.value};
+    if (failTo && !this.enumAt(failTo.url)?.includes(failTo.value)) throw new Error(`mutation ${id}: failTo ${failTo.url}=${failTo.value} is not a value of that enum`);
+    return {
+      id, module, name: m.name, description: m.description ?? '', mutates,
+      requires: pointers(m.requires), excludes: pointers(m.excludes), context: m.context ?? 'CHILD',
+      timeoutMs: parseDuration(override.timeout ?? m.timeout ?? 0), failTo,
+    };
+  }
+
+  modules(): ModuleSpec[] {
+    return [...this.moduleSpecs.values()];
+  }
+
+  module(name: string): ModuleSpec | undefined {
+    return this.moduleSpecs.get(name);
+  }
+
+  /** Sorted by (module, name): the order the planner tries them in. */
+  mutations(): RegisteredMutation[] {
+    return [...this.muts.values()].sort((a, b) => (a.module === b.module ? (a.name < b.name ? -1 : 1) : a.module < b.module ? -1 : 1));
+  }
+
+  mutation(id: string): RegisteredMutation | undefined {
+    return this.muts.get(id);
+  }
+
+  extensions(): RegisteredExtension[] {
+    return [...this.exts.values()];
+  }
+
+  extension(name: string): RegisteredExtension | undefined {
+    return this.exts.get(name);
+  }
+
+  enumerables(): Record<string, readonly string[]> {
+    if (!this.enumCache) this.enumCache = Object.assign({}, CORE_ENUMS, ...[...this.exts.values()].map((e) => e.enums));
+    return this.enumCache!;
+  }
+
+  /** The enum values of a pointer (`undefined` if it is not an enum). The first value is the zero. */
+  enumAt(pointer: string): readonly string[] | undefined {
+    const all = this.enumerables();
+    if (all[pointer]) return all[pointer];
+    for (const [pattern, values] of Object.entries(all)) if (pattern.includes('*') && matchPattern(pattern, pointer)) return values;
+    return undefined;
+  }
+
+  /** The value a URL has when nothing is known: the enum's first value. */
+  zeroOf(pointer: string): string | undefined {
+    return this.enumAt(pointer)?.[0];
+  }
+
+  /** Whether `module` may discover `pointer`. */
+  isDiscoverable(module: string, pointer: string): boolean {
+    return (this.discoverablePatterns.get(module) ?? []).some((p) => p === pointer || matchPattern(p, pointer));
+  }
+
+  /** Every pointer some module discovers (the planner reads these from dsc, the rest from cfg). */
+  discoveredBySomeModule(pointer: string): boolean {
+    for (const patterns of this.discoverablePatterns.values()) if (patterns.some((p) => p === pointer || matchPattern(p, pointer))) return true;
+    return false;
+  }
+
+  /** Shorthand or pointer → pointer, checked against the node's known fields and extensions. */
+  normalizeUrl(url: string): string {
+    const pointer = toPointer(url.trim());
+    const [head, ext] = segments(pointer);
+    const known = Object.keys(coreNodeSchema.shape);
+    if (!known.includes(head)) throw new ValidationError(`unknown URL "${url}" (a node has ${known.join(', ')} and the extensions ${[...this.exts.keys()].join(', ')})`, {url});
+    if (head === 'extensions' && ext !== undefined && !this.exts.has(ext)) {
+      throw new ValidationError(`unknown extension "${ext}" in "${url}" (registered: ${[...this.exts.keys()].join(', ')})`, {url, hint: 'install the plugin that provides it, or check the spelling'});
+    }
+    return pointer;
+  }
+
+  /** Parses and normalizes a whole node (defaults filled in); throws a ValidationError naming node, URL and value. */
+  validateNode(input: unknown, where: {node?: string} = {}): Node {
+    const raw = input as Record<string, unknown>;
+    const label = where.node ?? (typeof raw?.nodename === 'string' && raw.nodename ? raw.nodename : typeof raw?.id === 'string' ? raw.id : undefined);
+    const fail = (path: (string | number | symbol)[], issue: z.core.$ZodIssue, base: unknown, prefix = '') => {
+      const url = prefix + path.map((p) => '/' + String(p)).join('');
+      const value = getAt(base, path.map((p) => '/' + String(p)).join(''));
+      throw new ValidationError(describe({node: label, url: url || undefined}, issueText(issue, value)), {node: label, url, value, expected: issue.message});
+    };
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ValidationError(describe({node: label}, 'expected a node object'), {node: label});
+    const core = coreNodeSchema.safeParse(input);
+    if (!core.success) fail(core.error.issues[0].path, core.error.issues[0], input);
+    const node = core.data as Node;
+    for (const [name, value] of Object.entries(node.extensions)) {
+      const ext = this.exts.get(name);
+      if (!ext) {
+        throw new ValidationError(describe({node: label, url: `/extensions/${name}`}, `unknown extension (registered: ${[...this.exts.keys()].join(', ')})`),
+          {node: label, url: `/extensions/${name}`, hint: 'install the plugin that provides it, or check the spelling'});
+      }
+      const parsed = ext.schema.safeParse(value);
+      if (!parsed.success) fail(parsed.error.issues[0].path, parsed.error.issues[0], value, `/extensions/${name}`);
+      node.extensions[name] = parsed.data as JsonObject;
+    }
+    return node;
+  }
+
+  /** A copy with every secret replaced by "(secret)". */
+  redact(node: Node): Node {
+    let copy: Node | undefined;
+    for (const [name, value] of Object.entries(node.extensions)) {
+      for (const secret of this.exts.get(name)?.secrets ?? []) {
+        if (getAt(value, toPointer(secret)) === undefined) continue;
+        copy ??= structuredClone(node);
+        setAt(copy.extensions[name], toPointer(secret), '(secret)');
+      }
+    }
+    return copy ?? node;
+  }
+
+  /** A copy without secrets at all (what is synced to children). */
+  stripSecrets(node: Node): Node {
+    const copy = structuredClone(node);
+    for (const [name, value] of Object.entries(copy.extensions)) {
+      for (const secret of this.exts.get(name)?.secrets ?? []) setAt(value, toPointer(secret), undefined);
+    }
+    return copy;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * URLs: JSON Pointers (RFC 6901) into a node, the `pxe.state` shorthand, canonical comparison and diffs.
+ */
+import type {JsonValue} from './node.js';
+
+const CORE_FIELDS = new Set(['id', 'nodename', 'parentId', 'arch', 'platform', 'physState', 'runState', 'busy', 'extensions', 'services']);
+
+const escape = (s: string) => s.replaceAll('~', '~0').replaceAll('/', '~1');
+const unescape = (s: string) => s.replaceAll('~1', '/').replaceAll('~0', '~');
+
+/** `pxe.state` → `/extensions/pxe/state`; `physState` → `/physState`; a pointer is returned as it is. */
+export function toPointer(url: string): string {
+  if (url === '' || url.startsWith('/')) return url;
+  const parts = url.split('.');
+  if (!CORE_FIELDS.has(parts[0])) parts.unshift('extensions');
+  return '/' + parts.map(escape).join('/');
+}
+
+export function segments(pointer: string): string[] {
+  if (pointer === '') return [];
+  if (!pointer.startsWith('/')) throw new Error(`not a JSON Pointer: ${pointer}`);
+  return pointer.slice(1).split('/').map(unescape);
+}
+
+export function joinPointer(parts: string[]): string {
+  return parts.length === 0 ? '' : '/' + parts.map(escape).join('/');
+}
+
+/** The shortest spelling of a pointer, for display: `/extensions/pxe/state` → `pxe.state`. */
+export function toShorthand(pointer: string): string {
+  const parts = segments(pointer);
+  if (parts[0] === 'extensions' && parts.length > 1 && !CORE_FIELDS.has(parts[1])) parts.shift();
+  return parts.some((p) => p.includes('.')) ? pointer : parts.join('.');
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function getAt(root: unknown, pointer: string): JsonValue | undefined {
+  let cur: unknown = root;
+  for (const seg of segments(pointer)) {
+    if (isObject(cur)) cur = Object.hasOwn(cur, seg) ? cur[seg] : undefined;
+    else if (Array.isArray(cur) && /^\d+$/.test(seg)) cur = cur[Number(seg)];
+    else return undefined;
+  }
+  return cur as JsonValue | undefined;
+}
+
+/** Sets (or with `undefined`, removes) a value in place, creating objects along the way. */
+export function setAt(root: Record<string, unknown>, pointer: string, value: JsonValue | undefined): void {
+  const parts = segments(pointer);
+  if (parts.length === 0) throw new Error('cannot set the whole node through a URL');
+  let cur: Record<string, unknown> = root;
+  for (const seg of parts.slice(0, -1)) {
+    if (!isObject(cur[seg])) cur[seg] = {};
+    cur = cur[seg] as Record<string, unknown>;
+  }
+  const last = parts.at(-1)!;
+  if (value === undefined) delete cur[last];
+  else cur[last] = value;
+}
+
+/** JSON with object keys sorted: equal values have equal canonical strings. */
+export function canonical(value: unknown): string {
+  if (Array.isArray(value)) return '[' + value.map(canonical).join(',') + ']';
+  if (isObject(value)) {
+    return '{' + Object.keys(value).sort().filter((k) => value[k] !== undefined)
+      .map((k) => JSON.stringify(k) + ':' + canonical(value[k])).join(',') + '}';
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+export const sameValue = (a: unknown, b: unknown): boolean => a === b || canonical(a) === canonical(b);
+
+export interface Change {
+  url: string;
+  previous?: JsonValue;
+  value?: JsonValue;
+}
+
+/** One change per differing leaf (objects recurse; arrays and scalars compare whole). */
+export function diff(a: unknown, b: unknown, prefix = ''): Change[] {
+  if (isObject(a) && isObject(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    return keys.flatMap((k) => diff(a[k], b[k], prefix + '/' + escape(k)));
+  }
+  if (a === b || (a !== undefined && b !== undefined && canonical(a) === canonical(b))) return [];
+  return [{url: prefix, previous: a as JsonValue | undefined, value: b as JsonValue | undefined}];
+}
+
+/** `*` matches one segment, a trailing `**` any remainder (including nothing). */
+export function matchPattern(pattern: string, pointer: string): boolean {
+  const p = segments(toPointer(pattern));
+  const s = segments(pointer);
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '**' && i === p.length - 1) return true;
+    if (i >= s.length || (p[i] !== '*' && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
+export function deepClone<T>(value: T): T {
+  return structuredClone(value);
+}
