@@ -27,6 +27,8 @@ export interface StoreOptions {
   defaultParentId?: string;
   historyLimit?: number;
   events?: EventBus;
+  /** Journal records before the snapshot is rewritten. */
+  compactAfter?: number;
 }
 
 export interface ApplyResult {
@@ -63,7 +65,7 @@ export class Store {
   }
 
   static open(options: StoreOptions): Store {
-    const {journal, items} = Journal.open<Node>(options.dir, (n) => n.id);
+    const {journal, items} = Journal.open<Node>(options.dir, (n) => n.id, options.compactAfter);
     return new Store(options, journal, items);
   }
 
