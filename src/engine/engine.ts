@@ -197,9 +197,10 @@ export class Engine {
 
   private evaluate(id: string): void {
     const view = this.store.get(id);
-    if (!view || id === this.selfId) return;
+    if (!view) return;
     const facts = this.planner.facts(view.cfg, view.dsc);
-    this.forgetUnknowable(view, facts);
+    // A daemon knows its own state first-hand; knowability rules are for what it learns of others.
+    if (id !== this.selfId) this.forgetUnknowable(view, facts);
     if (this.isFrozen) return;
     const rt = this.runtime(id);
     if (rt.held || (rt.backoffUntil && rt.backoffUntil > Date.now())) return;
@@ -430,7 +431,6 @@ export class Engine {
 
   private summary(cfg: Node, rt: NodeRuntime | undefined, converged: boolean, differences: number, waitingFor?: string): string {
     const name = cfg.nodename || cfg.id;
-    if (cfg.id === this.selfId) return `${name} is this daemon's own node`;
     if (rt?.held) return `${name} is held: ${rt.held.reason}`;
     if (rt?.blocked) return `${name} cannot converge: ${rt.blocked}`;
     if (converged) return `${name} has converged: its discovered state matches its cfg`;

@@ -130,3 +130,9 @@ export interface ModulesHookOptions {
   /** The runtime sdk, for plugins that ship plain JavaScript with no dependency on @layercake/sdk. */
   sdk: typeof import('./sdk.js');
 }
+
+declare module '@oclif/core' {
+  interface Hooks {
+    'layercake:modules': {options: ModulesHookOptions; return: ModuleSpec[]};
+  }
+}

@@ -129,7 +129,7 @@ export class Store {
         throw new ConflictError(describe({node: existing.nodename || existing.id}, `already exists (id ${existing.id})`), {node: existing.nodename || existing.id, hint: 'use apply or node update to change it'});
       }
       const merged = existing && mode !== 'replace' ? deepMerge(existing, raw) : {...raw, id: existing?.id ?? raw.id ?? randomUUID()};
-      if (!merged.parentId && this.options.defaultParentId) merged.parentId = this.options.defaultParentId;
+      if (!merged.parentId && this.options.defaultParentId && merged.id !== this.options.defaultParentId) merged.parentId = this.options.defaultParentId;
       const node = this.registry.validateNode(merged);
       if (next.has(node.id)) throw new ConflictError(describe({node: node.nodename || node.id}, 'appears twice in the input'), {node: node.nodename || node.id});
       this.checkName(node, claimed);

@@ -1,0 +1,108 @@
+/**
+ * The composition root: store + engine + modules (+ sync) + API in one process.
+ */
+import {randomBytes, randomUUID} from 'node:crypto';
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {hostname} from 'node:os';
+import {join, resolve} from 'node:path';
+import {pino, type Logger} from 'pino';
+import {createApiServer} from '../api/server.js';
+import {Engine} from '../engine/engine.js';
+import {parseDuration} from '../model/duration.js';
+import {NODENAME} from '../model/node.js';
+import {Registry, type MutationOverride} from '../model/registry.js';
+import type {ModuleSpec} from '../sdk/contract.js';
+import {Store} from '../store/store.js';
+import {type DaemonConfig, moduleSettings} from './config.js';
+import {Metrics} from './metrics.js';
+import {ModuleHost} from './module-host.js';
+
+export interface DaemonOptions {
+  /** The effective configuration (flags over file over defaults). */
+  config: DaemonConfig;
+  /** Every module the plugins contributed (the `layercake:modules` hook's results). */
+  modules: ModuleSpec[];
+  logger?: Logger;
+}
+
+export interface Daemon {
+  config: DaemonConfig;
+  selfId: string;
+  stateDir: string;
+  registry: Registry;
+  store: Store;
+  engine: Engine;
+  modules: ModuleHost;
+  metrics: Metrics;
+  logger: Logger;
+  /** The bearer token changing API calls need (unless the API listens on loopback only). */
+  token: string;
+  /** Where the API listens, as host:port (the real port when 0 was asked for). */
+  listenAddress: string;
+  stop(): Promise<void>;
+}
+
+/** Reads a small file of the state dir, or creates it (mode 0600) with the given value. */
+function persistent(path: string, create: () => string): string {
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const value = create();
+  writeFileSync(path, value + '\n', {mode: 0o600, flag: 'wx'});
+  return value;
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const {config} = options;
+  const stateDir = resolve(config.stateDir);
+  mkdirSync(stateDir, {recursive: true, mode: 0o700});
+  const logger = options.logger ?? pino({level: config.logLevel});
+  const selfId = config.id ?? persistent(join(stateDir, 'id'), randomUUID);
+  const token = config.api.token ?? persistent(join(stateDir, 'token'), () => randomBytes(24).toString('base64url'));
+
+  const enabled = options.modules.map((spec) => ({spec, settings: moduleSettings(spec, config.modules[spec.name] as Record<string, unknown>)}))
+    .filter((m) => !m.settings.disable);
+  const unknown = Object.keys(config.modules).filter((name) => !options.modules.some((m) => m.name === name));
+  if (unknown.length) logger.warn(`config has settings for modules that are not installed: ${unknown.join(', ')}`);
+  const overrides: Record<string, Record<string, MutationOverride>> = Object.fromEntries(enabled.map((m) => [m.spec.name, m.settings.mutations]));
+  const registry = new Registry(overrides);
+  for (const {spec} of enabled) registry.registerModule(spec);
+
+  const store = Store.open({dir: join(stateDir, 'store'), registry, defaultParentId: selfId});
+  if (!config.parent) seedSelf(store, selfId, config.nodename);
+
+  const modules = new ModuleHost({store, registry, selfId, stateDir, logger});
+  for (const {spec, settings} of enabled) modules.add(spec, settings.config);
+  const engine = new Engine({
+    store, registry, selfId,
+    dispatch: modules.dispatch, interrupt: modules.interrupt, moduleRunning: modules.isRunning,
+    retry: {max: config.retry.max, baseMs: parseDuration(config.retry.base), maxMs: parseDuration(config.retry.max_backoff)},
+    maxConcurrent: Object.fromEntries(enabled.filter((m) => m.settings.maxConcurrent).map((m) => [m.spec.name, m.settings.maxConcurrent!])),
+    frozen: config.freeze,
+  });
+  modules.attach(engine);
+  const metrics = new Metrics(store, engine, modules, selfId);
+  store.events.subscribe({types: ['LOG']}, (e) => e.type === 'LOG' && logger[e.level === 'debug' ? 'debug' : e.level]({node: e.nodeId, module: e.module}, e.message));
+
+  const daemon: Daemon = {
+    config, selfId, stateDir, registry, store, engine, modules, metrics, logger, token, listenAddress: config.listen,
+    async stop() {
+      await api.close();
+      engine.stop();
+      await modules.stopAll();
+      store.close();
+    },
+  };
+  engine.start();
+  await modules.startAll();
+  const api = await createApiServer(daemon);
+  daemon.listenAddress = api.address;
+  logger.info({id: selfId, listen: api.address, stateDir, modules: enabled.map((m) => m.spec.name)}, `layercake daemon listening on http://${api.address}`);
+  return daemon;
+}
+
+/** The daemon's own node: it is on and running, by definition. */
+function seedSelf(store: Store, selfId: string, nodename?: string): void {
+  const name = nodename ?? hostname().split('.')[0];
+  if (!store.get(selfId)) store.apply([{id: selfId, nodename: NODENAME.test(name) && !store.byName(name) ? name : '', physState: 'POWER_ON', runState: 'SYNC'}], {source: 'daemon'});
+  store.discover(selfId, 'physState', 'POWER_ON', 'daemon');
+  store.discover(selfId, 'runState', 'SYNC', 'daemon');
+}
