@@ -46,7 +46,8 @@ interface Step {
   since: number;
   attempt: number;
   timer?: NodeJS.Timeout;
-  abort: AbortController;
+  /** Created when the step fires; aborted only when the step ends without completing. */
+  abort?: AbortController;
   request?: MutationRequest;
 }
 
@@ -229,7 +230,7 @@ export class Engine {
     }
     // The module has not acted on a step the plan no longer wants: tell it to stop.
     if (rt.step) this.endStep(rt, `superseded: the plan now starts with ${plan.steps[0].id}`, this.untouched(rt.step.mutation, start));
-    rt.step = {nodeId: id, mutation: plan.steps[0], status: 'new', since: Date.now(), attempt: rt.failures + 1, abort: new AbortController()};
+    rt.step = {nodeId: id, mutation: plan.steps[0], status: 'new', since: Date.now(), attempt: rt.failures + 1};
     this.advance(rt.step, rt, view);
   }
 
@@ -288,9 +289,14 @@ export class Engine {
     const m = step.mutation;
     step.status = 'running';
     step.since = Date.now();
+    const store = this.store;
+    // cfg objects are frozen by the store and replaced, never changed, so the request can share them;
+    // dsc and the abort signal are made only if the module asks (most never do).
+    let dsc: Node | undefined;
     const request: MutationRequest = {
-      nodeId: id, module: m.module, mutation: m.name, mutates: m.mutates,
-      cfg: structuredClone(view.cfg), dsc: structuredClone(view.dsc), attempt: step.attempt, signal: step.abort.signal,
+      nodeId: id, module: m.module, mutation: m.name, mutates: m.mutates, cfg: view.cfg, attempt: step.attempt,
+      get dsc() { return (dsc ??= structuredClone(store.get(id)?.dsc ?? view.dsc)); },
+      get signal() { return (step.abort ??= new AbortController()).signal; },
     };
     step.request = request;
     if (m.timeoutMs > 0) step.timer = setTimeout(() => this.fail(id, step, `timed out after ${formatDuration(m.timeoutMs)}`), m.timeoutMs);
@@ -306,7 +312,7 @@ export class Engine {
     const step = rt.step!;
     if (step.status === 'running') this.metrics.completed(step.mutation.module, Date.now() - step.since);
     this.mutationEvent(id, step.mutation, 'COMPLETE');
-    this.releaseStep(rt);
+    this.releaseStep(rt, true);
     rt.failures = 0;
   }
 
@@ -321,10 +327,10 @@ export class Engine {
     this.releaseStep(rt);
   }
 
-  private releaseStep(rt: NodeRuntime): void {
+  private releaseStep(rt: NodeRuntime, completed = false): void {
     const step = rt.step!;
     clearTimeout(step.timer);
-    step.abort.abort();
+    if (!completed) step.abort?.abort();
     if (step.status === 'running') this.admission.release(step.mutation.module);
     if (step.status === 'waiting-slot') this.admission.cancel(step.mutation.module, step.nodeId);
     rt.step = undefined;

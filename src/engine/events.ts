@@ -36,7 +36,9 @@ export class EventBus {
   }
 
   emit(input: EventInput): LcEvent {
-    const event = {...input, seq: ++this.seq, time: Date.now()} as LcEvent;
+    const event = input as LcEvent; // callers pass a fresh object: stamp it rather than copy it
+    event.seq = ++this.seq;
+    event.time = Date.now();
     for (const sub of this.subs) {
       if (!sub.active || !matches(sub.filter, event)) continue;
       try {

@@ -64,6 +64,10 @@ export class Registry {
   private readonly muts = new Map<string, RegisteredMutation>();
   private readonly discoverablePatterns = new Map<string, string[]>();
   private enumCache?: Record<string, readonly string[]>;
+  /** Per-pointer answers, cleared when registrations change (lookups sit on the engine's hot path). */
+  private readonly enumOf = new Map<string, readonly string[] | undefined>();
+  private readonly discoveredCache = new Map<string, boolean>();
+  private readonly normalized = new Map<string, string>();
 
   constructor(private readonly overrides: Record<string, Record<string, MutationOverride>> = {}) {
     this.registerExtension(ipv4Extension, 'core');
@@ -77,7 +81,14 @@ export class Registry {
       name: spec.name, module, description: spec.description ?? '', schema: spec.schema,
       jsonSchema: z.toJSONSchema(spec.schema, {unrepresentable: 'any'}), enums, secrets: spec.secrets ?? [],
     });
+    this.invalidate();
+  }
+
+  private invalidate(): void {
     this.enumCache = undefined;
+    this.enumOf.clear();
+    this.discoveredCache.clear();
+    this.normalized.clear();
   }
 
   registerModule(spec: ModuleSpec): void {
@@ -95,6 +106,7 @@ export class Registry {
       if (mutation.failTo) discoverable.add(mutation.failTo.url);
     }
     this.discoverablePatterns.set(spec.name, [...discoverable]);
+    this.invalidate();
   }
 
   private normalizeMutation(module: string, m: NonNullable<ModuleSpec['mutations']>[number], override: MutationOverride): RegisteredMutation {
@@ -150,10 +162,12 @@ export class Registry {
 
   /** The enum values of a pointer (`undefined` if it is not an enum). The first value is the zero. */
   enumAt(pointer: string): readonly string[] | undefined {
+    if (this.enumOf.has(pointer)) return this.enumOf.get(pointer);
     const all = this.enumerables();
-    if (all[pointer]) return all[pointer];
-    for (const [pattern, values] of Object.entries(all)) if (pattern.includes('*') && matchPattern(pattern, pointer)) return values;
-    return undefined;
+    let found = all[pointer];
+    if (!found) for (const [pattern, values] of Object.entries(all)) if (pattern.includes('*') && matchPattern(pattern, pointer)) found = values;
+    this.enumOf.set(pointer, found);
+    return found;
   }
 
   /** The value a URL has when nothing is known: the enum's first value. */
@@ -168,12 +182,18 @@ export class Registry {
 
   /** Every pointer some module discovers (the planner reads these from dsc, the rest from cfg). */
   discoveredBySomeModule(pointer: string): boolean {
-    for (const patterns of this.discoverablePatterns.values()) if (patterns.some((p) => p === pointer || matchPattern(p, pointer))) return true;
-    return false;
+    let known = this.discoveredCache.get(pointer);
+    if (known === undefined) {
+      known = [...this.discoverablePatterns.values()].some((patterns) => patterns.some((p) => p === pointer || matchPattern(p, pointer)));
+      this.discoveredCache.set(pointer, known);
+    }
+    return known;
   }
 
   /** Shorthand or pointer → pointer, checked against the node's known fields and extensions. */
   normalizeUrl(url: string): string {
+    const cached = this.normalized.get(url);
+    if (cached !== undefined) return cached;
     const pointer = toPointer(url.trim());
     const [head, ext] = segments(pointer);
     const known = Object.keys(coreNodeSchema.shape);
@@ -181,6 +201,7 @@ export class Registry {
     if (head === 'extensions' && ext !== undefined && !this.exts.has(ext)) {
       throw new ValidationError(`unknown extension "${ext}" in "${url}" (registered: ${[...this.exts.keys()].join(', ')})`, {url, hint: 'install the plugin that provides it, or check the spelling'});
     }
+    if (this.normalized.size < 10_000) this.normalized.set(url, pointer);
     return pointer;
   }
 

@@ -16,19 +16,26 @@ export function toPointer(url: string): string {
   return '/' + parts.map(escape).join('/');
 }
 
-export function segments(pointer: string): string[] {
+const parsed = new Map<string, readonly string[]>();
+
+/** The unescaped segments of a pointer (cached: the same few hundred pointers are parsed millions of times). */
+export function segments(pointer: string): readonly string[] {
+  let out = parsed.get(pointer);
+  if (out) return out;
   if (pointer === '') return [];
   if (!pointer.startsWith('/')) throw new Error(`not a JSON Pointer: ${pointer}`);
-  return pointer.slice(1).split('/').map(unescape);
+  out = pointer.slice(1).split('/').map(unescape);
+  if (parsed.size < 100_000) parsed.set(pointer, out);
+  return out;
 }
 
-export function joinPointer(parts: string[]): string {
+export function joinPointer(parts: readonly string[]): string {
   return parts.length === 0 ? '' : '/' + parts.map(escape).join('/');
 }
 
 /** The shortest spelling of a pointer, for display: `/extensions/pxe/state` → `pxe.state`. */
 export function toShorthand(pointer: string): string {
-  const parts = segments(pointer);
+  const parts = [...segments(pointer)];
   if (parts[0] === 'extensions' && parts.length > 1 && !CORE_FIELDS.has(parts[1])) parts.shift();
   return parts.some((p) => p.includes('.')) ? pointer : parts.join('.');
 }

@@ -72,7 +72,9 @@ export interface MutationRequest {
   mutation: string;
   /** Normalized pointers → [from, to]. */
   mutates: Record<string, [string, string]>;
+  /** The node's cfg when the step fired (read-only: frozen). */
   cfg: Node;
+  /** A copy of the node's dsc, taken when first read. */
   dsc: Node;
   /** 1 for the first try since the node last converged or its cfg changed. */
   attempt: number;

@@ -59,6 +59,7 @@ export class Store {
     this.journal = journal;
     this.cfg = cfg;
     for (const node of cfg.values()) {
+      deepFreeze(node);
       this.dsc.set(node.id, this.freshDsc(node));
       if (node.nodename) this.names.set(node.nodename, node.id);
     }
@@ -130,7 +131,7 @@ export class Store {
       }
       const merged = existing && mode !== 'replace' ? deepMerge(existing, raw) : {...raw, id: existing?.id ?? raw.id ?? randomUUID()};
       if (!merged.parentId && this.options.defaultParentId && merged.id !== this.options.defaultParentId) merged.parentId = this.options.defaultParentId;
-      const node = this.registry.validateNode(merged);
+      const node = deepFreeze(this.registry.validateNode(merged));
       if (next.has(node.id)) throw new ConflictError(describe({node: node.nodename || node.id}, 'appears twice in the input'), {node: node.nodename || node.id});
       this.checkName(node, claimed);
       next.set(node.id, node);
@@ -302,6 +303,15 @@ function deepMerge(base: unknown, patch: unknown): Record<string, unknown> {
     else out[k] = v;
   }
   return out;
+}
+
+/** cfg nodes are immutable: a write replaces the object, so readers (and mutation requests) can share it. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
