@@ -1,0 +1,11 @@
+/** The core's own modules, contributed the same way a plugin contributes its own. */
+import type {Hook} from '@oclif/core';
+import type {ModuleSpec} from '../sdk/contract.js';
+
+export const coreModules: ModuleSpec[] = [];
+
+const hook: Hook<'layercake:modules'> = async function () {
+  return coreModules;
+};
+
+export default hook;
