@@ -222,6 +222,11 @@ export class ApiClient {
           handlers.onOpen?.(msg);
         } else if (msg.kind === 'event') {
           handlers.onEvent(msg.event);
+        } else if (msg.kind === 'error' && !helloSeen) {
+          // A filter the server refuses (an unknown node, say) will not get better by reconnecting.
+          closed = true;
+          settleOpened.reject(new ApiError(400, msg.error));
+          handlers.onDisconnect?.(msg.error.message, undefined);
         }
       });
       let reason = 'connection closed';

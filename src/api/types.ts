@@ -85,15 +85,18 @@ export interface DeleteResult {
   deleted: Node[];
 }
 
-export type StepStatus = 'done' | 'running' | 'waiting' | 'pending';
+/** A step's state: not yet fired, fired and running, or fired but waiting (module not running, no slot, or performed elsewhere). */
+export type StepStatus = 'pending' | 'new' | 'running' | 'waiting-module' | 'waiting-slot' | 'elsewhere';
 
-/** GET /nodes/:id/path: the node's active plan. */
+/** GET /nodes/:id/path: the node's active plan, first step first. */
 export interface PathResult {
   nodeId: string;
   nodename: string;
-  converged: boolean;
   steps: {mutation: string; status: StepStatus}[];
-  waitingFor?: string;
+  /** Why no plan reaches the cfg (an inconsistent cfg, a missing mutation). */
+  blocked?: string;
+  /** Why the engine stopped retrying this node. */
+  held?: string;
 }
 
 /** GET /nodes/:id/why: why the node is (not) where its cfg says. */
@@ -101,13 +104,17 @@ export interface WhyResult {
   nodeId: string;
   nodename: string;
   converged: boolean;
+  /** One sentence for a person. */
   summary: string;
-  differences: {url: string; cfg: JsonValue | null; dsc: JsonValue | null}[];
-  plan?: string[];
-  current?: {mutation: string; since: number; attempt: number; timeoutMs: number; waitingFor?: string};
+  /** The mutated URLs where cfg (non-zero) and dsc differ. */
+  differences: {url: string; cfg?: JsonValue; dsc?: JsonValue}[];
+  /** The planned mutations, in order. */
+  plan: string[];
+  current?: {mutation: string; status: StepStatus; since: number; attempt: number; timeoutMs: number; waitingFor?: string};
   blocked?: string;
-  held?: {reason: string; since: number; retries: number};
+  held?: {reason: string; since: number; failures: number};
   lastFailure?: {mutation: string; reason: string; time: number};
+  frozen: boolean;
 }
 
 export interface HistoryEntry {
@@ -155,6 +162,7 @@ export interface EngineStatus {
   converged: number;
   active: number;
   waiting: number;
+  blocked: number;
   held: number;
   inFlight: Record<string, number>;
   queued: Record<string, number>;
@@ -223,7 +231,11 @@ export interface ApiErrorBody {
 /** Messages on the event stream (GET /events, WebSocket). */
 export type StreamMessage =
   | {kind: 'hello'; id: string; version: string; filter: EventFilter}
-  | {kind: 'event'; event: LcEvent};
+  | {kind: 'event'; event: LcEvent}
+  /** The answer to a StreamCommand: the filter now in force. */
+  | {kind: 'subscribed'; filter: EventFilter}
+  /** A bad filter (in the query, the connection then closes with code 1008, or in a command). */
+  | {kind: 'error'; error: ApiErrorBody['error']};
 
 /** What a client may send on the event stream: replace its filter. */
 export interface StreamCommand {

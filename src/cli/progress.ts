@@ -163,7 +163,7 @@ export class ConvergenceTracker {
   private async checkHeld(id: string): Promise<void> {
     try {
       const why = await this.client.why(id);
-      if (why.held) this.settle(id, 'failed', `held after ${why.held.retries} failed attempts: ${why.held.reason}`);
+      if (why.held) this.settle(id, 'failed', `held after ${why.held.failures} failed attempts: ${why.held.reason}`);
     } catch {
       // Best effort: the next interrupt asks again.
     }

@@ -1,0 +1,30 @@
+/**
+ * What the API needs from the daemon: its store, engine, registry and module host, the token and the
+ * address to listen on. The daemon's own `Daemon` object satisfies this structurally; tests can build
+ * one from the real parts without starting a whole daemon.
+ */
+import type {Engine} from '../engine/engine.js';
+import type {Registry} from '../model/registry.js';
+import type {ServiceState} from '../model/node.js';
+import type {Store} from '../store/store.js';
+
+export interface ApiLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ApiDaemon {
+  store: Store;
+  engine: Engine;
+  registry: Registry;
+  modules: {list(): {name: string; state: ServiceState; error?: string; restarts: number; startedAt?: number}[]};
+  metrics: {render(): string};
+  /** The daemon's own node id. */
+  selfId: string;
+  /** The bearer token changing operations need (unless the API listens on loopback only). */
+  token: string;
+  /** `host:port` to listen on; port 0 picks a free one. */
+  listenAddress: string;
+  logger?: ApiLogger;
+}

@@ -1,0 +1,60 @@
+/**
+ * Engine and registry routes: the mutation graph (whole or per node, JSON or DOT), engine status,
+ * freeze and thaw, and what plugins registered: mutations, extensions, enumerables, modules.
+ */
+import type {FastifyInstance} from 'fastify';
+import type {ApiDaemon} from '../daemon-port.js';
+import {toDot} from '../dot.js';
+import type {EngineStatus, GraphResult, MutationsResult, ModuleInfo} from '../types.js';
+import {resolveAll} from './nodes.js';
+
+const formatQuery = {type: 'object', properties: {format: {type: 'string', enum: ['json', 'dot']}}, additionalProperties: false} as const;
+
+export function registerEngineRoutes(app: FastifyInstance, daemon: ApiDaemon): void {
+  const {engine, registry} = daemon;
+
+  app.get<{Querystring: {format?: 'json' | 'dot'}}>('/graph', {schema: {querystring: formatQuery}}, async (req, reply) => {
+    const graph: GraphResult = engine.graph();
+    if (req.query.format === 'dot') return reply.type('text/vnd.graphviz; charset=utf-8').send(toDot(graph));
+    return graph;
+  });
+
+  app.get<{Params: {id: string}; Querystring: {format?: 'json' | 'dot'}}>('/nodes/:id/graph', {schema: {querystring: formatQuery}}, async (req, reply) => {
+    const view = resolveAll(daemon, [req.params.id])[0];
+    const plan = engine.path(view.cfg.id).steps.map((s) => s.mutation);
+    const graph: GraphResult = {...engine.graph(view.cfg.id), path: plan};
+    if (req.query.format === 'dot') return reply.type('text/vnd.graphviz; charset=utf-8').send(toDot(graph, {name: view.cfg.nodename || view.cfg.id, plan}));
+    return graph;
+  });
+
+  app.get('/engine', async (): Promise<EngineStatus> => engine.status());
+  app.post('/engine/freeze', async () => {
+    engine.freeze();
+    return engine.status();
+  });
+  app.post('/engine/thaw', async () => {
+    engine.thaw();
+    return engine.status();
+  });
+
+  app.get('/mutations', async (): Promise<MutationsResult> => ({mutations: registry.mutations()}));
+  app.get('/extensions', async () => ({
+    extensions: registry.extensions().map(({name, module, description, jsonSchema, enums, secrets}) => ({name, module, description, jsonSchema, enums, secrets})),
+  }));
+  app.get('/enumerables', async () => ({enumerables: registry.enumerables()}));
+  app.get('/modules', async () => {
+    const specs = new Map(registry.modules().map((m) => [m.name, m]));
+    const mutations = registry.mutations();
+    const modules: ModuleInfo[] = daemon.modules.list().map((m) => ({
+      name: m.name,
+      description: specs.get(m.name)?.description ?? '',
+      state: m.state,
+      error: m.error,
+      restarts: m.restarts,
+      startedAt: m.startedAt,
+      mutations: mutations.filter((x) => x.module === m.name).length,
+      extensions: (specs.get(m.name)?.extensions ?? []).map((e) => e.name),
+    }));
+    return {modules};
+  });
+}
