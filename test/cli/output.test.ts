@@ -7,6 +7,8 @@ import {formatChanges, nodeStatus, nodeTable} from '../../src/cli/output.js';
 import {renderTable} from '../../src/cli/table.js';
 import {emptyNode, CORE_ENUMS} from '../../src/model/node.js';
 
+// eslint-disable-next-line no-control-regex -- stripping colour codes from the output under test
+const ANSI = /\u001b\[[0-9;]*m/g;
 const enums = {...CORE_ENUMS, '/extensions/pxe/state': ['NONE', 'WAIT', 'INIT', 'COMP']};
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 function view(n: number, name: string, parent: number | undefined, cfg: Partial<Node> = {}, dsc: Partial<Node> = {}): NodeView {
@@ -41,7 +43,7 @@ test('tables pad by visible width', () => {
   setColor(true);
   try {
     const out = renderTable([{a: state('POWER_ON'), b: 'x'}, {a: 'n', b: 'y'}], [{header: 'A', get: (r) => r.a}, {header: 'B', get: (r) => r.b}]);
-    const lines = out.split('\n').map((l) => l.replace(/\u001b\[[0-9;]*m/g, ''));
+    const lines = out.split('\n').map((l) => l.replace(ANSI, ''));
     assert.equal(lines, ['A         B', 'POWER_ON  x', 'n         y']);
   } finally {
     setColor(false);
