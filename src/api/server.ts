@@ -92,7 +92,7 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {tokenRequired?: b
       await reply.code(401).header('www-authenticate', 'Bearer').send({error: {
         code: 'UNAUTHORIZED',
         message: m ? 'the API token is wrong' : 'this operation needs the API token (the daemon listens on a non-loopback address)',
-        hint: 'pass --token or set LAYERCAKE_TOKEN; the daemon keeps it in <stateDir>/api-token',
+        hint: 'pass --token or set LAYERCAKE_TOKEN; the daemon keeps it in <stateDir>/token',
       }} satisfies ApiErrorBody);
     }
   });
@@ -114,8 +114,8 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {tokenRequired?: b
 }
 
 /**
- * Start the API on `daemon.listenAddress`. Resolves once listening; `address` is the actual URL (an
- * ephemeral port resolved), `close()` stops it and ends open event streams.
+ * Start the API on `daemon.listenAddress`. Resolves once listening; `address` is the actual `host:port`
+ * (an ephemeral port resolved, IPv6 hosts in brackets); `close()` stops it and ends open event streams.
  */
 export async function createApiServer(daemon: ApiDaemon): Promise<{address: string; close(): Promise<void>}> {
   const app = await buildApiServer(daemon);
@@ -123,9 +123,8 @@ export async function createApiServer(daemon: ApiDaemon): Promise<{address: stri
   await app.listen({host, port});
   const addr = app.server.address();
   const actualPort = addr && typeof addr === 'object' ? addr.port : port;
-  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   return {
-    address: `http://${shownHost}:${actualPort}`,
+    address: `${host.includes(':') ? `[${host}]` : host}:${actualPort}`,
     close: async () => {
       for (const client of app.websocketServer?.clients ?? []) client.terminate();
       await app.close();

@@ -25,7 +25,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       helpGroup: 'GLOBAL',
     }),
     token: Flags.string({
-      summary: 'Bearer token for changing operations (default: LAYERCAKE_TOKEN, the config file, then <stateDir>/api-token).',
+      summary: 'Bearer token for changing operations (default: LAYERCAKE_TOKEN, the config file, then <stateDir>/token).',
       helpGroup: 'GLOBAL',
     }),
     config: Flags.string({

@@ -14,9 +14,9 @@ import {CliError} from './errors.js';
 
 export const DEFAULT_PORT = 3141;
 export const DEFAULT_LISTEN = `127.0.0.1:${DEFAULT_PORT}`;
-export const DEFAULT_STATE_DIR = '.lc-state';
+export const DEFAULT_STATE_DIR = '.layercake';
 /** The file, inside the state directory, where the daemon keeps its API bearer token (mode 0600). */
-export const TOKEN_FILE = 'api-token';
+export const TOKEN_FILE = 'token';
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 const moduleName = 'layercake';
@@ -49,8 +49,10 @@ export const fileConfigSchema = z.looseObject({
   url: z.string().min(1).optional(),
   /** Client: the API bearer token. */
   token: z.string().min(1).optional(),
-  /** Client: a file holding the token (default: `<stateDir>/api-token` when it is readable). */
+  /** Client: a file holding the token (default: `<stateDir>/token` when it is readable). */
   tokenFile: z.string().min(1).optional(),
+  /** Daemon: API settings; `api.token` fixes the token (the client uses it too). */
+  api: z.looseObject({token: z.string().optional()}).optional(),
 });
 export type FileConfig = z.infer<typeof fileConfigSchema>;
 
@@ -126,7 +128,7 @@ export interface ClientSettings {
 
 /**
  * Where the client commands find the daemon and its token: flags, then LAYERCAKE_URL / LAYERCAKE_TOKEN,
- * then the config file (`url`, `token`, `tokenFile`), then the defaults (the address the configured or
+ * then the config file (`url`, `token`, `tokenFile`, `api.token`), then the defaults (the address the configured or
  * default `listen` implies, and the token file in the state directory when this user can read it).
  */
 export function clientSettings(
@@ -144,7 +146,7 @@ export function clientSettings(
   else if (config.listen) [url, urlSource] = [urlFromListen(config.listen), `listen in ${filepath}`];
   else [url, urlSource] = [`http://${DEFAULT_LISTEN}`, 'the default'];
 
-  let token = flags.token || env.LAYERCAKE_TOKEN || config.token;
+  let token = flags.token || env.LAYERCAKE_TOKEN || config.token || config.api?.token;
   if (!token) {
     const file = config.tokenFile ?? resolve(config.stateDir ?? resolve(cwd, DEFAULT_STATE_DIR), TOKEN_FILE);
     if (existsSync(file)) {

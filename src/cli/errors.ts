@@ -75,7 +75,7 @@ export function toCliError(error: unknown): Error {
 }
 
 function hintForStatus(status: number): string | undefined {
-  if (status === 401 || status === 403) return 'pass the daemon\'s token with --token or LAYERCAKE_TOKEN (it is in <stateDir>/api-token)';
+  if (status === 401 || status === 403) return 'pass the daemon\'s token with --token or LAYERCAKE_TOKEN (it is in <stateDir>/token)';
   if (status === 404) return 'list the nodes with `layercake node list`';
   return undefined;
 }

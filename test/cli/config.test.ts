@@ -53,7 +53,7 @@ test('loadConfig reports a broken file and a wrong key with the file name', asyn
 test('clientSettings: flags, then env, then file, then listen, then default; token from the state dir', () => {
   const stateDir = join(dir, 'state');
   mkdirSync(stateDir, {recursive: true});
-  writeFileSync(join(stateDir, 'api-token'), 'secret-token\n');
+  writeFileSync(join(stateDir, 'token'), 'secret-token\n');
   const loaded = {config: {listen: '0.0.0.0:5000', stateDir}, filepath: '/x/layercake.config.yaml'};
   assert.equal(clientSettings({}, loaded, {}), {url: 'http://127.0.0.1:5000', token: 'secret-token', urlSource: 'listen in /x/layercake.config.yaml'});
   assert.is(clientSettings({}, {config: {...loaded.config, url: 'h:1'}, filepath: 'f'}, {}).url, 'http://h:1');
