@@ -42,10 +42,13 @@ export interface Sim {
   clearLog(): void;
   /** Kills the process (a dead BMC: its port is closed). */
   kill(): Promise<void>;
+  /** Kills the process and starts a new one on the same port (a rebooted BMC: it forgot its sessions). */
+  restart(): Promise<void>;
   /** Stops the process without killing it (a hung BMC: no answers, port still open). */
   pause(): void;
   resume(): void;
   readonly alive: boolean;
+  readonly pid: number;
 }
 
 export interface SimFarm {
@@ -164,6 +167,31 @@ export async function startSims(count: number, opts: {batch?: number; root?: str
   return farm;
 }
 
+interface Proc {
+  child: ChildProcess;
+  exited: boolean;
+  exit: Promise<void>;
+  stderr: () => string;
+}
+
+function spawnSim(dir: string): Proc {
+  const child = spawn('ipmi_sim', ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'sim.emu'), '-n', '-s', join(dir, 'state')],
+    {cwd: dir, stdio: ['ignore', 'ignore', 'pipe']});
+  running.add(child);
+  let stderr = '';
+  child.stderr?.on('data', (d) => { stderr += d; });
+  const proc: Proc = {child, exited: false, exit: Promise.resolve(), stderr: () => stderr};
+  proc.exit = new Promise<void>((resolve) => child.once('exit', () => { proc.exited = true; running.delete(child); resolve(); }));
+  return proc;
+}
+
+async function kill(proc: Proc): Promise<void> {
+  if (proc.exited) return;
+  try { proc.child.kill('SIGCONT'); } catch {}
+  proc.child.kill('SIGKILL');
+  await proc.exit;
+}
+
 async function startOne(root: string, index: number, attempt = 1): Promise<Sim> {
   const [port] = await freeUdpPorts(1);
   const dir = join(root, `bmc${index}`);
@@ -174,20 +202,13 @@ async function startOne(root: string, index: number, attempt = 1): Promise<Sim> 
   writeFileSync(join(dir, 'lan.conf'), lanConf(dir, port, index));
   writeFileSync(join(dir, 'power'), '0\n');
   writeFileSync(join(dir, 'chassis.log'), '');
-  const child = spawn('ipmi_sim', ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'sim.emu'), '-n', '-s', join(dir, 'state')],
-    {cwd: dir, stdio: ['ignore', 'ignore', 'pipe']});
-  running.add(child);
-  let stderr = '';
-  child.stderr?.on('data', (d) => { stderr += d; });
-  let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; running.delete(child); resolve(); }));
+  let proc = spawnSim(dir);
   try {
-    await waitForBmc(port, 5000, () => !exited);
+    await waitForBmc(port, 5000, () => !proc.exited);
   } catch (error) {
-    if (!exited) child.kill('SIGKILL');
-    await exit;
+    await kill(proc);
     if (attempt < 3) return startOne(root, index, attempt + 1);
-    throw new Error(`${(error as Error).message}: ${stderr.trim()}`);
+    throw new Error(`${(error as Error).message}: ${proc.stderr().trim()}`);
   }
   const read = (name: string): string => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), 'utf8') : '');
   const sim: Sim = {
@@ -198,15 +219,16 @@ async function startOne(root: string, index: number, attempt = 1): Promise<Sim> 
     setPower: (value) => writeFileSync(join(dir, 'power'), `${value}\n`),
     boot: () => read('boot').trim() || 'none',
     clearLog: () => writeFileSync(join(dir, 'chassis.log'), ''),
-    async kill() {
-      if (exited) return;
-      try { child.kill('SIGCONT'); } catch {}
-      child.kill('SIGKILL');
-      await exit;
+    kill: () => kill(proc),
+    async restart() {
+      await kill(proc);
+      proc = spawnSim(dir);
+      await waitForBmc(port, 5000, () => !proc.exited);
     },
-    pause: () => { child.kill('SIGSTOP'); },
-    resume: () => { child.kill('SIGCONT'); },
-    get alive() { return !exited; },
+    pause: () => { proc.child.kill('SIGSTOP'); },
+    resume: () => { proc.child.kill('SIGCONT'); },
+    get alive() { return !proc.exited; },
+    get pid() { return proc.child.pid ?? 0; },
   };
   return sim;
 }
