@@ -7,6 +7,7 @@
  * it is logged once when it goes away and once when it comes back, and its failures feed its
  * circuit breaker, which the mutations then report.
  */
+import {setMaxListeners} from 'node:events';
 import {setTimeout as sleep} from 'node:timers/promises';
 import type {ModuleContext, NodeView} from '@layercake/sdk';
 import type {BmcClient} from './bmc/client.js';
@@ -68,7 +69,9 @@ export class Poller {
     return ctx.nodes.list().filter((v) => v.cfg.platform === 'ipmi' && v.cfg.parentId === ctx.selfId);
   }
 
-  async pollOnce(signal: AbortSignal = this.opts.ctx.signal): Promise<PollResult> {
+  async pollOnce(parent: AbortSignal = this.opts.ctx.signal): Promise<PollResult> {
+    const signal = AbortSignal.any([parent]);
+    setMaxListeners(0, signal); // every BMC request of a poll listens to it
     const result: PollResult = {polled: 0, changed: 0, failed: 0};
     await Promise.all(this.managed().map(async (view) => {
       const outcome = await this.pollNode(view, signal);

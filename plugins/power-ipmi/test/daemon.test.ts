@@ -1,0 +1,140 @@
+/**
+ * End to end through the real daemon (store, engine, module host, API) with the ipmi module and 20
+ * ipmi_sim BMCs: power intent on all 20 → every chassis on and every node POWER_ON in dsc; a killed
+ * BMC → that node goes PHYS_HANG and is held with the BMC's reason in `why`, the other 19 power off
+ * normally; a wrong password → a clear reason; the password never comes back through the API.
+ */
+import {mkdtempSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {test} from 'uvu';
+import * as assert from 'uvu/assert';
+import {ApiClient} from '../../../src/api/client.js';
+import {parseDaemonConfig} from '../../../src/daemon/config.js';
+import {startDaemon, type Daemon} from '../../../src/daemon/daemon.js';
+import modulesHook from '../src/hooks/modules.js';
+import {ipmiModule} from '../src/module.js';
+import {ipmitoolUnavailable, simUnavailable, SIM_PASSWORD, SIM_USER, startSims, type SimFarm} from './support/ipmi-sim.js';
+
+const N = 20;
+const missing = simUnavailable() ?? ipmitoolUnavailable();
+if (missing) {
+  console.log(`SKIP: ${missing}`);
+  test.run();
+} else {
+  let farm: SimFarm;
+  let daemon: Daemon;
+  let api: ApiClient;
+  let stateDir: string;
+  const names = Array.from({length: N}, (_, i) => `n${String(i + 1).padStart(2, '0')}`);
+
+  const dscOf = async (): Promise<Record<string, string>> =>
+    Object.fromEntries((await api.listNodesIn('dsc')).filter((n) => names.includes(n.nodename)).map((n) => [n.nodename, n.physState]));
+
+  test.before(async () => {
+    farm = await startSims(N);
+    stateDir = mkdtempSync(join(tmpdir(), 'lc-ipmi-daemon-'));
+    const config = parseDaemonConfig({
+      stateDir, listen: '127.0.0.1:0', logLevel: 'silent', retry: {max: 2, base: '100ms', max_backoff: '200ms'},
+      modules: {ipmi: {attemptTimeout: '200ms', retries: 1, pollInterval: '500ms', verifyInterval: '50ms', breaker: {failures: 2, cooldown: '10s'}}},
+    });
+    daemon = await startDaemon({config, modules: await modulesHook()});
+    api = new ApiClient({url: `http://${daemon.listenAddress}`});
+    await api.createNodes(names.map((nodename, i) => ({
+      nodename, platform: 'ipmi',
+      extensions: {ipmi: {host: '127.0.0.1', port: farm.sims[i].port, username: SIM_USER, password: SIM_PASSWORD, bootdev: 'pxe'}},
+    })));
+  });
+
+  test.after(async () => {
+    await daemon?.stop();
+    await farm?.stop();
+    if (stateDir) rmSync(stateDir, {recursive: true, force: true});
+  });
+
+  test('the plugin\'s hook contributes the ipmi module; the daemon runs it', async () => {
+    assert.equal((await modulesHook()).map((m) => m.name), [ipmiModule.name]);
+    const modules = await api.modules();
+    assert.is(modules.find((m) => m.name === 'ipmi')?.state, 'RUN');
+    const mutations = (await api.mutations()).map((m) => m.id).filter((id) => id.startsWith('ipmi/')).sort();
+    assert.equal(mutations, ['ipmi/HANGtoOFF', 'ipmi/OFFtoON', 'ipmi/ONtoOFF', 'ipmi/ONtoOFFforced', 'ipmi/UKtoOFF']);
+  });
+
+  test('power on all 20: every chassis on (PXE first), every node POWER_ON in dsc', async () => {
+    const started = Date.now();
+    await api.setValues({nodes: names, set: {physState: 'POWER_ON'}});
+    await until(async () => Object.values(await dscOf()).every((s) => s === 'POWER_ON'), 10_000, 'all 20 nodes POWER_ON');
+    const elapsed = Date.now() - started;
+    for (const sim of farm.sims) {
+      assert.is(sim.power(), 1);
+      assert.equal(sim.sets(), ['set boot pxe', 'set power 1']);
+    }
+    assert.ok(elapsed < 5000, `converged in ${elapsed} ms`);
+    const why = await api.why('n07');
+    assert.ok(why.converged, why.summary);
+  });
+
+  test('the password never comes back through the API', async () => {
+    const view = await api.getNode('n01');
+    assert.is((view.cfg.extensions.ipmi as Record<string, unknown>).password, '(secret)');
+    assert.is((view.cfg.extensions.ipmi as Record<string, unknown>).username, SIM_USER);
+    const all = JSON.stringify(await api.listNodes());
+    assert.not.match(all, new RegExp(`"password":"${SIM_PASSWORD}"`));
+    assert.match(all, /"password":"\(secret\)"/);
+  });
+
+  test('one BMC killed: that node goes PHYS_HANG and is held with the reason; the other 19 power off', async () => {
+    await farm.sims[0].kill();
+    const started = Date.now();
+    await api.setValues({nodes: names, set: {physState: 'POWER_OFF'}, resetUnknowable: true});
+    await until(async () => {
+      const dsc = await dscOf();
+      return names.slice(1).every((n) => dsc[n] === 'POWER_OFF');
+    }, 10_000, 'the 19 healthy nodes POWER_OFF');
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < 5000, `19 nodes off in ${elapsed} ms despite the dead BMC`);
+    for (const sim of farm.sims.slice(1)) assert.is(sim.power(), 0);
+    const why = await until(async () => {
+      const w = await api.why('n01');
+      return w.held ? w : undefined;
+    }, 10_000, 'n01 to be held');
+    assert.is((await dscOf()).n01, 'PHYS_HANG');
+    assert.match(why.summary, new RegExp(`n01 is held: .*BMC 127.0.0.1:${farm.sims[0].port} did not answer`));
+    assert.match(why.lastFailure!.reason, /did not answer/);
+  });
+
+  test('wrong password: the node fails with a clear reason in why', async () => {
+    await api.updateNode('n03', {extensions: {ipmi: {password: 'not-the-one'}}});
+    await api.setValues({nodes: ['n03'], set: {physState: 'POWER_ON'}});
+    const why = await until(async () => {
+      const w = await api.why('n03');
+      return w.lastFailure ? w : undefined;
+    }, 10_000, 'n03 to fail');
+    assert.match(why.lastFailure!.reason, new RegExp(`BMC 127.0.0.1:${farm.sims[2].port} rejected the credentials of user "admin": wrong password`));
+    assert.not.match(JSON.stringify(why), /not-the-one/);
+    assert.is(farm.sims[2].power(), 0, 'nothing was switched');
+  });
+
+  test('polling: a machine switched on behind the engine\'s back is discovered (and the engine turns it off again)', async () => {
+    const sim = farm.sims[9];
+    sim.clearLog();
+    sim.setPower(1);
+    await until(() => sim.sets().includes('set power 0') || undefined, 5000, 'the engine to switch n10 off again');
+    assert.is(sim.power(), 0);
+    assert.is((await dscOf()).n10, 'POWER_OFF');
+    const history = await api.history('n10');
+    assert.ok(history.entries.some((e) => e.kind === 'dsc' && e.url === '/physState' && e.value === 'POWER_ON'), 'the poll discovered POWER_ON');
+  });
+
+  test.run();
+}
+
+async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, ms: number, label: string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
