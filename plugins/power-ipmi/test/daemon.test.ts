@@ -121,7 +121,7 @@ if (missing) {
     sim.setPower(1);
     await until(() => sim.sets().includes('set power 0') || undefined, 5000, 'the engine to switch n10 off again');
     assert.is(sim.power(), 0);
-    assert.is((await dscOf()).n10, 'POWER_OFF');
+    await until(async () => (await dscOf()).n10 === 'POWER_OFF', 5000, 'n10 POWER_OFF in dsc');
     const history = await api.history('n10');
     assert.ok(history.entries.some((e) => e.kind === 'dsc' && e.url === '/physState' && e.value === 'POWER_ON'), 'the poll discovered POWER_ON');
   });
