@@ -4,9 +4,9 @@
  * See docs/api.md for the routes.
  */
 import type {EventFilter, EventType, LcEvent} from '../model/events.js';
-import type {JsonValue, Node, NodeView, ServiceState} from '../model/node.js';
+import type {JsonValue, Node, NodeView, PhysState, RunState, ServiceState} from '../model/node.js';
 
-export type {EventFilter, EventType, LcEvent, JsonValue, Node, NodeView};
+export type {EventFilter, EventType, LcEvent, JsonValue, Node, NodeView, PhysState, RunState};
 
 /** The API's path prefix. */
 export const API_PREFIX = '/api/v1';

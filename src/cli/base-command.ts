@@ -16,18 +16,13 @@ import {isInteractive} from './prompts.js';
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
 
-export abstract class BaseCommand<T extends typeof Command> extends Command {
+/**
+ * A command that does not talk to a daemon (`daemon`, `init`): --json, --config and the error handling.
+ */
+export abstract class LocalCommand<T extends typeof Command> extends Command {
   static override enableJsonFlag = true;
 
   static override baseFlags = {
-    url: Flags.string({
-      summary: 'Address of the daemon API (default: LAYERCAKE_URL, the config file, then http://127.0.0.1:3141).',
-      helpGroup: 'GLOBAL',
-    }),
-    token: Flags.string({
-      summary: 'Bearer token for changing operations (default: LAYERCAKE_TOKEN, the config file, then <stateDir>/token).',
-      helpGroup: 'GLOBAL',
-    }),
     config: Flags.string({
       summary: 'Configuration file (default: LAYERCAKE_CONFIG, else layercake.config.yaml or .layercakerc found from here).',
       helpGroup: 'GLOBAL',
@@ -39,11 +34,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** Every positional argument as given (for commands with `strict = false`). */
   protected argvRest: string[] = [];
   private loaded?: LoadedConfig;
-  private apiClient?: ApiClient;
 
   public override async init(): Promise<void> {
     await super.init();
-    const ctor = this.ctor as typeof BaseCommand;
+    const ctor = this.ctor as typeof LocalCommand;
     const {args, flags, argv} = await this.parse({
       flags: ctor.flags,
       baseFlags: ctor.baseFlags,
@@ -60,16 +54,6 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected async fileConfig(): Promise<LoadedConfig> {
     this.loaded ??= await loadConfig({file: (this.flags as {config?: string}).config});
     return this.loaded;
-  }
-
-  /** The API client for the daemon this command talks to. */
-  protected async api(): Promise<ApiClient> {
-    if (!this.apiClient) {
-      const f = this.flags as {url?: string; token?: string};
-      const settings = clientSettings({url: f.url, token: f.token}, await this.fileConfig());
-      this.apiClient = new ApiClient({url: settings.url, token: settings.token, source: settings.urlSource});
-    }
-    return this.apiClient;
   }
 
   /** Whether the command may ask questions (a terminal on both ends, and no --json). */
@@ -92,5 +76,32 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (err instanceof CliError) return {error: err.toJSON()};
     const e = err as {code?: string; message?: string};
     return {error: {code: e?.code ?? 'LC_ERR', message: e?.message ?? String(err)}};
+  }
+}
+
+/** A command that talks to a daemon through the typed API client: adds --url and --token. */
+export abstract class BaseCommand<T extends typeof Command> extends LocalCommand<T> {
+  static override baseFlags = {
+    ...LocalCommand.baseFlags,
+    url: Flags.string({
+      summary: 'Address of the daemon API (default: LAYERCAKE_URL, the config file, then http://127.0.0.1:3141).',
+      helpGroup: 'GLOBAL',
+    }),
+    token: Flags.string({
+      summary: 'Bearer token for changing operations (default: LAYERCAKE_TOKEN, the config file, then <stateDir>/token).',
+      helpGroup: 'GLOBAL',
+    }),
+  };
+
+  private apiClient?: ApiClient;
+
+  /** The API client for the daemon this command talks to. */
+  protected async api(): Promise<ApiClient> {
+    if (!this.apiClient) {
+      const f = this.flags as {url?: string; token?: string};
+      const settings = clientSettings({url: f.url, token: f.token}, await this.fileConfig());
+      this.apiClient = new ApiClient({url: settings.url, token: settings.token, source: settings.urlSource});
+    }
+    return this.apiClient;
   }
 }

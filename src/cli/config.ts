@@ -71,7 +71,9 @@ export async function loadConfig(opts: {file?: string; cwd?: string} = {}): Prom
   try {
     result = file ? await explorer.load(resolve(opts.cwd ?? process.cwd(), file)) : await explorer.search(opts.cwd);
   } catch (error) {
-    const reason = (error as Error).message.split('\n')[0];
+    // cosmiconfig says "YAML Error in FILE:" and puts the parser's reason (with a code excerpt) below.
+    const lines = (error as Error).message.split('\n').map((l) => l.trim()).filter(Boolean);
+    const reason = lines.length > 1 && lines[0].endsWith(':') ? `${lines[0]} ${lines[1]}` : lines[0];
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new CliError(`config file ${file} does not exist`, {code: 'LC_ERR_CONFIG_MISSING', hint: 'check the --config path or LAYERCAKE_CONFIG, or run `layercake init` to write one'});
     }

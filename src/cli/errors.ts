@@ -5,6 +5,7 @@
  */
 import {Errors} from '@oclif/core';
 import {ApiError, DaemonUnreachableError} from '../api/errors.js';
+import {LayercakeError} from '../model/errors.js';
 import {HostlistError} from './hostlist.js';
 
 export interface CliErrorDetails {
@@ -62,6 +63,10 @@ export function toCliError(error: unknown): Error {
       value: error.value, expected: error.expected, status: error.status,
     });
   }
+  // The core's LayercakeError (validation, not found, conflict) when it is raised in this process.
+  if (error instanceof LayercakeError) {
+    return new CliError(error.message, {code: error.code, status: error.status, exit: error.status === 400 ? 2 : 1, ...error.detail});
+  }
   if (error instanceof HostlistError) {
     return new CliError(error.message, {code: 'LC_ERR_HOSTLIST', hint: 'write node sets like n[01-16],gpu[1-4] (ranges and lists inside brackets)', exit: 2});
   }
@@ -77,5 +82,7 @@ export function toCliError(error: unknown): Error {
 function hintForStatus(status: number): string | undefined {
   if (status === 401 || status === 403) return 'pass the daemon\'s token with --token or LAYERCAKE_TOKEN (it is in <stateDir>/token)';
   if (status === 404) return 'list the nodes with `layercake node list`';
+  if (status === 400) return 'fix the input and try again; nothing was changed (layercake extensions lists the fields and enum values)';
+  if (status === 409) return 'nothing was changed; use apply or node set to change existing nodes';
   return undefined;
 }

@@ -18,3 +18,22 @@ export function defineModule<C extends z.ZodType>(spec: ModuleSpec<C>): ModuleSp
 export function defineExtension(spec: ExtensionSpec): ExtensionSpec {
   return spec;
 }
+
+// ---- For plugins' commands: the command base classes, the typed API client and the CLI helpers ----
+export {BaseCommand, LocalCommand, type CommandArgs, type CommandFlags} from '../cli/base-command.js';
+export {ApiClient, type ApiClientOptions, type EventHandlers, type EventStream, type EventStreamOptions} from '../api/client.js';
+export {ApiError, DaemonUnreachableError} from '../api/errors.js';
+export {API_PREFIX} from '../api/types.js';
+export type {
+  ApplyResult, Change, EngineStatus, ExtensionInfo, GraphResult, Health, HistoryEntry, HistoryResult, ModuleInfo,
+  MutationInfo, PathResult, SetRequest, StreamMessage, ViewName, WhyResult,
+} from '../api/types.js';
+export {CliError, toCliError} from '../cli/errors.js';
+export {compressHostlist, expandHostlist, expandHostlists, HostlistError} from '../cli/hostlist.js';
+export {matchTargets, resolveTargets, type Targets} from '../cli/targets.js';
+export {renderTable, type Column} from '../cli/table.js';
+export {bold, colorEnabled, dim, green, red, state as colorState, yellow} from '../cli/color.js';
+export {applySummary, formatChanges, formatValue, nodeStatus, nodeTable} from '../cli/output.js';
+export {confirmAction, isInteractive} from '../cli/prompts.js';
+export {followConvergence, progressMode, type FollowResult} from '../cli/progress.js';
+export {parseAssignments, readNodes} from '../cli/input.js';

@@ -1,0 +1,88 @@
+/**
+ * Reading what operators write: node files (YAML or JSON, a list of nodes or `{nodes: [...]}`, from a
+ * file or stdin) and `URL=value` assignments on the command line.
+ */
+import {readFileSync} from 'node:fs';
+import {parseDocument} from 'yaml';
+import type {JsonValue} from '../api/types.js';
+import {CliError} from './errors.js';
+
+/** Read all of stdin (for `-f -`). */
+export async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) {
+    throw new CliError('-f - reads nodes from stdin, but stdin is a terminal', {code: 'LC_ERR_INPUT', exit: 2, hint: 'pipe a file in (cat cluster.yaml | layercake apply -f -) or give a path'});
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Parse a node document. YAML is a superset of JSON, so one parser reads both; a syntax error names
+ * the line and column. The document is a list of nodes, `{nodes: [...]}`, or a single node.
+ */
+export function parseNodesDocument(text: string, source: string): unknown[] {
+  const doc = parseDocument(text, {prettyErrors: false, uniqueKeys: true});
+  if (doc.errors.length) {
+    const e = doc.errors[0];
+    const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : 'somewhere';
+    throw new CliError(`${source}: not valid YAML or JSON at ${where}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, {
+      code: 'LC_ERR_INPUT_SYNTAX', exit: 2, hint: 'fix the file; nothing was changed',
+    });
+  }
+  const value = doc.toJS({maxAliasCount: 1000}) as unknown;
+  if (value === null || value === undefined) {
+    throw new CliError(`${source} is empty`, {code: 'LC_ERR_INPUT_EMPTY', exit: 2, hint: 'write a list of nodes, e.g. "- nodename: n01"'});
+  }
+  if (Array.isArray(value)) return value;
+  if (typeof value === 'object') {
+    const nodes = (value as {nodes?: unknown}).nodes;
+    if (nodes !== undefined) {
+      if (!Array.isArray(nodes)) throw new CliError(`${source}: "nodes" must be a list`, {code: 'LC_ERR_INPUT_SHAPE', exit: 2, hint: 'write nodes: followed by "- nodename: n01" items'});
+      return nodes;
+    }
+    return [value];
+  }
+  throw new CliError(`${source}: expected a list of nodes or {nodes: [...]}, got ${JSON.stringify(value)}`, {code: 'LC_ERR_INPUT_SHAPE', exit: 2, hint: 'write a list of nodes, e.g. "- nodename: n01"'});
+}
+
+/** Read nodes from a path, or stdin for "-". */
+export async function readNodes(path: string): Promise<unknown[]> {
+  if (path === '-') return parseNodesDocument(await readStdin(), 'stdin');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`, {code: 'LC_ERR_INPUT_READ', exit: 2, hint: 'check the path (or use -f - to read stdin)'});
+  }
+  return parseNodesDocument(text, path);
+}
+
+export interface Assignments {
+  set: Record<string, JsonValue>;
+}
+
+/**
+ * Parse `URL=value` (the value is a string) and `URL:=json` (the value is JSON: numbers, booleans,
+ * objects, lists, or null to remove the value).
+ */
+export function parseAssignments(items: readonly string[]): Record<string, JsonValue> {
+  const set: Record<string, JsonValue> = {};
+  for (const item of items) {
+    const m = /^([^=:]+?)(:?=)(.*)$/s.exec(item);
+    if (!m) throw new CliError(`'${item}' is not an assignment`, {code: 'LC_ERR_ASSIGNMENT', exit: 2, hint: 'write URL=value (a string) or URL:=json, e.g. physState=POWER_ON or ipv4.prefix:=24'});
+    const [, url, op, raw] = m;
+    if (op === '=') set[url.trim()] = raw;
+    else {
+      try {
+        set[url.trim()] = JSON.parse(raw) as JsonValue;
+      } catch {
+        throw new CliError(`'${item}': the value after := is not JSON`, {code: 'LC_ERR_ASSIGNMENT', exit: 2, hint: 'quote strings ("x"), or use = for a plain string'});
+      }
+    }
+  }
+  return set;
+}
+
+/** Whether a positional argument is an assignment (as opposed to a hostlist). */
+export const isAssignment = (arg: string): boolean => /^[^=\s[\],]+:?=/.test(arg);
