@@ -1,10 +1,13 @@
 /**
  * End to end through the real daemon (store, engine, module host, API) with the ipmi module and 20
- * ipmi_sim BMCs: power intent on all 20 → every chassis on and every node POWER_ON in dsc; a killed
- * BMC → that node goes PHYS_HANG and is held with the BMC's reason in `why`, the other 19 power off
- * normally; a wrong password → a clear reason; the password never comes back through the API.
+ * ipmi_sim BMCs, driven by the real CLI (`layercake power on`, `node why`, `ipmi status|test|bootdev`):
+ * power on all 20 → every chassis on and every node POWER_ON in dsc; a killed BMC → that node goes
+ * PHYS_HANG and is held with the BMC's reason in `why`, the other 19 power off normally; a wrong
+ * password → a clear reason; the password never comes back through the API.
+ * The CLI runs from the build (bin/run.js, dist/): without one these steps use the API client and say so.
  */
-import {mkdtempSync, rmSync} from 'node:fs';
+import {execFile} from 'node:child_process';
+import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'uvu';
@@ -17,6 +20,21 @@ import {ipmiModule} from '../src/module.js';
 import {ipmitoolUnavailable, simUnavailable, SIM_PASSWORD, SIM_USER, startSims, type SimFarm} from './support/ipmi-sim.js';
 
 const N = 20;
+const ROOT = new URL('../../../', import.meta.url).pathname;
+const built = existsSync(join(ROOT, 'dist/commands/power/on.js')) && existsSync(join(ROOT, 'plugins/power-ipmi/dist/commands/ipmi/status.js'));
+
+/** Runs the layercake CLI (from the build) with --json and returns its parsed output and exit code. */
+function cli(args: string[], env: Record<string, string> = {}): Promise<{code: number; json: any; stderr: string}> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'bin/run.js'), ...args, '--json'], {cwd: ROOT, env: {...process.env, ...env, NO_COLOR: '1'}, timeout: 60_000},
+      (error, stdout, stderr) => {
+        let json: any;
+        try { json = JSON.parse(stdout); } catch { json = undefined; }
+        resolve({code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, json, stderr});
+      });
+  });
+}
+
 const missing = simUnavailable() ?? ipmitoolUnavailable();
 if (missing) {
   console.log(`SKIP: ${missing}`);
@@ -26,6 +44,7 @@ if (missing) {
   let daemon: Daemon;
   let api: ApiClient;
   let stateDir: string;
+  let url: string;
   const names = Array.from({length: N}, (_, i) => `n${String(i + 1).padStart(2, '0')}`);
 
   const dscOf = async (): Promise<Record<string, string>> =>
@@ -40,6 +59,8 @@ if (missing) {
     });
     daemon = await startDaemon({config, modules: await modulesHook()});
     api = new ApiClient({url: `http://${daemon.listenAddress}`});
+    url = `http://${daemon.listenAddress}`;
+    if (!built) console.log('SKIP: the CLI steps need a build (npx tsc -b); the API client stands in for `layercake power on` and `node why`');
     await api.createNodes(names.map((nodename, i) => ({
       nodename, platform: 'ipmi',
       extensions: {ipmi: {host: '127.0.0.1', port: farm.sims[i].port, username: SIM_USER, password: SIM_PASSWORD, bootdev: 'pxe'}},
@@ -60,18 +81,41 @@ if (missing) {
     assert.equal(mutations, ['ipmi/HANGtoOFF', 'ipmi/OFFtoON', 'ipmi/ONtoOFF', 'ipmi/ONtoOFFforced', 'ipmi/UKtoOFF']);
   });
 
-  test('power on all 20: every chassis on (PXE first), every node POWER_ON in dsc', async () => {
+  test('`layercake power on n[01-20]`: every chassis on (PXE first), every node POWER_ON in dsc', async () => {
     const started = Date.now();
-    await api.setValues({nodes: names, set: {physState: 'POWER_ON'}});
+    if (built) {
+      const r = await cli(['power', 'on', 'n[01-20]', '--no-boot', '--wait', '--timeout', '30s', '--url', url]);
+      assert.is(r.code, 0, r.stderr);
+    } else {
+      await api.setValues({nodes: names, set: {physState: 'POWER_ON'}});
+    }
     await until(async () => Object.values(await dscOf()).every((s) => s === 'POWER_ON'), 10_000, 'all 20 nodes POWER_ON');
     const elapsed = Date.now() - started;
     for (const sim of farm.sims) {
       assert.is(sim.power(), 1);
       assert.equal(sim.sets(), ['set boot pxe', 'set power 1']);
     }
-    assert.ok(elapsed < 5000, `converged in ${elapsed} ms`);
+    assert.ok(elapsed < 15_000, `converged in ${elapsed} ms`);
     const why = await api.why('n07');
     assert.ok(why.converged, why.summary);
+  });
+
+  test('`layercake ipmi status|test|bootdev` ask the BMCs directly, with the password from --password-file', async () => {
+    if (!built) return;
+    const pw = join(stateDir, 'bmc.pw');
+    writeFileSync(pw, `${SIM_PASSWORD}\n`, {mode: 0o600});
+    const redacted = await cli(['ipmi', 'status', 'n[01-03]', '--url', url]);
+    assert.is(redacted.code, 1, 'without a password the nodes are reported, and the exit code says so');
+    assert.match(redacted.json.nodes[0].error.message, /held by the daemon/);
+    const status = await cli(['ipmi', 'status', 'n[01-20]', '--password-file', pw, '--url', url]);
+    assert.is(status.code, 0, status.stderr);
+    assert.equal(status.json.nodes.map((n: any) => n.power), names.map(() => 'on'));
+    const viaEnv = await cli(['ipmi', 'test', 'n01', 'n02', '--driver', 'ipmitool', '--url', url], {IPMI_PASSWORD: SIM_PASSWORD});
+    assert.is(viaEnv.code, 0, viaEnv.stderr);
+    assert.ok(viaEnv.json.nodes.every((n: any) => n.ok));
+    const boot = await cli(['ipmi', 'bootdev', 'n[19-20]', 'disk', '--password-file', pw, '--url', url]);
+    assert.is(boot.code, 0, boot.stderr);
+    assert.equal([farm.sims[18].boot(), farm.sims[19].boot()], ['default', 'default']);
   });
 
   test('the password never comes back through the API', async () => {
@@ -101,6 +145,13 @@ if (missing) {
     assert.is((await dscOf()).n01, 'PHYS_HANG');
     assert.match(why.summary, new RegExp(`n01 is held: .*BMC 127.0.0.1:${farm.sims[0].port} did not answer`));
     assert.match(why.lastFailure!.reason, /did not answer/);
+    if (built) {
+      const r = await cli(['node', 'why', 'n01', '--url', url]);
+      assert.match(r.json.summary, new RegExp(`BMC 127.0.0.1:${farm.sims[0].port} did not answer`), '`layercake node why n01` shows the reason');
+      const t = await cli(['ipmi', 'test', 'n01', '--url', url], {IPMI_PASSWORD: SIM_PASSWORD});
+      assert.is(t.code, 1);
+      assert.is(t.json.nodes[0].error.kind, 'unreachable');
+    }
   });
 
   test('wrong password: the node fails with a clear reason in why', async () => {
