@@ -9,6 +9,7 @@
  */
 import {Command, Flags, type Interfaces} from '@oclif/core';
 import {ApiClient} from '../api/client.js';
+import {colorEnabled} from './color.js';
 import {clientSettings, loadConfig, type LoadedConfig} from './config.js';
 import {CliError, toCliError} from './errors.js';
 import {isInteractive} from './prompts.js';
@@ -69,6 +70,14 @@ export abstract class LocalCommand<T extends typeof Command> extends Command {
   protected override async catch(err: Error & {exitCode?: number}): Promise<unknown> {
     const error = toCliError(err) as Error & {exitCode?: number; oclif?: {exit?: number}};
     process.exitCode = error.oclif?.exit ?? error.exitCode ?? 1;
+    // Our own errors print as one unwrapped line (greppable, whatever the terminal width) and a next step;
+    // oclif's parser errors keep oclif's rendering, which adds the usage.
+    if (error instanceof CliError && !this.jsonEnabled()) {
+      const color = colorEnabled(process.stderr);
+      const label = color ? `\u001b[31mError\u001b[39m` : 'Error';
+      process.stderr.write(`${label} [${error.code}]: ${error.message}\n${error.hint ? `  Try this: ${error.hint}\n` : ''}`);
+      return undefined;
+    }
     return super.catch(error);
   }
 

@@ -19,7 +19,7 @@ export interface CliErrorDetails {
   expected?: string;
   /** HTTP status, for errors that came from the API. */
   status?: number;
-  /** Process exit code (default 1; 2 for usage errors). */
+  /** Process exit code: 2 for bad input (usage, syntax, validation), 1 for everything else (the default). */
   exit?: number;
 }
 
@@ -60,7 +60,7 @@ export function toCliError(error: unknown): Error {
   if (error instanceof ApiError) {
     return new CliError(error.message, {
       code: error.code, hint: error.hint ?? hintForStatus(error.status), node: error.node, url: error.url,
-      value: error.value, expected: error.expected, status: error.status,
+      value: error.value, expected: error.expected, status: error.status, exit: error.status === 400 ? 2 : 1,
     });
   }
   // The core's LayercakeError (validation, not found, conflict) when it is raised in this process.
@@ -83,6 +83,6 @@ function hintForStatus(status: number): string | undefined {
   if (status === 401 || status === 403) return 'pass the daemon\'s token with --token or LAYERCAKE_TOKEN (it is in <stateDir>/token)';
   if (status === 404) return 'list the nodes with `layercake node list`';
   if (status === 400) return 'fix the input and try again; nothing was changed (layercake extensions lists the fields and enum values)';
-  if (status === 409) return 'nothing was changed; use apply or node set to change existing nodes';
+  if (status === 409) return 'nothing was changed; ids and nodenames must be unique (layercake node list shows the nodes there are)';
   return undefined;
 }

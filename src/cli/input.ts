@@ -3,7 +3,7 @@
  * file or stdin) and `URL=value` assignments on the command line.
  */
 import {readFileSync} from 'node:fs';
-import {parseDocument} from 'yaml';
+import {LineCounter, parseDocument} from 'yaml';
 import type {JsonValue} from '../api/types.js';
 import {CliError} from './errors.js';
 
@@ -22,11 +22,13 @@ export async function readStdin(): Promise<string> {
  * the line and column. The document is a list of nodes, `{nodes: [...]}`, or a single node.
  */
 export function parseNodesDocument(text: string, source: string): unknown[] {
-  const doc = parseDocument(text, {prettyErrors: false, uniqueKeys: true});
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, {prettyErrors: false, uniqueKeys: true, lineCounter});
   if (doc.errors.length) {
     const e = doc.errors[0];
-    const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : 'somewhere';
-    throw new CliError(`${source}: not valid YAML or JSON at ${where}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, {
+    const pos = lineCounter.linePos(e.pos[0]);
+    const reason = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    throw new CliError(`${source}: not valid YAML or JSON at line ${pos.line}, column ${pos.col}: ${reason}`, {
       code: 'LC_ERR_INPUT_SYNTAX', exit: 2, hint: 'fix the file; nothing was changed',
     });
   }
