@@ -122,13 +122,13 @@ test('bad input: a clear error, a non-zero exit, and nothing changed', async () 
     ['no values, off a terminal', ['node', 'set', 'n01'], /no values to set/],
     ['a word that is neither a node nor an assignment', ['node', 'set', 'n01', 'arch'], /no node arch/],
     ['a missing file', ['apply', '-f', 'nope.yaml'], /cannot read nope\.yaml: no such file/],
-    ['no daemon there', ['node', 'list', '--url', `127.0.0.1:${closed}`], /cannot reach the layercake daemon at http:\/\/127\.0\.0\.1:\d+ \(connection refused.*\n  Try this: start one with `layercake daemon`/],
+    ['no daemon there', ['node', 'list', '--url', `127.0.0.1:${closed}`], /cannot reach the layercake daemon at http:\/\/127\.0\.0\.1:\d+ \(connection refused.*\n {2}Try this: start one with `layercake daemon`/],
   ];
   for (const [label, args, message] of cases) {
     const r = await lc(args);
     assert.ok(r.code !== 0, `${label}: exit code ${r.code}`);
     assert.match(r.stderr, message, `${label}: ${r.stderr}`);
-    assert.match(r.stderr, /^Error \[[A-Z_]+\]: .+\n  Try this: .+\n$/, `${label}: one line with a code, then a next step: ${r.stderr}`);
+    assert.match(r.stderr, /^Error \[[A-Z_]+\]: .+\n {2}Try this: .+\n$/, `${label}: one line with a code, then a next step: ${r.stderr}`);
   }
   const json = await lc(['apply', '-f', 'bad-enum.yaml', '--json']);
   assert.is(json.code, 2);
