@@ -93,7 +93,7 @@ class Transfer {
     if (this.done) return;
     this.tries++;
     if (this.tries > this.server.opts.retries) {
-      this.send(encodeError(ErrorCode.NOT_DEFINED, 'timed out'));
+      this.send(encodeError(ErrorCode.NOT_DEFINED, 'timed out'), true);
       this.finish(false, `no acknowledgement after ${this.server.opts.retries} retransmissions`);
       return;
     }
@@ -103,8 +103,15 @@ class Transfer {
     this.arm();
   }
 
-  private send(b: Buffer | Buffer[]): void {
-    this.sock.send(b as Buffer, this.peer.port, this.peer.address);
+  private closeAfterSend = false;
+
+  private send(b: Buffer | Buffer[], last = false): void {
+    if (last) this.closeAfterSend = true;
+    this.sock.send(b as Buffer, this.peer.port, this.peer.address, last ? () => this.closeSocket() : undefined);
+  }
+
+  private closeSocket(): void {
+    try { this.sock.close(); } catch { /* already closed */ }
   }
 
   /** Sends blocks acked+1 .. acked+windowsize. */
@@ -166,7 +173,7 @@ class Transfer {
     this.done = true;
     clearTimeout(this.timer);
     this.source.close();
-    try { this.sock.close(); } catch { /* already closed */ }
+    if (!this.closeAfterSend) this.closeSocket();
     this.server.ended(this.info.key, {
       node: this.info.node, address: this.peer.address, filename: this.info.filename, ok, error,
       bytes: ok ? this.source.size : Math.min(this.source.size, this.acked * this.blksize),

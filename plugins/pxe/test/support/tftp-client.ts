@@ -53,7 +53,8 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
       done = true;
       clearTimeout(deadline);
       clearTimeout(retry);
-      sock.close();
+      // Close after pending sends (the final ACK) have left.
+      sock.send(Buffer.alloc(0), 9, '127.0.0.1', () => sock.close());
       resolve({ok, error, bytes, sha256: hash.digest('hex'), oack, data: o.keep ? Buffer.concat(chunks) : undefined, ms: Date.now() - started});
     };
     const deadline = setTimeout(() => finish(false, 'deadline'), o.deadline ?? 30_000);
