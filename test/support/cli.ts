@@ -31,7 +31,7 @@ export interface Sandbox {
   dir: string;
   env: NodeJS.ProcessEnv;
   /** Run `layercake ARGS` in the sandbox. */
-  run(args: string[], opts?: {input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string}): Promise<CliResult>;
+  run(args: string[], opts?: {input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string; wrap?: string[]}): Promise<CliResult>;
   /** Write a file in the sandbox; objects are written as YAML. */
   write(name: string, content: string | object): string;
   startDaemon(opts?: {args?: string[]; env?: NodeJS.ProcessEnv; wrap?: string[]}): Promise<DaemonProcess>;
@@ -65,7 +65,9 @@ export function sandbox(prefix = 'lc-cli-'): Sandbox {
   const daemons = new Set<DaemonProcess>();
 
   const run: Sandbox['run'] = (args, opts = {}) => new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {cwd: opts.cwd ?? dir, env: {...env, ...opts.env}, stdio: ['pipe', 'pipe', 'pipe']});
+    // `wrap` runs the CLI under another command, e.g. ['ip', 'netns', 'exec', NS].
+    const [cmd, ...cmdArgs] = [...(opts.wrap ?? []), process.execPath, BIN, ...args];
+    const child = spawn(cmd, cmdArgs, {cwd: opts.cwd ?? dir, env: {...env, ...opts.env}, stdio: ['pipe', 'pipe', 'pipe']});
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -1,0 +1,107 @@
+/**
+ * `layercake exec`: the fan-out against a real SSH server (an ssh2 Server on loopback, started by the
+ * test, with its own host key and one authorized client key), through the real CLI: only nodes that are
+ * up are contacted, output is prefixed per node, a failing node makes the exit non-zero, and a host key
+ * that does not match known_hosts is refused.
+ */
+import {timingSafeEqual} from 'node:crypto';
+import type {AddressInfo} from 'node:net';
+import {test} from 'uvu';
+import * as assert from 'uvu/assert';
+import ssh2 from 'ssh2';
+import {ApiClient} from '../../src/api/client.js';
+import {createApiServer} from '../../src/api/server.js';
+import {execAll, knownHostKeys} from '../../src/cli/exec.js';
+import {testDaemon, until} from '../support/api-daemon.js';
+import {sandbox} from '../support/cli.js';
+
+const {Server, utils} = ssh2;
+const hostKey = utils.generateKeyPairSync('ed25519');
+const clientKey = utils.generateKeyPairSync('ed25519');
+const otherKey = utils.generateKeyPairSync('ed25519');
+const allowed = utils.parseKey(clientKey.public) as ssh2.ParsedKey;
+
+const commands: string[] = [];
+const sshd = new Server({hostKeys: [hostKey.private]}, (conn) => {
+  conn.on('authentication', (ctx) => {
+    if (ctx.method === 'publickey' && ctx.username === 'root' && ctx.key.algo === allowed.type
+      && timingSafeEqual(ctx.key.data, allowed.getPublicSSH() as Buffer)) return ctx.accept();
+    ctx.reject(['publickey']);
+  });
+  conn.on('ready', () => conn.on('session', (accept) => accept().on('exec', (acceptExec, _reject, info) => {
+    commands.push(info.command);
+    const channel = acceptExec();
+    channel.write(`ran: ${info.command}\nsecond line`);
+    channel.stderr.write('a warning\n');
+    channel.exit(info.command.includes('fail') ? 3 : 0);
+    channel.end();
+  })));
+  conn.on('error', () => {});
+});
+
+const daemon = testDaemon();
+const box = sandbox('lc-exec-');
+let server: {address: string; close(): Promise<void>};
+let port = 0;
+test.after(async () => {
+  await server?.close();
+  daemon.close();
+  sshd.close();
+  await box.cleanup();
+});
+
+test('setup: an SSH server on loopback and three nodes, two of them up', async () => {
+  await new Promise<void>((r) => sshd.listen(0, '127.0.0.1', r));
+  port = (sshd.address() as AddressInfo).port;
+  server = await createApiServer(daemon);
+  const client = new ApiClient({url: `http://${server.address}`});
+  await client.createNodes(['n01', 'n02', 'n03'].map((nodename) => ({nodename, extensions: {ipv4: {ip: '127.0.0.1'}}})));
+  await client.setValues({nodes: ['n01', 'n02'], set: {physState: 'POWER_ON', runState: 'SYNC'}});
+  await until(() => daemon.store.byName('n02')!.dsc.runState === 'SYNC', 5000, 'n01 and n02 up');
+  box.write('id_test', clientKey.private);
+  box.write('known_hosts', `[127.0.0.1]:${port} ${hostKey.public}\n`);
+});
+
+test('exec runs on the nodes that are up, prefixes output, and reports each exit status', async () => {
+  const r = await box.run(['exec', 'n[01-03]', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--json', '--', 'echo', 'it works'],
+    {env: {LAYERCAKE_URL: server.address}});
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.command, "echo 'it works'");
+  assert.equal(r.json.results.map((x: any) => [x.nodename, x.exitCode]), [['n01', 0], ['n02', 0]]);
+  assert.equal(r.json.skipped, [{nodename: 'n03', reason: 'not up (runState UNKNOWN)'}]);
+  assert.is(r.json.results[0].stdout, "ran: echo 'it works'\nsecond line");
+  const human = await box.run(['exec', 'n[01-02]', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--', 'uptime'], {env: {LAYERCAKE_URL: server.address}});
+  assert.match(human.stdout, /^n01 {2}ran: uptime$/m);
+  assert.match(human.stdout, /^n02 {2}second line$/m);
+  assert.match(human.stderr, /^n01 {2}a warning$/m);
+  assert.match(human.stderr, /2 of 2 succeeded/);
+});
+
+test('a failing command makes the exit non-zero', async () => {
+  const r = await box.run(['exec', 'n01', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--', 'fail', 'now'], {env: {LAYERCAKE_URL: server.address}});
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /n01: exit status 3/);
+});
+
+test('a host key that does not match known_hosts is refused; an unknown host is accepted', async () => {
+  box.write('known_hosts_bad', `[127.0.0.1]:${port} ${otherKey.public}\n`);
+  const targets = [{id: 'x', nodename: 'n01', host: '127.0.0.1', port}];
+  const opts = {user: 'root', port, identities: [`${box.dir}/id_test`], parallel: 4, timeoutMs: 10_000};
+  const before = commands.length;
+  const [bad] = await execAll(targets, 'true', {...opts, knownHosts: `${box.dir}/known_hosts_bad`});
+  assert.is(bad.exitCode, null);
+  assert.match(bad.error!, /does not match known_hosts/);
+  assert.is(commands.length, before, 'the command never ran');
+  const [unknown] = await execAll(targets, 'true', {...opts, knownHosts: `${box.dir}/none`});
+  assert.is(unknown.exitCode, 0);
+  assert.equal(knownHostKeys(`${box.dir}/known_hosts`, '127.0.0.1', port), [hostKey.public.split(' ')[1]]);
+});
+
+test('many targets through a small worker pool: every one runs, results in the targets\' order', async () => {
+  const targets = Array.from({length: 12}, (_, i) => ({id: String(i), nodename: `m${i}`, host: '127.0.0.1', port}));
+  const results = await execAll(targets, 'echo x', {user: 'root', port, identities: [`${box.dir}/id_test`], parallel: 3, timeoutMs: 10_000, knownHosts: `${box.dir}/known_hosts`});
+  assert.equal(results.map((r) => r.nodename), targets.map((t) => t.nodename));
+  assert.ok(results.every((r) => r.exitCode === 0));
+});
+
+test.run();

@@ -1,0 +1,91 @@
+/**
+ * power on|off|cycle --wait and watch, through the real CLI, against an API served in this process by
+ * the real store and engine with a test module that performs every mutation at once (so nodes converge
+ * in milliseconds and the test needs no machines).
+ */
+import {spawn} from 'node:child_process';
+import {test} from 'uvu';
+import * as assert from 'uvu/assert';
+import {ApiClient} from '../../src/api/client.js';
+import {createApiServer} from '../../src/api/server.js';
+import {testDaemon} from '../support/api-daemon.js';
+import {BIN, sandbox, until} from '../support/cli.js';
+
+const daemon = testDaemon();
+const box = sandbox('lc-power-');
+let server: {address: string; close(): Promise<void>};
+test.after(async () => {
+  await server?.close();
+  daemon.close();
+  await box.cleanup();
+});
+
+const lc = (args: string[]) => box.run(args, {env: {LAYERCAKE_URL: server.address}});
+const dsc = (name: string) => daemon.store.byName(name)!.dsc;
+const cfg = (name: string) => daemon.store.byName(name)!.cfg;
+
+test('power on --wait sets cfg intent (with runState SYNC, a boot chain exists) and follows convergence', async () => {
+  server = await createApiServer(daemon);
+  await new ApiClient({url: `http://${server.address}`}).createNodes([{nodename: 'n01'}, {nodename: 'n02'}, {nodename: 'n03'}]);
+  const r = await lc(['power', 'on', 'n[01-03]', '--wait', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.wait.converged, 3);
+  for (const n of ['n01', 'n02', 'n03']) {
+    assert.is(cfg(n).physState, 'POWER_ON');
+    assert.is(cfg(n).runState, 'SYNC');
+    assert.is(dsc(n).runState, 'SYNC');
+  }
+  const human = await lc(['power', 'on', 'n01', '--wait']);
+  assert.match(human.stdout, /n01 converged/);
+  assert.match(human.stdout, /1 converged/);
+});
+
+test('power off of running nodes is refused off a terminal without --yes, and changes nothing', async () => {
+  const r = await lc(['power', 'off', 'n01']);
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /Power off 1 running node \(n01\): refusing without confirmation/);
+  assert.is(cfg('n01').physState, 'POWER_ON');
+});
+
+test('power off --yes --wait resets what cannot hold while off', async () => {
+  const r = await lc(['power', 'off', 'n01', '--yes', '--wait', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.changes.map((c: any) => [c.url, c.value]).sort(), [['/physState', 'POWER_OFF'], ['/runState', 'UNKNOWN']]);
+  assert.is(dsc('n01').physState, 'POWER_OFF');
+  assert.is(cfg('n01').runState, 'UNKNOWN');
+});
+
+test('power cycle: off, wait for off, then on again as configured', async () => {
+  const r = await lc(['power', 'cycle', 'n02', '--yes', '--wait', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  assert.ok(r.json.changes.some((c: any) => c.url === '/physState' && c.value === 'POWER_OFF'));
+  assert.ok(r.json.changes.some((c: any) => c.url === '/physState' && c.value === 'POWER_ON'));
+  assert.is(cfg('n02').runState, 'SYNC', 'restored');
+  assert.is(dsc('n02').physState, 'POWER_ON');
+  assert.ok(daemon.store.history(cfg('n02').id).some((e) => e.kind === 'dsc' && e.url === '/physState' && e.value === 'POWER_OFF'), 'it was off in between');
+});
+
+test('watch follows events and reconnects when the daemon restarts', async () => {
+  const child = spawn(process.execPath, [BIN, 'watch', '--for', '60s'], {cwd: box.dir, env: {...box.env, LAYERCAKE_URL: server.address}, stdio: ['ignore', 'pipe', 'pipe']});
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  try {
+    await until(() => /watching http:\/\/127\.0\.0\.1:\d+/.test(out), 15_000, 'watch to connect');
+    daemon.store.setCfg(cfg('n03').id, 'arch', 'arm64', 'test');
+    await until(() => /n03 cfg arch: - → arm64/.test(out), 5000, 'the change in the watch output');
+    const port = server.address.split(':').pop();
+    await server.close();
+    await until(() => /daemon connection lost/.test(out), 5000, 'the disconnect notice');
+    server = await createApiServer({...daemon, listenAddress: `127.0.0.1:${port}`});
+    await until(() => /reconnected to/.test(out), 15_000, 'the reconnection');
+    daemon.store.setCfg(cfg('n03').id, 'arch', 'amd64', 'test');
+    await until(() => /n03 cfg arch: arm64 → amd64/.test(out), 5000, 'events after the reconnection');
+  } finally {
+    child.kill('SIGINT');
+  }
+  assert.is(await exited, 0, out);
+});
+
+test.run();

@@ -1,0 +1,89 @@
+/**
+ * The API token off loopback: a daemon listening on a non-loopback address (inside a network namespace
+ * the test creates, on a veth pair inside it, so nothing is exposed) refuses changes without the token, with
+ * a clear error, and changes nothing; reads need no token; with the token (flag or environment) changes
+ * go through. The token file is created 0600.
+ */
+import {execFileSync} from 'node:child_process';
+import {readFileSync, statSync} from 'node:fs';
+import {join} from 'node:path';
+import {test} from 'uvu';
+import * as assert from 'uvu/assert';
+import {type DaemonProcess, isolatedConfig, sandbox} from '../support/cli.js';
+
+const NS = `lc-token-${process.pid}`;
+const ADDR = '10.213.77.1';
+const ip = (...args: string[]) => execFileSync('ip', args, {stdio: 'pipe'});
+
+function netnsAvailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root to create a network namespace';
+  try {
+    ip('netns', 'add', NS);
+  } catch (error) {
+    return `cannot create a network namespace: ${(error as Error).message.split('\n')[0]}`;
+  }
+  try {
+    ip('-n', NS, 'link', 'set', 'lo', 'up');
+    // A veth pair with both ends inside the namespace: an ordinary, non-loopback interface nobody can reach.
+    ip('-n', NS, 'link', 'add', 'lct0', 'type', 'veth', 'peer', 'name', 'lct1');
+    ip('-n', NS, 'addr', 'add', `${ADDR}/24`, 'dev', 'lct0');
+    ip('-n', NS, 'link', 'set', 'lct0', 'up');
+    ip('-n', NS, 'link', 'set', 'lct1', 'up');
+  } catch (error) {
+    ip('netns', 'del', NS);
+    return `cannot set up the namespace: ${(error as Error).message.split('\n')[0]}`;
+  }
+  return undefined;
+}
+
+const skip = netnsAvailable();
+if (skip) {
+  console.log(`SKIP: ${skip}`);
+} else {
+  const box = sandbox('lc-token-');
+  const wrap = ['ip', 'netns', 'exec', NS];
+  let daemon: DaemonProcess;
+  test.after(async () => {
+    await box.cleanup();
+    try {
+      ip('netns', 'del', NS);
+    } catch {
+      // Already gone.
+    }
+  });
+  // Run from the sandbox's HOME: the config search stops there, so the CLI does not find the state dir's token by itself.
+  const lc = (args: string[], env: NodeJS.ProcessEnv = {}) => box.run([...args, '--url', daemon.listen], {wrap, cwd: join(box.dir, 'home'), env});
+
+  test('a daemon on a non-loopback address creates its token file with mode 0600', async () => {
+    await isolatedConfig(box);
+    daemon = await box.startDaemon({args: ['--listen', `${ADDR}:0`], wrap});
+    assert.match(daemon.listen, new RegExp(`^${ADDR.replaceAll('.', '\\.')}:\\d+$`));
+    assert.is(statSync(join(box.dir, 'state', 'token')).mode & 0o777, 0o600);
+    const health = await lc(['node', 'list', '--json']);
+    assert.is(health.code, 0, health.stderr);
+  });
+
+  test('changes without the token fail clearly and change nothing', async () => {
+    for (const args of [['node', 'create', 'n01'], ['engine', 'freeze'], ['apply', '-f', box.write('c.yaml', [{nodename: 'n02'}])]]) {
+      const r = await lc(args);
+      assert.is(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^Error \[UNAUTHORIZED\]: this operation needs the API token \(the daemon listens on a non-loopback address\)\n {2}Try this: pass --token or set LAYERCAKE_TOKEN/);
+    }
+    const wrong = await lc(['node', 'create', 'n01', '--token', 'not-the-token']);
+    assert.match(wrong.stderr, /the API token is wrong/);
+    const list = await lc(['node', 'list', '--json']);
+    assert.is(list.json.nodes.length, 1, 'only the daemon\'s own node');
+    assert.is((await lc(['engine', 'status', '--json'])).json.frozen, false);
+  });
+
+  test('with the token, changes go through', async () => {
+    const token = readFileSync(join(box.dir, 'state', 'token'), 'utf8').trim();
+    const created = await lc(['node', 'create', 'n01', '--token', token, '--json']);
+    assert.is(created.code, 0, created.stderr);
+    const viaEnv = await lc(['node', 'set', 'n01', 'arch=amd64', '--json'], {LAYERCAKE_TOKEN: token});
+    assert.is(viaEnv.code, 0, viaEnv.stderr);
+    assert.is(viaEnv.json.changes[0].value, 'amd64');
+  });
+}
+
+test.run();
