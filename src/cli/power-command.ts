@@ -36,8 +36,10 @@ export abstract class PowerCommand extends BaseCommand<typeof PowerCommand> {
     const result = await runPowerAction(client, this.action, views, {
       yes: this.flags.yes, json: this.jsonEnabled(), wait: this.flags.wait, dryRun: this.flags['dry-run'], boot: this.boot,
       timeoutMs, mode: progressMode(views.length, {json: this.jsonEnabled()}), log: (line) => this.log(line),
+      announce: (changes) => {
+        for (const line of formatChanges(changes)) this.log(line);
+      },
     });
-    for (const line of formatChanges(result.changes)) this.log(line);
     if (result.dryRun) this.log(`${result.changes.length} change${result.changes.length === 1 ? '' : 's'} ${dim('(dry run: nothing was changed)')}`);
     if (result.wait) {
       const w = result.wait;

@@ -29,6 +29,8 @@ export interface PowerOptions {
   timeoutMs: number;
   mode: ProgressMode;
   log: (line: string) => void;
+  /** Shown the cfg changes as soon as they are made (before any waiting). */
+  announce?: (changes: Change[]) => void;
 }
 
 export interface PowerResult {
@@ -68,38 +70,39 @@ export async function runPowerAction(client: ApiClient, action: PowerAction, vie
     result = await client.setValues({nodes: ids, set: {physState: 'POWER_OFF'}, resetUnknowable: true}, {dryRun: opts.dryRun});
   }
   const out: PowerResult = {action, dryRun: Boolean(opts.dryRun), nodes, changes: result.changes};
+  opts.announce?.(result.changes);
   if (opts.dryRun) return out;
   const enums = await enumsP;
 
   if (action === 'cycle') {
     opts.log(`waiting for ${compressHostlist(nodes.map((n) => n.nodename || n.id))} to power off`);
-    const offWait = await follow(client, ids, enums, opts, (v) => v.dsc.physState === 'POWER_OFF');
+    const offWait = await follow(client, ids, enums, opts, (v) => v.dsc.physState === 'POWER_OFF', 'powered off');
     if (offWait.failed || offWait.timedOut) {
       throw new CliError(`power cycle stopped: ${offWait.failed + offWait.timedOut} node(s) did not power off; none was powered on again`, {
         code: 'LC_ERR_POWER_CYCLE', hint: 'see layercake node why NODE; the nodes are left with cfg physState POWER_OFF',
       });
     }
-    const restore = restoreInputs(result.changes);
+    const restore = restoreInputs(ids, result.changes);
     const on = await client.apply(restore);
+    opts.announce?.(on.changes);
     out.changes = [...out.changes, ...on.changes];
   }
   if (opts.wait) out.wait = await follow(client, ids, enums, opts);
   return out;
 }
 
-/** For cycle: power on again and put back what the power-off reset. */
-function restoreInputs(changes: readonly Change[]): unknown[] {
-  const byNode = new Map<string, Record<string, unknown>>();
+/** For cycle: every node on again, with what the power-off reset put back. */
+export function restoreInputs(ids: readonly string[], changes: readonly Change[]): Record<string, unknown>[] {
+  const byNode = new Map<string, Record<string, unknown>>(ids.map((id) => [id, {id, physState: 'POWER_ON'}]));
   for (const c of changes) {
-    let node = byNode.get(c.id);
-    if (!node) byNode.set(c.id, (node = {id: c.id, physState: 'POWER_ON'}));
-    if (c.url !== '/physState' && c.url !== '') setAt(node, c.url, c.previous);
+    const node = byNode.get(c.id);
+    if (node && c.url !== '/physState' && c.url !== '') setAt(node, c.url, c.previous);
   }
   return [...byNode.values()];
 }
 
-async function follow(client: ApiClient, ids: string[], enums: Enumerables, opts: PowerOptions, isDone?: (v: NodeView) => boolean): Promise<FollowResult> {
+async function follow(client: ApiClient, ids: string[], enums: Enumerables, opts: PowerOptions, isDone?: (v: NodeView) => boolean, doneLabel?: string): Promise<FollowResult> {
   const all = await client.listNodes();
   const wanted = new Set(ids);
-  return followConvergence({client, views: all.filter((v) => wanted.has(v.cfg.id)), enums, mode: opts.mode, timeoutMs: opts.timeoutMs, isDone, log: opts.log});
+  return followConvergence({client, views: all.filter((v) => wanted.has(v.cfg.id)), enums, mode: opts.mode, timeoutMs: opts.timeoutMs, isDone, doneLabel, log: opts.log});
 }

@@ -8,7 +8,6 @@
  * (too many failed attempts: `layercake node why` tells why) or when it is deleted; the engine retries
  * anything less on its own. The wait ends when every node is done or failed, or at the time limit.
  */
-import {Listr} from 'listr2';
 import type {ApiClient, EventStream} from '../api/client.js';
 import type {LcEvent, NodeView} from '../api/types.js';
 import {setAt} from '../model/url.js';
@@ -199,16 +198,19 @@ export async function followConvergence(opts: {
   mode: ProgressMode;
   timeoutMs: number;
   isDone?: (view: NodeView) => boolean;
+  /** What reaching the goal is called in the display (default "converged"). */
+  doneLabel?: string;
   log?: (line: string) => void;
 }): Promise<FollowResult> {
+  const label = opts.doneLabel ?? 'converged';
   const log = opts.log ?? ((line: string) => process.stdout.write(line + '\n'));
   const tracker = new ConvergenceTracker(opts.client, opts.views, opts.enums, opts.isDone);
   const timer = setTimeout(() => tracker.expire(), opts.timeoutMs);
   try {
     await tracker.start();
-    if (opts.mode === 'tasks') await runTasks(tracker);
-    else if (opts.mode === 'bar') await runBar(tracker);
-    else if (opts.mode === 'lines') await runLines(tracker, log);
+    if (opts.mode === 'tasks') await runTasks(tracker, label);
+    else if (opts.mode === 'bar') await runBar(tracker, label);
+    else if (opts.mode === 'lines') await runLines(tracker, log, label);
     return await tracker.all();
   } finally {
     clearTimeout(timer);
@@ -216,18 +218,20 @@ export async function followConvergence(opts: {
   }
 }
 
-function describeOutcome(o: NodeOutcome): string {
+function describeOutcome(o: NodeOutcome, label: string): string {
   const time = dim(`(${o.seconds.toFixed(1)} s)`);
-  if (o.outcome === 'converged') return `${green('✔')} ${bold(o.nodename)} converged ${time}`;
-  if (o.outcome === 'timeout') return `${yellow('⏱')} ${bold(o.nodename)} still converging at the time limit: ${o.reason} ${time}`;
+  if (o.outcome === 'converged') return `${green('✔')} ${bold(o.nodename)} ${label} ${time}`;
+  if (o.outcome === 'timeout') return `${yellow('⏱')} ${bold(o.nodename)} not ${label} at the time limit: ${o.reason} ${time}`;
   return `${red('✖')} ${bold(o.nodename)} ${o.reason} ${time}`;
 }
 
-async function runLines(tracker: ConvergenceTracker, log: (line: string) => void): Promise<void> {
-  await Promise.all(tracker.entries().map(async (e) => log(describeOutcome(await e.done))));
+async function runLines(tracker: ConvergenceTracker, log: (line: string) => void, label: string): Promise<void> {
+  await Promise.all(tracker.entries().map(async (e) => log(describeOutcome(await e.done, label))));
 }
 
-async function runTasks(tracker: ConvergenceTracker): Promise<void> {
+async function runTasks(tracker: ConvergenceTracker, label: string): Promise<void> {
+  // Loaded on demand: only a terminal showing a few nodes needs it.
+  const {Listr} = await import('listr2');
   const tasks = new Listr(
     tracker.entries().map((e) => ({
       title: e.nodename,
@@ -239,8 +243,8 @@ async function runTasks(tracker: ConvergenceTracker): Promise<void> {
         tracker.onChange(update);
         update();
         const outcome = await e.done;
-        if (outcome.outcome === 'converged') task.title = `${e.nodename} converged ${dim(`(${outcome.seconds.toFixed(1)} s)`)}`;
-        else throw new Error(`${e.nodename}: ${outcome.outcome === 'timeout' ? `still converging at the time limit (${outcome.reason})` : outcome.reason}`);
+        if (outcome.outcome === 'converged') task.title = `${e.nodename} ${label} ${dim(`(${outcome.seconds.toFixed(1)} s)`)}`;
+        else throw new Error(`${e.nodename}: ${outcome.outcome === 'timeout' ? `not ${label} at the time limit (${outcome.reason})` : outcome.reason}`);
       },
     })),
     {concurrent: true, exitOnError: false, rendererOptions: {collapseErrors: false}},
@@ -248,7 +252,7 @@ async function runTasks(tracker: ConvergenceTracker): Promise<void> {
   await tasks.run().catch(() => {});
 }
 
-async function runBar(tracker: ConvergenceTracker): Promise<void> {
+async function runBar(tracker: ConvergenceTracker, label: string): Promise<void> {
   const out = process.stdout;
   const total = tracker.entries().length;
   let last = 0;
@@ -265,12 +269,12 @@ async function runBar(tracker: ConvergenceTracker): Promise<void> {
     const bar = green('█'.repeat(filled)) + red('█'.repeat(failed)) + dim('░'.repeat(Math.max(0, width - filled - failed)));
     const running = entries.find((e) => !e.settled);
     const tail = running ? dim(` ${running.nodename}: ${running.detail}`.slice(0, 60)) : '';
-    out.write(`\r\u001b[2K${bar} ${ok}/${total} converged${bad ? red(`, ${bad} failed`) : ''}${tail}`);
+    out.write(`\r\u001b[2K${bar} ${ok}/${total} ${label}${bad ? red(`, ${bad} failed`) : ''}${tail}`);
     if (final) out.write('\n');
   };
   tracker.onChange(() => draw());
   draw(true);
   await Promise.all(tracker.entries().map((e) => e.done));
   draw(true, true);
-  for (const e of tracker.entries()) if (e.settled && e.settled.outcome !== 'converged') out.write(describeOutcome(e.settled) + '\n');
+  for (const e of tracker.entries()) if (e.settled && e.settled.outcome !== 'converged') out.write(describeOutcome(e.settled, label) + '\n');
 }

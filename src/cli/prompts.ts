@@ -2,7 +2,6 @@
  * Questions to the operator, only ever on a terminal: anything that would ask when stdin or stdout is
  * not a TTY (scripts, CI, --json) fails with a message naming the flag that answers it instead.
  */
-import {confirm as inquirerConfirm} from '@inquirer/prompts';
 import {CliError} from './errors.js';
 
 /** Whether we may ask: both ends are a terminal (and the command is not producing JSON). */
@@ -19,6 +18,8 @@ export async function confirmAction(message: string, opts: {yes?: boolean; json?
   if (!isInteractive(opts.json)) {
     throw new CliError(`${message.replace(/\?$/, '')}: refusing without confirmation`, {code: 'LC_ERR_CONFIRM', hint: `pass ${opts.flag ?? '--yes'} to confirm when not on a terminal`, exit: 2});
   }
-  const ok = await inquirerConfirm({message, default: false});
+  // Loaded on demand: most commands never ask, and the sdk (which re-exports this) should load fast.
+  const {confirm} = await import('@inquirer/prompts');
+  const ok = await confirm({message, default: false});
   if (!ok) throw new CliError('cancelled, nothing was changed', {code: 'LC_ERR_CANCELLED'});
 }

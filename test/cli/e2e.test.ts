@@ -139,4 +139,17 @@ test('bad input: a clear error, a non-zero exit, and nothing changed', async () 
   assert.is(await cfgSnapshot(), before, 'the cfg is unchanged');
 });
 
+test('apply --prune previews deletions and asks before making them', async () => {
+  box.write('only-n01.yaml', [{nodename: 'n01'}]);
+  const dry = await ok(['apply', '-f', 'only-n01.yaml', '--prune', '--dry-run']);
+  assert.match(dry.stdout, /- n02 deleted/);
+  assert.match(dry.stdout, /1 deleted, 1 unchanged \(dry run/);
+  const refused = await lc(['apply', '-f', 'only-n01.yaml', '--prune']);
+  assert.is(refused.code, 2);
+  assert.match(refused.stderr, /Delete 1 node not in only-n01\.yaml \(n02\): refusing without confirmation/);
+  const pruned = await ok(['apply', '-f', 'only-n01.yaml', '--prune', '--yes', '--json']);
+  assert.equal(pruned.json.deleted.map((n: any) => n.nodename), ['n02']);
+  assert.equal((await ok(['node', 'list', '--json'])).json.nodes.map((v: any) => v.cfg.nodename).slice(1), ['n01']);
+});
+
 test.run();
