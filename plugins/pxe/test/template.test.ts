@@ -104,4 +104,20 @@ test('files: traversal, absolute paths and symlinks out of the root are refused'
   }
 });
 
+test('shipped templates carry the kernel command line contract and use only known variables', async () => {
+  const {readFileSync} = await import('node:fs');
+  const dir = new URL('../templates/', import.meta.url).pathname;
+  const secretNode = testNode({id: node.id, nodename: 'n01', mac: node.ipv4.mac, ip: node.ipv4.ip, prefix: 16, gateway: '10.1.0.254'});
+  secretNode.extensions.sync = {joinSecret: 'ab'.repeat(32)};
+  const v = templateVars(bootNodeOf(secretNode), server);
+  for (const f of ['boot.ipxe.tpl', 'pxelinux.cfg/default.tpl']) {
+    const out = render(readFileSync(join(dir, f), 'utf8'), v, f);
+    for (const want of [`layercake.id=${node.id}`, 'layercake.parent=10.1.0.1', 'layercake.ip=10.1.0.11', 'layercake.net=16',
+      'layercake.iface=eth0', 'layercake.name=n01', 'layercake.url=http://10.1.0.1:3141', `layercake.secret=${'ab'.repeat(32)}`,
+      'ip=10.1.0.11::10.1.0.254:255.255.0.0:n01:eth0:off']) {
+      assert.ok(out.includes(want), `${f} has ${want}`);
+    }
+  }
+});
+
 test.run();
