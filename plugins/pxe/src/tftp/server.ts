@@ -1,6 +1,8 @@
 /**
  * Read-only TFTP server (RFC 1350) with the option extension (RFC 2347), blksize (RFC 2348), timeout and
- * tsize (RFC 2349) and windowsize (RFC 7440). Each transfer runs on its own socket (its TID). Lost
+ * tsize (RFC 2349) and windowsize (RFC 7440). Each transfer runs on its own socket (its TID), connected to
+ * the client, so the kernel drops datagrams from any other TID (RFC 1350 asks for an error packet back;
+ * silence is the safer answer to a stranger, and it keeps the per-packet path short). Lost
  * packets are recovered by retransmitting the unacknowledged window with exponential backoff; duplicate
  * ACKs are ignored (no Sorcerer's Apprentice). Block numbers roll over from 65535 to 0, as tftp-hpa,
  * curl and iPXE expect for files over 32 MB at 512-byte blocks.
@@ -51,14 +53,17 @@ class Transfer {
   private sent = 0;
   private waitingOack: boolean;
   private timer: NodeJS.Timeout | undefined;
+  /** When the current retransmission timer expires (ms, monotonic); re-armed lazily, not per packet. */
+  private deadline = 0;
   private tries = 0;
   private retransmits = 0;
   private done = false;
+  private reading = false;
   private readonly started = Date.now();
-  private readonly header = Buffer.allocUnsafe(4);
 
   constructor(
     private readonly server: TftpServer,
+    /** Connected to the peer: the kernel drops datagrams from any other TID, and sends need no address. */
     private readonly sock: dgram.Socket,
     private readonly peer: {address: string; port: number},
     private readonly source: Source,
@@ -70,13 +75,13 @@ class Transfer {
   ) {
     this.blocks = Math.floor(source.size / blksize) + 1;
     this.waitingOack = oack !== undefined;
-    sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+    sock.on('message', (msg) => this.onMessage(msg));
     sock.on('error', (e) => this.finish(false, `socket error: ${e.message}`));
   }
 
   start(): void {
     if (this.oack) this.send(encodeOack(this.oack));
-    else void this.sendWindow();
+    else this.sendWindow();
     this.arm();
   }
 
@@ -84,13 +89,17 @@ class Transfer {
     return this.baseTimeout * Math.min(MAX_BACKOFF_FACTOR, 2 ** this.tries);
   }
 
+  /** (Re)starts the retransmission clock. The timer object is reused: when it fires early it re-sleeps. */
   private arm(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.onTimeout(), this.timeout());
+    this.deadline = performance.now() + this.timeout();
+    if (!this.timer) this.timer = setTimeout(() => this.onTimer(), this.timeout());
   }
 
-  private onTimeout(): void {
+  private onTimer(): void {
+    this.timer = undefined;
     if (this.done) return;
+    const left = this.deadline - performance.now();
+    if (left > 1) { this.timer = setTimeout(() => this.onTimer(), left); return; }
     this.tries++;
     if (this.tries > this.server.opts.retries) {
       this.send(encodeError(ErrorCode.NOT_DEFINED, 'timed out'), true);
@@ -99,7 +108,7 @@ class Transfer {
     }
     this.retransmits++;
     if (this.waitingOack) this.send(encodeOack(this.oack!));
-    else void this.sendWindow();
+    else this.sendWindow();
     this.arm();
   }
 
@@ -107,23 +116,27 @@ class Transfer {
 
   private send(b: Buffer | Buffer[], last = false): void {
     if (last) this.closeAfterSend = true;
-    this.sock.send(b as Buffer, this.peer.port, this.peer.address, last ? () => this.closeSocket() : undefined);
+    this.sock.send(b as Buffer, last ? () => this.closeSocket() : undefined);
   }
 
   private closeSocket(): void {
     try { this.sock.close(); } catch { /* already closed */ }
   }
 
-  /** Sends blocks acked+1 .. acked+windowsize. */
-  private async sendWindow(): Promise<void> {
-    const first = this.acked + 1;
+  /** Sends blocks acked+1 .. acked+windowsize; synchronous while the data is in memory. */
+  private sendWindow(): void {
     const last = Math.min(this.acked + this.windowsize, this.blocks);
-    for (let n = first; n <= last && !this.done; n++) {
-      const offset = (n - 1) * this.blksize;
-      let data = this.source.read(offset, this.blksize);
-      if (data instanceof Promise) data = await data;
-      if (this.done || this.acked >= n) return; // progressed while reading
-      const h = n === first || this.windowsize === 1 ? this.header : Buffer.allocUnsafe(4);
+    for (let n = this.acked + 1; n <= last && !this.done; n++) {
+      const data = this.source.read((n - 1) * this.blksize, this.blksize);
+      if (data instanceof Promise) {
+        // The next chunk of a large file is being read: send the rest of the window once it is in.
+        if (this.reading) return;
+        this.reading = true;
+        data.then(() => { this.reading = false; if (!this.done) this.sendWindow(); },
+          (e: Error) => { this.reading = false; this.send(encodeError(ErrorCode.NOT_DEFINED, 'read error'), true); this.finish(false, `read error: ${e.message}`); });
+        return;
+      }
+      const h = Buffer.allocUnsafe(4);
       h.writeUInt16BE(Op.DATA, 0);
       h.writeUInt16BE(n & 0xffff, 2);
       this.send([h, data]);
@@ -131,13 +144,8 @@ class Transfer {
     }
   }
 
-  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onMessage(msg: Buffer): void {
     if (this.done) return;
-    if (rinfo.address !== this.peer.address || rinfo.port !== this.peer.port) {
-      // RFC 1350: a packet from a foreign TID gets an error and does not disturb the transfer.
-      this.sock.send(encodeError(ErrorCode.UNKNOWN_TID, 'unknown transfer id'), rinfo.port, rinfo.address);
-      return;
-    }
     if (msg.length < 4) return;
     const op = msg.readUInt16BE(0);
     if (op === Op.ERROR) {
@@ -152,7 +160,7 @@ class Transfer {
       if (wire !== 0) return;
       this.waitingOack = false;
       this.tries = 0;
-      void this.sendWindow();
+      this.sendWindow();
       this.arm();
       return;
     }
@@ -164,7 +172,7 @@ class Transfer {
     this.acked = n;
     this.tries = 0;
     if (n >= this.blocks) { this.finish(true); return; }
-    void this.sendWindow();
+    this.sendWindow();
     this.arm();
   }
 
@@ -296,7 +304,9 @@ export class TftpServer {
     try {
       await new Promise<void>((resolve, reject) => {
         sock.once('error', reject);
-        sock.bind({port: 0, address: local === '0.0.0.0' ? undefined : local}, () => { sock.off('error', reject); resolve(); });
+        sock.bind({port: 0, address: local === '0.0.0.0' ? undefined : local}, () => {
+          sock.connect(rinfo.port, rinfo.address, () => { sock.off('error', reject); resolve(); });
+        });
       });
     } catch (e) {
       source.close();
