@@ -1,0 +1,10 @@
+/**
+ * Parent/child state sync (docs/sync-protocol.md). The daemon constructs one SyncEngine and registers
+ * the core module `sync` (createSyncModule) like a plugin's module.
+ */
+export {SyncEngine, syncEngineFor, type SyncEngineOptions, type SyncStatus} from './engine.js';
+export {sync, createSyncModule, syncExtension, type SyncModuleOptions} from './module.js';
+export {syncConfigSchema, parseSyncConfig, parseParentUrl, parseDuration, DEFAULT_SYNC_PORT, type SyncConfig, type SyncConfigInput} from './config.js';
+export {renderPrometheus, DROP_REASONS, type MetricSample, type DropReason} from './metrics.js';
+export {newJoinSecret} from './crypto.js';
+export type {SyncStore, SyncRegistry, SyncEngineControl} from './deps.js';

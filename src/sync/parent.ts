@@ -1,0 +1,397 @@
+/**
+ * The parent side: accepts phone-homes from the nodes it manages (cfg parentId = this daemon), keeps
+ * one session per child, pushes each child's cfg and the dsc values it discovers itself, applies what
+ * the child reports about itself, says hello, and declares silent children dead (RunState ERROR).
+ */
+import type {NodeView} from '../model/node.js';
+import {applyDsc} from './apply.js';
+import {deriveJoinKey, deriveSessionKey, newNonce, parseJoinSecret} from './crypto.js';
+import {receive, sendBye, sendHello, sendState, type Link, type RoleContext} from './context.js';
+import {decodePhoneHome, decodeState, encodeJson, type StateMsg, type Welcome} from './payload.js';
+import type {Tickable} from './scheduler.js';
+import {Session, type PeerAddress} from './session.js';
+import {FLAG_REPLY, MsgType, decodeHello, verifyDatagram, type Datagram} from './wire.js';
+import {randomInt} from 'node:crypto';
+
+/** A phone-home answered with WELCOME whose session the child has not yet confirmed. */
+interface Pending {
+  session: Session;
+  nonce: string;
+  welcome: Buffer;
+  created: number;
+}
+
+const MAX_PENDING = 4;
+const PENDING_TTL_MS = 30_000;
+
+class ChildLink implements Link, Tickable {
+  session?: Session;
+  pending: Pending[] = [];
+  lastResync = 0;
+  scheduledAt?: number;
+  constructor(readonly peerId: string, private readonly role: ParentRole) {}
+  tick(now: number): number | undefined {
+    return this.role.tick(this, now);
+  }
+}
+
+export interface ChildStatus {
+  id: string;
+  nodename: string;
+  state: 'pending' | 'synced' | 'none';
+  address?: string;
+  lastHeardMs?: number;
+  session?: number;
+}
+
+export class ParentRole {
+  private readonly links = new Map<string, ChildLink>();
+  private readonly joinKeys = new Map<string, {text: string; secret: Buffer; key: Buffer}>();
+
+  constructor(private readonly ctx: RoleContext) {}
+
+  /** The node's views when it is a child of this daemon. */
+  child(id: string): NodeView | undefined {
+    const v = this.ctx.store.get(id);
+    return v && v.cfg.parentId === this.ctx.selfId && id !== this.ctx.selfId ? v : undefined;
+  }
+
+  private joinSecret(view: NodeView): {secret: Buffer; key: Buffer} | undefined {
+    const text = (view.cfg.extensions.sync as {joinSecret?: unknown} | undefined)?.joinSecret;
+    if (typeof text !== 'string' || text === '') return undefined;
+    const cached = this.joinKeys.get(view.cfg.id);
+    if (cached && cached.text === text) return cached;
+    try {
+      const secret = parseJoinSecret(text, `node ${view.cfg.nodename || view.cfg.id} sync.joinSecret`);
+      const entry = {text, secret, key: deriveJoinKey(secret, view.cfg.id)};
+      this.joinKeys.set(view.cfg.id, entry);
+      return entry;
+    } catch (error) {
+      this.ctx.log.warn((error as Error).message);
+      return undefined;
+    }
+  }
+
+  hasSession(id: string): boolean {
+    return this.links.get(id)?.session !== undefined;
+  }
+
+  get sessionCount(): number {
+    let n = 0;
+    for (const l of this.links.values()) if (l.session) n++;
+    return n;
+  }
+
+  /** PHONE_HOME from a would-be child. */
+  onPhoneHome(d: Datagram, from: PeerAddress): void {
+    const {ctx} = this;
+    const view = this.child(d.sender);
+    const join = view && this.joinSecret(view);
+    if (!view || !join) {
+      ctx.counters.drop('unknown_sender');
+      if (view) ctx.log.warn({node: view.cfg.nodename || view.cfg.id}, 'sync: phone-home from a node without a join secret (sync.joinSecret)');
+      return;
+    }
+    if (!verifyDatagram(d, join.key)) return ctx.counters.drop('bad_hmac');
+    const req = decodePhoneHome(d.payload);
+    if (!req) return ctx.counters.drop('malformed');
+    const link = this.link(d.sender);
+    const now = ctx.now();
+    link.pending = link.pending.filter((p) => now - p.created < PENDING_TTL_MS);
+    const again = link.pending.find((p) => p.nonce === req.nonce);
+    if (again) {
+      // Our WELCOME was lost: the same answer again (the same nonces, the same session).
+      this.sendJoin(d.sender, MsgType.WELCOME, again.session.id, again.welcome, join.key, from);
+      return;
+    }
+    const refusal = this.refusal(view);
+    if (refusal) {
+      ctx.counters.phoneHome.refused++;
+      ctx.log.info({node: view.cfg.nodename || view.cfg.id, reason: refusal}, 'sync: phone-home refused');
+      this.sendJoin(d.sender, MsgType.REFUSE, 0, encodeJson({nonce: req.nonce, reason: refusal}), join.key, from);
+      return;
+    }
+    const pnonce = newNonce();
+    let sessionId = 0;
+    while (sessionId === 0 || sessionId === link.session?.id || link.pending.some((p) => p.session.id === sessionId)) sessionId = randomInt(1, 0xffffffff);
+    const key = deriveSessionKey(join.secret, d.sender, ctx.selfId, sessionId, Buffer.from(req.nonce, 'hex'), pnonce);
+    const session = new Session(sessionId, key, from, ctx.budget, ctx.config.maxMessageBytes, now, ctx.config.retransmit);
+    const welcome: Welcome = {nonce: req.nonce, pnonce: pnonce.toString('hex'), session: sessionId, parent: ctx.selfId, hello: ctx.config.helloInterval, dead: ctx.config.deadInterval};
+    const payload = encodeJson(welcome);
+    link.pending.push({session, nonce: req.nonce, welcome: payload, created: now});
+    while (link.pending.length > MAX_PENDING) link.pending.shift()!.session.close();
+    this.sendJoin(d.sender, MsgType.WELCOME, sessionId, payload, join.key, from);
+  }
+
+  /**
+   * Why a phone-home is not expected now, or undefined when it is: the node is booting (dsc RunState
+   * INIT, the original's rule), or the operator wants it synced (cfg RunState SYNC) and this daemon has
+   * lost it (dsc RunState SYNC, ERROR or UNKNOWN: the child restarted, was declared dead, or this daemon
+   * restarted). Never while this daemon knows the node is powered off.
+   */
+  private refusal(view: NodeView): string | undefined {
+    const {cfg, dsc} = view;
+    if (dsc.physState === 'POWER_OFF') return 'the parent has discovered physState POWER_OFF for this node';
+    if (dsc.runState === 'INIT') return undefined;
+    if (cfg.runState === 'SYNC') return undefined;
+    return `not expected: dsc runState is ${dsc.runState} (INIT expected) and cfg runState is ${cfg.runState}`;
+  }
+
+  private sendJoin(recipient: string, type: number, session: number, payload: Buffer, key: Buffer, to: PeerAddress): void {
+    this.ctx.transport.send({type, flags: 0, sender: this.ctx.selfId, recipient, session}, payload, key, () => randomInt(1, 0xffffffff), to);
+  }
+
+  /** A session-keyed datagram from a (claimed) child. */
+  onSessionDatagram(d: Datagram, from: PeerAddress): void {
+    const {ctx} = this;
+    if (!this.child(d.sender)) return ctx.counters.drop('unknown_sender');
+    const link = this.link(d.sender);
+    const now = ctx.now();
+    let session = link.session?.id === d.session ? link.session : undefined;
+    let promoted = false;
+    if (!session) {
+      const p = link.pending.find((x) => x.session.id === d.session);
+      if (!p) {
+        ctx.counters.drop('no_session');
+        this.resync(link, d, from, now);
+        return;
+      }
+      if (!p.session.window.check(d.seq)) return ctx.counters.drop('replay');
+      if (!verifyDatagram(d, p.session.key)) return ctx.counters.drop('bad_hmac');
+      session = p.session;
+      this.promote(link, session, now);
+      promoted = true;
+    }
+    const message = receive(ctx, session, d, from, now);
+    if (!message) return;
+    switch (d.type) {
+      case MsgType.HELLO: {
+        const h = decodeHello(message);
+        if (!h) return ctx.counters.drop('malformed');
+        this.acked(link, h.ack);
+        if (d.flags & FLAG_REPLY && !promoted) sendHello(ctx, link, ctx.ledger(link.peerId).ver, false);
+        return;
+      }
+      case MsgType.STATE:
+        return this.onState(link, message);
+      default:
+        ctx.counters.drop('unexpected');
+    }
+  }
+
+  /** The child proved it holds the session key: the session replaces any older one, and the node is SYNC. */
+  private promote(link: ChildLink, session: Session, now: number): void {
+    const {ctx} = this;
+    link.session?.close();
+    for (const p of link.pending) if (p.session !== session) p.session.close();
+    link.pending = [];
+    link.session = session;
+    session.lastRecv = now;
+    ctx.counters.phoneHome.accepted++;
+    const view = ctx.store.get(link.peerId);
+    ctx.log.info({node: view?.cfg.nodename || link.peerId, address: `${session.addr.address}:${session.addr.port}`, session: session.id}, 'sync: child phoned home');
+    if (view && view.dsc.runState !== 'SYNC') {
+      try {
+        ctx.store.discover(link.peerId, '/runState', 'SYNC', 'sync');
+      } catch (error) {
+        ctx.log.warn({node: link.peerId, err: (error as Error).message}, 'sync: cannot record runState SYNC');
+      }
+    }
+    ctx.rescanNow(link.peerId);
+    this.sendUpdate(link, 'full');
+    ctx.scheduler.schedule(link, now + this.helloDelay());
+  }
+
+  private helloDelay(): number {
+    // Spread the children's hellos over the interval, so that they do not all come due together.
+    return Math.round(this.ctx.config.helloInterval * (0.5 + Math.random() * 0.5));
+  }
+
+  private onState(link: ChildLink, message: Buffer): void {
+    const {ctx} = this;
+    const s = link.session!;
+    const st = decodeState(message);
+    if (!st) return ctx.counters.drop('malformed');
+    if (st.n !== link.peerId) return ctx.counters.drop('payload_id');
+    if (st.c || st.cd) return ctx.counters.drop('payload_id'); // a child has no say in cfg
+    this.acked(link, st.a);
+    const fresh = this.fresh(s, st);
+    if (fresh) {
+      ctx.rescanNow(link.peerId);
+      const ledger = ctx.ledger(link.peerId);
+      const r = applyDsc(ctx.store, ledger, ctx.ownership, ctx.counters, ctx.log, link.peerId, 'parent', st.d ?? {}, st.dd ?? [], st.a);
+      s.peerVersion = st.v;
+      if (r.reasserted) ctx.markDirty(link.peerId);
+    }
+    // Acknowledge: with our own changes if there are any, else with a HELLO.
+    if (!this.sendUpdate(link, 'delta')) sendHello(ctx, link, ctx.ledger(link.peerId).ver, false);
+  }
+
+  /** Whether a STATE message brings something new that can be applied on top of what we have. */
+  private fresh(s: Session, st: StateMsg): boolean {
+    if (st.v <= s.peerVersion) return false; // old or duplicate (a later cumulative update already came)
+    if (st.f === 1) return true;
+    if (st.b > s.peerVersion) {
+      // A gap: the sender thinks we have more than we do. Our acknowledgement will make it resend.
+      this.ctx.counters.ignore('stale');
+      return false;
+    }
+    return true;
+  }
+
+  private acked(link: ChildLink, ack: number): void {
+    const s = link.session;
+    if (!s || ack <= s.peerAck) return;
+    s.peerAck = ack;
+    if (s.peerAck >= s.sentVersion) {
+      s.rtoAt = undefined;
+      s.rto = s.initialRto;
+      this.ctx.ledger(link.peerId).prune(ack);
+    }
+  }
+
+  /**
+   * Sends what the child has not acknowledged yet: `delta` only when something changed since the last
+   * send, `retransmit` in any case, `full` everything (also the first update of a session, which is full
+   * until the child acknowledges something). Returns whether a message went out.
+   */
+  sendUpdate(link: ChildLink, mode: 'delta' | 'retransmit' | 'full', reply = false): boolean {
+    const {ctx} = this;
+    const s = link.session;
+    if (!s) return false;
+    const ledger = ctx.ledger(link.peerId);
+    if (mode === 'delta' && s.sentVersion >= ledger.ver) return false;
+    const asFull = mode === 'full' || s.peerAck === 0;
+    const since = asFull ? 0 : s.peerAck;
+    const cfg = ledger.changes('cfg', since, (p) => ctx.ownership.parentSends('cfg', p));
+    const dsc = ledger.changes('dsc', since, (p) => ctx.ownership.parentSends('dsc', p));
+    if (!asFull && !Object.keys(cfg.set).length && !cfg.del.length && !Object.keys(dsc.set).length && !dsc.del.length) {
+      s.sentVersion = Math.max(s.sentVersion, ledger.ver); // nothing for this child among the changes
+      return false;
+    }
+    if (asFull) {
+      cfg.del = [];
+      dsc.del = [];
+    }
+    sendState(ctx, link, link.peerId, ledger.ver, asFull, cfg, dsc, reply);
+    ctx.scheduler.schedule(link, s.rtoAt ?? ctx.now() + s.rto);
+    return true;
+  }
+
+  /** The node's state changed here: push it to the child at once. */
+  flush(id: string): void {
+    const link = this.links.get(id);
+    if (link?.session) this.sendUpdate(link, 'delta');
+  }
+
+  tick(link: ChildLink, now: number): number | undefined {
+    const {ctx} = this;
+    const s = link.session;
+    if (!s) return undefined;
+    const {helloInterval: hello, deadInterval: dead, fullStateInterval: fullEvery} = ctx.config;
+    if (now - s.lastRecv >= dead) {
+      this.dead(link, now);
+      return undefined;
+    }
+    if (s.rtoAt !== undefined && now >= s.rtoAt) {
+      ctx.counters.retransmits++;
+      s.rto = Math.min(s.rto * 2, hello);
+      s.rtoAt = undefined;
+      if (!this.sendUpdate(link, 'retransmit')) s.rto = s.initialRto;
+    }
+    if (s.exhausted) {
+      this.drop(link, 'sequence numbers exhausted');
+      return undefined;
+    }
+    const slack = this.slack();
+    if (fullEvery > 0 && now - s.lastFull >= fullEvery - slack && now - s.lastSent >= hello - slack) {
+      this.sendUpdate(link, 'full', true);
+    } else if (now - s.lastSent >= hello - slack) {
+      sendHello(ctx, link, ctx.ledger(link.peerId).ver, true);
+    }
+    let next = Math.min(s.lastSent + hello, s.lastRecv + dead);
+    if (s.rtoAt !== undefined) next = Math.min(next, s.rtoAt);
+    return next;
+  }
+
+  private slack(): number {
+    return Math.min(100, this.ctx.config.helloInterval / 20);
+  }
+
+  private dead(link: ChildLink, now: number): void {
+    const {ctx} = this;
+    const view = ctx.store.get(link.peerId);
+    const silentMs = now - (link.session?.lastRecv ?? now);
+    ctx.counters.childrenDead++;
+    ctx.log.warn({node: view?.cfg.nodename || link.peerId, silentMs}, 'sync: child silent past the dead interval');
+    this.drop(link, 'dead');
+    if (view && view.dsc.runState === 'SYNC') {
+      try {
+        ctx.store.discover(link.peerId, '/runState', 'ERROR', 'sync');
+      } catch (error) {
+        ctx.log.warn({node: link.peerId, err: (error as Error).message}, 'sync: cannot record runState ERROR');
+      }
+    }
+  }
+
+  /** Tells a child we have no session for it (we restarted, or declared it dead): it phones home again. */
+  private resync(link: ChildLink, d: Datagram, from: PeerAddress, now: number): void {
+    const view = this.child(link.peerId);
+    const join = view && this.joinSecret(view);
+    if (!join || now - link.lastResync < 1000) return;
+    link.lastResync = now;
+    this.sendJoin(link.peerId, MsgType.RESYNC, 0, encodeJson({session: d.session, seq: d.seq}), join.key, from);
+  }
+
+  /** Ends a child's session (its node was deleted or re-parented, or it is dead). */
+  drop(link: ChildLink, why: string, bye = false): void {
+    if (bye) sendBye(this.ctx, link);
+    link.session?.close();
+    link.session = undefined;
+    this.ctx.scheduler.cancel(link);
+    this.ctx.log.debug({node: link.peerId, why}, 'sync: child session ended');
+  }
+
+  /** Called for node changes that may end a child's link (deleted, or no longer ours). */
+  checkNode(id: string): void {
+    const link = this.links.get(id);
+    if (!link) return;
+    if (!this.child(id)) {
+      this.drop(link, 'no longer a child of this daemon', true);
+      link.pending = [];
+      this.links.delete(id);
+      this.joinKeys.delete(id);
+    }
+  }
+
+  private link(id: string): ChildLink {
+    let l = this.links.get(id);
+    if (!l) this.links.set(id, (l = new ChildLink(id, this)));
+    return l;
+  }
+
+  /** Link for a node that may not have phoned home yet (so that RESYNC can be answered after a restart). */
+  ensureLink(id: string): void {
+    if (this.child(id)) this.link(id);
+  }
+
+  stop(): void {
+    for (const link of this.links.values()) if (link.session) this.drop(link, 'shutdown', true);
+    this.links.clear();
+  }
+
+  status(): ChildStatus[] {
+    const now = this.ctx.now();
+    const out: ChildStatus[] = [];
+    for (const [id, link] of this.links) {
+      const v = this.ctx.store.get(id);
+      const s = link.session;
+      out.push({
+        id, nodename: v?.cfg.nodename ?? '',
+        state: s ? 'synced' : link.pending.length ? 'pending' : 'none',
+        ...(s ? {address: `${s.addr.address}:${s.addr.port}`, lastHeardMs: now - s.lastRecv, session: s.id} : {}),
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The UDP socket: sends messages as authenticated (and, when large, fragmented) datagrams, and hands
+ * every received datagram, parsed but not yet verified, to the engine.
+ */
+import dgram from 'node:dgram';
+import {isIP} from 'node:net';
+import type {Logger} from './deps.js';
+import type {HostPort} from './config.js';
+import type {SyncCounters} from './metrics.js';
+import type {PeerAddress} from './session.js';
+import {TYPE_NAMES, decodeDatagram, encodeDatagram, fragment, type Datagram} from './wire.js';
+
+export interface OutHeader {
+  type: number;
+  flags: number;
+  sender: string;
+  recipient: string;
+  session: number;
+}
+
+export class Transport {
+  private socket: dgram.Socket | undefined;
+  private v6 = false;
+  onDatagram: (d: Datagram, from: PeerAddress) => void = () => {};
+
+  constructor(
+    private readonly listen: HostPort,
+    private readonly opts: {recvBufferSize: number; maxDatagram: number},
+    private readonly counters: SyncCounters,
+    private readonly log: Logger,
+  ) {}
+
+  async bind(): Promise<PeerAddress> {
+    this.v6 = isIP(this.listen.host) === 6;
+    const socket = dgram.createSocket({type: this.v6 ? 'udp6' : 'udp4', ipv6Only: false});
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(this.listen.port, this.listen.host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    }).catch((error: NodeJS.ErrnoException) => {
+      socket.close();
+      throw new Error(`sync: cannot listen on ${this.listen.host}:${this.listen.port} (UDP): ${error.code ?? error.message}` +
+        (error.code === 'EADDRINUSE' ? ' - another daemon uses this port; set sync.listen to another address' : ''));
+    });
+    if (this.opts.recvBufferSize > 0) {
+      try { socket.setRecvBufferSize(this.opts.recvBufferSize); } catch { /* capped by the kernel; not fatal */ }
+    }
+    socket.on('error', (error) => this.log.warn({err: error.message}, 'sync socket error'));
+    socket.on('message', (buf, rinfo) => {
+      const d = decodeDatagram(buf);
+      if (typeof d === 'string') {
+        this.counters.drop(d);
+        return;
+      }
+      this.counters.countReceived(TYPE_NAMES[d.type] ?? 'unknown', buf.length);
+      this.onDatagram(d, {address: rinfo.address, port: rinfo.port});
+    });
+    this.socket = socket;
+    return this.address();
+  }
+
+  address(): PeerAddress {
+    if (!this.socket) throw new Error('sync transport is not bound');
+    const a = this.socket.address();
+    return {address: a.address, port: a.port};
+  }
+
+  /** Sends one message; `nextSeq` numbers each datagram (fragments get consecutive numbers). */
+  send(h: OutHeader, payload: Buffer, key: Buffer, nextSeq: () => number, to: PeerAddress): void {
+    const socket = this.socket;
+    if (!socket) return;
+    const parts = fragment(payload, this.opts.maxDatagram);
+    let msgId = 0;
+    const name = TYPE_NAMES[h.type] ?? 'unknown';
+    const address = this.v6 && isIP(to.address) === 4 ? `::ffff:${to.address}` : to.address;
+    for (let i = 0; i < parts.length; i++) {
+      const seq = nextSeq();
+      if (i === 0) msgId = seq;
+      const buf = encodeDatagram({...h, seq, msgId, fragIndex: i, fragCount: parts.length}, parts[i]!, key);
+      this.counters.countSent(name, buf.length);
+      socket.send(buf, to.port, address, (error) => {
+        if (error) this.counters.sendErrors++;
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+}
