@@ -1,10 +1,11 @@
 /**
  * The questions the CLI asks on a terminal, answered through a real pseudo-terminal (util-linux `script`):
  * the interactive `node set` editor (pick a field, pick its value from the enum, see the diff, confirm),
- * and the confirmation before powering off a running node (yes goes ahead, no changes nothing).
+ * the confirmation before powering off a running node (yes goes ahead, no changes nothing), and init.
  * Every keystroke is sent only once the prompt it answers is on the screen.
  */
 import {execFileSync, spawn} from 'node:child_process';
+import {readFileSync} from 'node:fs';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {ApiClient} from '../../src/api/client.js';
@@ -99,6 +100,23 @@ if (!scriptAvailable()) {
       yes.kill();
     }
     assert.is(daemon.store.byName('n02')!.cfg.physState, 'POWER_OFF');
+  });
+
+  test('init asks its questions and writes both files', async () => {
+    const t = onTerminal(['init', '--dir', box.dir], env());
+    try {
+      await t.answer(/Address the daemon API listens on/, '\r');
+      await t.answer(/State directory/, '\r');
+      await t.answer(/Starter nodes/, '\u0015gpu[1-2]\r');
+      await t.answer(/Their platform/, 'ipmi\r');
+      await t.answer(/powered on and booted/, 'y\r');
+      assert.is(await t.exited, 0, t.screen());
+    } finally {
+      t.kill();
+    }
+    assert.match(t.screen(), /wrote .*layercake\.config\.yaml and .*cluster\.yaml \(2 nodes\)/);
+    const cluster = readFileSync(`${box.dir}/cluster.yaml`, 'utf8');
+    assert.match(cluster, /nodename: gpu1\n {4}arch: amd64\n {4}platform: ipmi\n {4}physState: POWER_ON\n {4}runState: SYNC/);
   });
 }
 
