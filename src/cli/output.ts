@@ -83,7 +83,7 @@ export const DEFAULT_COLUMNS: Record<NodeTableType, string[]> = {
 };
 
 /** The node table: one row per node, in the given order. `columns` are special names or URLs (shorthand or pointers). */
-export function nodeTable(views: readonly NodeView[], opts: {type: NodeTableType; columns?: string[]; enums: Enumerables; all?: readonly NodeView[]}): string {
+export function nodeTable(views: readonly NodeView[], opts: {type: NodeTableType; columns?: string[]; enums: Enumerables; all?: readonly NodeView[]; extra?: Column<NodeView>[]}): string {
   const names = new Map((opts.all ?? views).map((v) => [v.cfg.id, v.cfg.nodename]));
   const columns = (opts.columns?.length ? opts.columns : DEFAULT_COLUMNS[opts.type]).map((name): Column<NodeView> => {
     switch (name) {
@@ -103,7 +103,7 @@ export function nodeTable(views: readonly NodeView[], opts: {type: NodeTableType
       }
     }
   });
-  return renderTable(views, columns);
+  return renderTable(views, [...columns, ...(opts.extra ?? [])]);
 }
 
 /** One line per change: `+ n01` created, `- n01` deleted, `~ n01 physState: POWER_OFF → POWER_ON`. */

@@ -71,9 +71,11 @@ export async function watch(client: ApiClient, enums: Enumerables, opts: WatchOp
     const views = sortParentFirst([...nodes.values()], (v) => v.cfg);
     const counts = views.reduce((c, v) => { c[nodeStatus(v, enums).status]++; return c; }, {converged: 0, converging: 0, error: 0});
     const header = `${bold('layercake watch')} ${client.url}  ${views.length} nodes: ${state('converged')} ${counts.converged}, ${yellow('converging')} ${counts.converging}, ${red('error')} ${counts.error}  ${dim(time(now))}  ${status === 'live' ? '' : red(status)}`;
-    const table = nodeTable(views, {type: opts.type, columns: opts.columns ?? defaultColumns(opts.type), enums});
-    const lines = table.split('\n').map((line, i) => (i === 0 ? `${line}  ${bold('ACTIVITY')}` : `${line}  ${dim(activity.get(views[i - 1].cfg.id) ?? '')}`));
-    opts.write(`\u001b[H\u001b[2J${header}\n\n${lines.join('\n')}\n${dim('Ctrl-C to stop')}\n`);
+    const table = nodeTable(views, {
+      type: opts.type, columns: opts.columns ?? defaultColumns(opts.type), enums,
+      extra: [{header: 'ACTIVITY', get: (v) => dim(activity.get(v.cfg.id) ?? '')}],
+    });
+    opts.write(`\u001b[H\u001b[2J${header}\n\n${table}\n${dim('Ctrl-C to stop')}\n`);
   };
 
   const refresh = async () => {
