@@ -83,8 +83,9 @@ export abstract class LocalCommand<T extends typeof Command> extends Command {
 
   protected override toErrorJson(err: unknown): unknown {
     if (err instanceof CliError) return {error: err.toJSON()};
-    const e = err as {code?: string; message?: string};
-    return {error: {code: e?.code ?? 'LC_ERR', message: e?.message ?? String(err)}};
+    const e = err as {code?: string; message?: string; parse?: unknown};
+    // oclif's parser errors (bad flag values, missing arguments) carry `parse`: they are usage errors.
+    return {error: {code: e?.code ?? (e?.parse ? 'LC_ERR_USAGE' : 'LC_ERR'), message: e?.message?.split('\n')[0] ?? String(err)}};
   }
 }
 
