@@ -4,8 +4,9 @@ import type {GraphResult} from './types.js';
 const quote = (s: string) => `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')}"`;
 
 /**
- * `plan` lists mutation ids in order (the node's path). Its edges are drawn green and bold, the first one
- * (the step in progress) red; the states on the path are filled.
+ * `plan` lists mutation ids in order (the node's path, from the graph's first state, where a node's graph
+ * starts). Its edges are drawn green and bold, the first one (the step in progress) red; the states on
+ * the path are filled.
  */
 export function toDot(graph: GraphResult, opts: {name?: string; plan?: readonly string[]} = {}): string {
   const plan = opts.plan ?? [];
@@ -13,9 +14,9 @@ export function toDot(graph: GraphResult, opts: {name?: string; plan?: readonly 
   const onPath = new Set<string>();
   const pathEdges = new Map<string, number>();
   // Walk the plan along the graph's edges so that only the planned edges (not every edge of the same mutation) are marked.
+  // A node's graph is explored from the node's current state, which comes first.
   if (plan.length) {
-    const incoming = new Set(graph.edges.map((e) => e.to));
-    let at = graph.nodes.find((n) => !incoming.has(n.id))?.id ?? graph.nodes[0]?.id;
+    let at = graph.nodes[0]?.id;
     const starts = new Set(graph.edges.filter((e) => e.mutation === plan[0]).map((e) => e.from));
     if (at === undefined || !starts.has(at)) at = [...starts][0];
     plan.forEach((mutation, i) => {
