@@ -22,6 +22,7 @@ const nodes = benchNodes(arg.count);
 const sock = dgram.createSocket({type: 'udp4', reuseAddr: true});
 sock.setMaxListeners(0);
 await new Promise<void>((r) => sock.bind(67, CLIENT_IP, () => r()));
+try { sock.setRecvBufferSize(4 * 1024 * 1024); } catch { /* the default */ }
 const waiters = new Map<number, (m: DhcpMessage) => void>();
 sock.on('message', (b) => {
   let m: DhcpMessage;
@@ -32,11 +33,14 @@ sock.on('message', (b) => {
 let retries = 0;
 let xidSeq = Math.floor(Math.random() * 1e9);
 
+// Retransmission as PXE firmware does it (PXE 2.1 spec: 4 DISCOVERs, timeouts of 4, 8, 16 and 32 s).
+const TIMEOUTS = [4000, 8000, 16000, 32000];
+
 async function exchange(m: DhcpMessage, want: MessageType): Promise<DhcpMessage | undefined> {
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < TIMEOUTS.length; attempt++) {
     if (attempt) retries++;
     const r = await new Promise<DhcpMessage | undefined>((resolve) => {
-      const t = setTimeout(() => { waiters.delete(m.xid); resolve(undefined); }, 1000 * 2 ** attempt);
+      const t = setTimeout(() => { waiters.delete(m.xid); resolve(undefined); }, TIMEOUTS[attempt]);
       waiters.set(m.xid, (x) => { clearTimeout(t); resolve(x); });
       sock.send(encode(m), arg.port, arg.server);
     });

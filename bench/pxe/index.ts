@@ -164,6 +164,29 @@ try {
         tftp[`clients${n}`] = {plugin: mbps(best.ours)};
       }
     }
+    if (has('atftp') && haveHpa) {
+      // A client that asks for windowsize (RFC 7440): tftpd-hpa ignores the option and stays in lockstep.
+      const atftp = (): {seconds: number; failed: number} => {
+        const t = process.hrtime.bigint();
+        const r = cns.exec('atftp', ['--option', `blksize ${opts.blksize}`, '--option', 'windowsize 16', '-g', '-r', 'big.bin', '-l', '/dev/null', SERVER_IP], {timeout: 600_000});
+        return {seconds: Number(process.hrtime.bigint() - t) / 1e9, failed: r.status === 0 ? 0 : 1};
+      };
+      const srv = await startJson(sns, 'server.ts', {nodes: 1, root, stateDir: dir, tftpPort: 69, dhcpPort: 6767});
+      const ours = atftp();
+      await srv.stop();
+      const hpa = sns.spawn('in.tftpd', ['-L', '-s', root, '-a', `${SERVER_IP}:69`, '-B', '65464']);
+      children.add(hpa);
+      await waitListening(sns, 69, 'u');
+      const base = atftp();
+      hpa.kill('SIGTERM');
+      await new Promise((r) => hpa.once('exit', r));
+      children.delete(hpa);
+      if (ours.failed || base.failed) throw new Error('an atftp download failed');
+      const mb = (s: number): number => size / s / 1e6;
+      const ratio = mb(ours.seconds) / mb(base.seconds);
+      console.log(`TFTP 1 client  × ${opts.tftpMb} MB, atftp asking blksize ${opts.blksize} + windowsize 16: plugin ${fmt(mb(ours.seconds))} MB/s, tftpd-hpa ${fmt(mb(base.seconds))} MB/s (no windowsize)  ratio ${fmt(ratio, 2)}`);
+      tftp.atftpWindowsize16 = {plugin: mb(ours.seconds), tftpdHpa: mb(base.seconds), ratio};
+    }
     results.tftp = tftp;
   }
 
@@ -204,12 +227,12 @@ try {
     const srv = await startJson(sns, 'server.ts', {nodes: nodeCount, root, stateDir: dir, tftpPort: 69, dhcpPort: 67});
     const r = await runJson(cns, 'client.ts', {mode: 'storm', count: opts.storm, concurrency: opts.storm, server: SERVER_IP, port: 67, tftpPort: 69,
       file: 'storm.bin', blksize: opts.stormBlksize, windowsize: opts.stormWindowsize, expectBytes: size});
-    const stats = (await srv.stop()).find((l) => (l as {event: string}).event === 'stats') as {retransmits: number} | undefined;
+    const stats = (await srv.stop()).find((l) => (l as {event: string}).event === 'stats') as {retransmits: number; dhcp: Record<string, number>} | undefined;
     const line = `boot storm: ${opts.storm} clients at once, DORA + ${opts.stormMb} MB TFTP each (blksize ${opts.stormBlksize}, windowsize ${opts.stormWindowsize}): `
       + `${opts.storm - r.failed} booted, ${r.failed} failed in ${fmt(r.ms / 1000)} s (${fmt(r.bytes / (r.ms / 1000) / 1e6)} MB/s aggregate; `
       + `${r.retries} DHCP retries, ${stats?.retransmits ?? '?'} TFTP retransmissions) target: 0 failed`;
     console.log(line);
-    if (r.errors.length) console.log(`  first failures: ${r.errors.join('; ')}`);
+    if (r.errors.length) console.log(`  first failures: ${r.errors.join('; ')}; server DHCP counters ${JSON.stringify(stats?.dhcp)}`);
     results.storm = {clients: opts.storm, failed: r.failed, seconds: r.ms / 1000, retries: r.retries, tftpRetransmits: stats?.retransmits};
   }
   if (argv.includes('--json')) console.log(JSON.stringify(results));

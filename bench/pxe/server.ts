@@ -6,7 +6,7 @@
 import {bootNodeOf} from '../../plugins/pxe/src/bootnode.js';
 import {pxeConfig} from '../../plugins/pxe/src/config.js';
 import {PxeServers} from '../../plugins/pxe/src/servers.js';
-import {benchNodes, PREFIX, SERVER_IP} from './nodes.js';
+import {benchNodes, CLIENT_IP, PREFIX, SERVER_IP} from './nodes.js';
 
 const arg = JSON.parse(process.argv[2]!) as {nodes: number; root: string; stateDir: string; tftpPort: number; dhcpPort: number; clientIps?: boolean};
 const quiet = {debug() {}, info() {}, warn() {}, error(...a: unknown[]) { console.error(...a); }};
@@ -19,7 +19,8 @@ const servers = new PxeServers({
   onBooted: () => { booted++; },
   onTransfer: (e) => { if (e.ok) transfersOk++; else transfersFailed++; retransmits += e.retransmits; },
 });
-for (const n of benchNodes(arg.nodes)) {
+// The client namespace's own address too (atftp cannot choose its source address).
+for (const n of [...benchNodes(arg.nodes), {id: 'bbbbbbbb-0000-4000-8000-0000000fffff', nodename: 'client', mac: '02:00:00:0f:ff:ff', ip: CLIENT_IP}]) {
   servers.registry.register(bootNodeOf({
     id: n.id, nodename: n.nodename, parentId: '', arch: 'amd64', platform: 'bench', physState: 'POWER_ON', runState: 'UNKNOWN', busy: 'FREE',
     extensions: {ipv4: {iface: 'eth0', mac: n.mac, ip: n.ip, prefix: PREFIX, gateway: SERVER_IP, dns: [SERVER_IP], domain: 'bench.test'}, pxe: {method: 'ipxe'}},

@@ -72,6 +72,8 @@ export class DhcpServer {
       sock.bind({port, address}, () => { sock.off('error', reject); resolve(); });
     });
     sock.setBroadcast(true);
+    // A boot storm sends a thousand DISCOVERs at once: ask for a deep queue (the kernel caps it at rmem_max).
+    try { sock.setRecvBufferSize(4 * 1024 * 1024); } catch { /* keep the default */ }
     sock.on('error', (e) => this.opts.log.error({err: e.message}, 'DHCP socket error'));
     return sock;
   }
