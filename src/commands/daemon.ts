@@ -1,6 +1,5 @@
 import {Flags} from '@oclif/core';
 import {stringify} from 'yaml';
-import {startDaemon} from '../daemon/daemon.js';
 import {LocalCommand} from '../cli/base-command.js';
 import {LOG_LEVELS} from '../cli/config.js';
 import {collectModules, describeConfig, effectiveConfig, type PrintedConfig} from '../cli/daemon-setup.js';
@@ -35,6 +34,8 @@ export default class Daemon extends LocalCommand<typeof Daemon> {
       return printed;
     }
     for (const f of report.failures) this.warn(`plugin ${f.plugin} failed to contribute its modules: ${f.error}`);
+    // Loaded here, not at the top: every other command would otherwise pay for fastify and the engine.
+    const {startDaemon} = await import('../daemon/daemon.js');
     const daemon = await startDaemon({config, modules: report.modules});
     await new Promise<void>((resolve) => {
       let stopping = false;

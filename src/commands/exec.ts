@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core';
 import {BaseCommand} from '../cli/base-command.js';
 import {bold, dim, red} from '../cli/color.js';
 import {CliError} from '../cli/errors.js';
-import {execAll, type ExecResult, execTargets} from '../cli/exec.js';
+import type {ExecResult} from '../cli/exec.js';
 import {resolveTargets} from '../cli/targets.js';
 import {parseDuration} from '../model/duration.js';
 
@@ -34,6 +34,8 @@ export default class Exec extends BaseCommand<typeof Exec> {
   };
 
   public async run(): Promise<ExecCommandResult> {
+    // ssh2 is loaded only by the command that needs it.
+    const {execAll, execTargets} = await import('../cli/exec.js');
     const dashdash = this.argv.indexOf('--');
     const words = dashdash === -1 ? [] : this.argv.slice(dashdash + 1);
     if (words.length === 0) throw new CliError('no command given', {code: 'LC_ERR_USAGE', exit: 2, hint: 'put the command after --, e.g. layercake exec n01 -- uptime'});

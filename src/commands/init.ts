@@ -1,5 +1,4 @@
 import {resolve} from 'node:path';
-import {confirm, input} from '@inquirer/prompts';
 import {Flags} from '@oclif/core';
 import {LocalCommand} from '../cli/base-command.js';
 import {DEFAULT_LISTEN, DEFAULT_STATE_DIR} from '../cli/config.js';
@@ -31,6 +30,7 @@ export default class Init extends LocalCommand<typeof Init> {
       dir: resolve(f.dir), listen: f.listen, stateDir: f['state-dir'], nodes: f.nodes, platform: f.platform, arch: f.arch, powerOn: f['power-on'], force: f.force,
     };
     if (!f.yes && this.interactive()) {
+      const {confirm, input} = await import('@inquirer/prompts');
       answers.listen = await input({message: 'Address the daemon API listens on (HOST:PORT)', default: answers.listen, validate: (v) => /^.+:\d{1,5}$/.test(v) || 'expected HOST:PORT'});
       answers.stateDir = await input({message: 'State directory', default: answers.stateDir});
       answers.nodes = await input({

@@ -3,7 +3,6 @@ import type {ApplyResult} from '../../api/types.js';
 import {BaseCommand} from '../../cli/base-command.js';
 import {CliError} from '../../cli/errors.js';
 import {isAssignment, parseAssignments} from '../../cli/input.js';
-import {editNodes} from '../../cli/node-editor.js';
 import {applySummary, formatChanges} from '../../cli/output.js';
 import {resolveTargets} from '../../cli/targets.js';
 
@@ -35,6 +34,7 @@ export default class NodeSet extends BaseCommand<typeof NodeSet> {
       if (!this.interactive()) {
         throw new CliError('no values to set', {code: 'LC_ERR_USAGE', exit: 2, hint: 'give URL=value pairs, e.g. physState=POWER_ON (the interactive editor needs a terminal)'});
       }
+      const {editNodes} = await import('../../cli/node-editor.js');
       return editNodes(client, views);
     }
     const result = await client.setValues({nodes: views.map((v) => v.cfg.id), set, reset}, {dryRun: this.flags['dry-run']});
