@@ -45,6 +45,26 @@ export class Redactor {
     return {...change, value: redactValue(this.secrets, change.url, change.value, this.registry), previous: redactValue(this.secrets, change.url, change.previous, this.registry)};
   }
 
+  /**
+   * For writes: a secret sent back as the "(secret)" placeholder (a node read from the API and written
+   * again, e.g. `node list --type cfg --json` applied back) keeps the stored value instead of replacing it.
+   */
+  restore(input: unknown, existing: Node | undefined): unknown {
+    if (!this.secrets.length || !input || typeof input !== 'object' || Array.isArray(input)) return input;
+    let copy: Record<string, unknown> | undefined;
+    for (const pointer of this.secrets) {
+      if (getAt(input, pointer) !== SECRET) continue;
+      copy ??= structuredClone(input) as Record<string, unknown>;
+      setAt(copy, pointer, existing ? getAt(existing, pointer) : undefined);
+    }
+    return copy ?? input;
+  }
+
+  /** Whether `pointer` is a secret (for URL assignments). */
+  isSecret(pointer: string): boolean {
+    return this.secrets.includes(pointer);
+  }
+
   event(event: LcEvent): LcEvent {
     if (!this.secrets.length || !('url' in event)) return event;
     if (event.type === 'DISCOVERY') return {...event, value: redactValue(this.secrets, event.url, event.value, this.registry) as JsonValue};

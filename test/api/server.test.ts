@@ -70,6 +70,22 @@ api('secrets never leave: nodes, diffs, history and views', async ({app}) => {
   assert.not.match(JSON.stringify(history.body), /hunter2|swordfish/);
 });
 
+api('a node read (secrets redacted) and written back keeps its secrets', async ({app, daemon}) => {
+  await call(app, 'POST', '/api/v1/nodes', {nodes});
+  const read = await call(app, 'GET', '/api/v1/nodes?view=cfg');
+  const n02 = read.body.nodes.find((n: any) => n.nodename === 'n02');
+  assert.is(n02.extensions.bmc.password, '(secret)');
+  const applied = await call(app, 'POST', '/api/v1/apply', {nodes: read.body.nodes});
+  assert.is(applied.status, 200);
+  assert.is(applied.body.updated.length, 0, 'nothing changed');
+  assert.is((await call(app, 'PUT', '/api/v1/nodes/n02?replace=true', n02)).status, 200);
+  assert.is((await call(app, 'PATCH', '/api/v1/nodes', {nodes: ['n02'], set: {'bmc.password': '(secret)', arch: 'x86'}})).status, 200);
+  assert.is(daemon.store.byName('n02')!.cfg.extensions.bmc.password, 'hunter2');
+  const created = await call(app, 'POST', '/api/v1/nodes', {nodes: [{nodename: 'n03', extensions: {bmc: {password: '(secret)'}}}]});
+  assert.is(created.status, 201);
+  assert.is(daemon.store.byName('n03')!.cfg.extensions.bmc.password, '', 'a placeholder is not a password');
+});
+
 api('bad input is refused whole, with the node, URL and expectation named', async ({app, daemon}) => {
   await call(app, 'POST', '/api/v1/nodes', {nodes: [{nodename: 'n01'}]});
   const before = JSON.stringify(daemon.store.list());

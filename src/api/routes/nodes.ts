@@ -9,7 +9,7 @@ import type {JsonValue, Node, NodeView} from '../../model/node.js';
 import {setAt} from '../../model/url.js';
 import type {ApiDaemon} from '../daemon-port.js';
 import {sortParentFirst} from '../order.js';
-import type {Redactor} from '../redact.js';
+import {type Redactor, SECRET} from '../redact.js';
 import type {ApplyResult, PathResult, SetRequest, StepStatus, ViewName, WhyResult} from '../types.js';
 
 const viewQuery = {
@@ -95,26 +95,34 @@ export function registerNodeRoutes(app: FastifyInstance, daemon: ApiDaemon, reda
   app.get<{Params: {id: string}; Querystring: {view?: ViewName}}>('/nodes/:id', {schema: {querystring: viewQuery}}, async (req) =>
     viewOf(mustResolve(daemon, req.params.id), req.query.view ?? 'both'));
 
+  /** The stored node an input names (by id, else by nodename), for restoring secrets sent back redacted. */
+  const existingFor = (input: unknown): Node | undefined => {
+    const raw = (input ?? {}) as {id?: unknown; nodename?: unknown};
+    if (typeof raw.id === 'string') return store.get(raw.id)?.cfg;
+    return typeof raw.nodename === 'string' && raw.nodename ? store.byName(raw.nodename)?.cfg : undefined;
+  };
+
   app.post('/nodes', async (req, reply) => {
-    const created = store.create(nodesOf(req.body), 'api');
+    const created = store.create(nodesOf(req.body).map((n) => redact.restore(n, undefined)), 'api');
     reply.code(201);
     return {nodes: created.map((n) => redact.node(n))};
   });
 
   app.post<{Querystring: {dryRun?: boolean; prune?: boolean}}>('/apply', {schema: {querystring: flagQuery('dryRun', 'prune')}}, async (req) => {
     const dryRun = req.query.dryRun ?? false;
-    const result = store.apply(nodesOf(req.body), {source: 'api', mode: 'upsert', dryRun, prune: req.query.prune ?? false});
+    const inputs = nodesOf(req.body).map((n) => redact.restore(n, existingFor(n)));
+    const result = store.apply(inputs, {source: 'api', mode: 'upsert', dryRun, prune: req.query.prune ?? false});
     return applyResult(result, dryRun);
   });
 
   app.put<{Params: {id: string}; Querystring: {replace?: boolean}}>('/nodes/:id', {schema: {querystring: flagQuery('replace'), body: {type: 'object'}}}, async (req) => {
     const view = mustResolve(daemon, req.params.id);
-    return redact.node(store.update(view.cfg.id, req.body, {merge: !req.query.replace, source: 'api'}));
+    return redact.node(store.update(view.cfg.id, redact.restore(req.body, view.cfg), {merge: !req.query.replace, source: 'api'}));
   });
 
   app.patch<{Params: {id: string}}>('/nodes/:id', {schema: {body: {type: 'object'}}}, async (req) => {
     const view = mustResolve(daemon, req.params.id);
-    return redact.node(store.update(view.cfg.id, req.body, {merge: true, source: 'api'}));
+    return redact.node(store.update(view.cfg.id, redact.restore(req.body, view.cfg), {merge: true, source: 'api'}));
   });
 
   app.patch<{Body: SetRequest; Querystring: {dryRun?: boolean}}>('/nodes', {
@@ -131,7 +139,9 @@ export function registerNodeRoutes(app: FastifyInstance, daemon: ApiDaemon, reda
       throw new ValidationError('nothing to set: give "set" (URL → value) or "reset" (URLs)', {expected: '{"set": {"physState": "POWER_ON"}}'});
     }
     const views = resolveAll(daemon, req.body.nodes);
-    const assignments = Object.entries(set).map(([url, value]) => [registry.normalizeUrl(url), value] as const);
+    // A secret "set" to its own placeholder is left as it is (the value was read redacted).
+    const assignments = Object.entries(set).map(([url, value]) => [registry.normalizeUrl(url), value] as const)
+      .filter(([pointer, value]) => !(value === SECRET && redact.isSecret(pointer)));
     const resets = reset.map((url) => {
       const pointer = registry.normalizeUrl(url);
       const zero = registry.zeroOf(pointer);
