@@ -207,7 +207,8 @@ export async function followConvergence(opts: {
   const tracker = new ConvergenceTracker(opts.client, opts.views, opts.enums, opts.isDone);
   const timer = setTimeout(() => tracker.expire(), opts.timeoutMs);
   try {
-    await tracker.start();
+    // If the daemon went away, the stream keeps reconnecting; the time limit still ends the wait.
+    await Promise.race([tracker.start(), tracker.all()]);
     if (opts.mode === 'tasks') await runTasks(tracker, label);
     else if (opts.mode === 'bar') await runBar(tracker, label);
     else if (opts.mode === 'lines') await runLines(tracker, log, label);
