@@ -4,9 +4,9 @@
  *
  * The tracker subscribes first and reads the nodes second, so no change between the two is missed; it
  * applies every STATE_CHANGE to its copy of the node, shows the running mutation, and re-reads all the
- * nodes whenever the stream reconnects (a restarted daemon). A node fails only when the engine holds it
- * (too many failed attempts: `layercake node why` tells why) or when it is deleted; the engine retries
- * anything less on its own. The wait ends when every node is done or failed, or at the time limit.
+ * nodes whenever the stream reconnects (a restarted daemon). A node fails only when the engine gives up
+ * on it: it holds it after too many failed attempts, or finds no plan that reaches its cfg (blocked), or
+ * the node is deleted (`layercake node why` tells why); the engine retries anything less on its own. The wait ends when every node is done or failed, or at the time limit.
  */
 import type {ApiClient, EventStream} from '../api/client.js';
 import type {LcEvent, NodeView} from '../api/types.js';
@@ -73,7 +73,7 @@ export class ConvergenceTracker {
   async start(): Promise<void> {
     const ids = [...this.nodes.keys()];
     this.stream = this.client.events(
-      {nodes: ids, types: ['STATE_CHANGE', 'MUTATION']},
+      {nodes: ids, types: ['STATE_CHANGE', 'MUTATION', 'LOG']},
       {
         onEvent: (e) => this.onEvent(e),
         onOpen: () => void this.refresh(),
@@ -129,6 +129,7 @@ export class ConvergenceTracker {
             t.view = fresh;
             if (t.detail.startsWith('daemon connection lost')) t.detail = 'waiting';
             this.check(id);
+            if (!t.settled) void this.checkStuck(id);
           }
         }
       } catch {
@@ -152,17 +153,21 @@ export class ConvergenceTracker {
       else if (event.kind === 'WAIT') t.detail = `waiting: ${event.reason ?? id}`;
       else if (event.kind === 'INTERRUPT') {
         t.detail = `${id} failed: ${event.reason ?? 'interrupted'}; retrying`;
-        void this.checkHeld(event.nodeId);
+        void this.checkStuck(event.nodeId);
       }
+    } else if (event.type === 'LOG' && event.level !== 'debug' && event.level !== 'info') {
+      // The engine says why it cannot go on (no plan, a hold): ask whether it has given up.
+      void this.checkStuck(event.nodeId);
     }
     this.check(event.nodeId);
     this.changed();
   }
 
-  private async checkHeld(id: string): Promise<void> {
+  private async checkStuck(id: string): Promise<void> {
     try {
       const why = await this.client.why(id);
       if (why.held) this.settle(id, 'failed', `held after ${why.held.failures} failed attempts: ${why.held.reason}`);
+      else if (why.blocked) this.settle(id, 'failed', `cannot converge: ${why.blocked}`);
     } catch {
       // Best effort: the next interrupt asks again.
     }

@@ -11,7 +11,7 @@ import {createApiServer} from '../../src/api/server.js';
 import {testDaemon} from '../support/api-daemon.js';
 import {BIN, sandbox, until} from '../support/cli.js';
 
-const daemon = testDaemon();
+const daemon = testDaemon({fails: ['bad1']});
 const box = sandbox('lc-power-');
 let server: {address: string; close(): Promise<void>};
 test.after(async () => {
@@ -63,6 +63,18 @@ test('power cycle: off, wait for off, then on again as configured', async () => 
   assert.is(cfg('n02').runState, 'SYNC', 'restored');
   assert.is(dsc('n02').physState, 'POWER_ON');
   assert.ok(daemon.store.history(cfg('n02').id).some((e) => e.kind === 'dsc' && e.url === '/physState' && e.value === 'POWER_OFF'), 'it was off in between');
+});
+
+test('power on --wait reports a node the engine gives up on (its BMC fails, and nothing leads out of PHYS_HANG), and exits 1', async () => {
+  await new ApiClient({url: `http://${server.address}`}).createNodes([{nodename: 'bad1'}]);
+  const r = await lc(['power', 'on', 'bad1', 'n03', '--wait']);
+  assert.is(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /✔ n03 converged/);
+  assert.match(r.stdout, /✖ bad1 cannot converge: no mutation leads from \{physState=PHYS_HANG\}/);
+  assert.match(r.stderr, /Error \[LC_ERR_NOT_CONVERGED\]: 1 of 2 node\(s\) did not converge\n {2}Try this: layercake node why NODE/);
+  const why = await lc(['node', 'why', 'bad1']);
+  assert.match(why.stdout, /bad1 cannot converge/);
+  assert.match(why.stdout, /Last failure: power\/discover at .*: bad1: the test BMC does not answer/);
 });
 
 test('watch follows events and reconnects when the daemon restarts', async () => {

@@ -40,8 +40,11 @@ export interface TestDaemon extends ApiDaemon {
   close(): void;
 }
 
-/** `auto`: the handler completes every mutation at once (default); otherwise mutations stay running. */
-export function testDaemon(opts: {auto?: boolean; listen?: string; dir?: string} = {}): TestDaemon {
+/**
+ * `auto`: the handler completes every mutation at once (default); otherwise mutations stay running.
+ * `fails`: nodes (by name) whose mutations fail at once (the handler throws), so the engine holds them.
+ */
+export function testDaemon(opts: {auto?: boolean; listen?: string; dir?: string; fails?: string[]} = {}): TestDaemon {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'lc-api-'));
   const registry = new Registry();
   registry.registerModule(testModule);
@@ -50,6 +53,7 @@ export function testDaemon(opts: {auto?: boolean; listen?: string; dir?: string}
   const engine = new Engine({
     store, registry, selfId: SELF,
     dispatch: async (_module, request) => {
+      if (opts.fails?.includes(request.cfg.nodename)) throw new Error(`${request.cfg.nodename}: the test BMC does not answer`);
       if (opts.auto === false) return;
       // Discover asynchronously, as a real module would after doing the work.
       setImmediate(() => {
