@@ -11,7 +11,7 @@
  * Other flags: --tftp-mb N, --clients 1,50, --blksize N, --dora N, --dora-concurrency N, --storm N,
  * --storm-mb N, --storm-blksize N, --storm-windowsize N, --only tftp,dhcp,storm, --repeat N.
  */
-import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
+import type {ChildProcess} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
@@ -134,7 +134,7 @@ try {
     if (!haveHpa) console.log('SKIP: tftpd-hpa (in.tftpd) or curl is not installed: no TFTP baseline');
     const tftp: Record<string, unknown> = {};
     for (const n of opts.clients) {
-      let best = {ours: Infinity, hpa: Infinity};
+      const best = {ours: Infinity, hpa: Infinity};
       for (let rep = 0; rep < opts.repeat; rep++) {
         const srv = await startJson(sns, 'server.ts', {nodes: 1, root, stateDir: dir, tftpPort: 69, dhcpPort: 6767});
         const ours = curlRun(n, 'big.bin', size);
@@ -239,4 +239,3 @@ try {
 } finally {
   cleanup();
 }
-void spawnSync;

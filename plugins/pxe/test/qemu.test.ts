@@ -59,7 +59,7 @@ if (why) {
     vm.stdout!.on('data', (d) => { out += d; });
     vm.stderr!.on('data', (d) => { out += d; });
     const exited = new Promise<void>((r) => vm.once('exit', () => r()));
-    return {output: () => out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, ''), stop: () => vm.kill('SIGKILL'), exited};
+    return {output: () => out.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, 'g'), '').replace(/\r/g, ''), stop: () => vm.kill('SIGKILL'), exited};
   }
 
   test('the stock iPXE ROM gets its lease and runs the script served by the plugin (HTTP and TFTP)', async () => {
