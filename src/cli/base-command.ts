@@ -76,9 +76,11 @@ export abstract class LocalCommand<T extends typeof Command> extends Command {
       const color = colorEnabled(process.stderr);
       const label = color ? `\u001b[31mError\u001b[39m` : 'Error';
       process.stderr.write(`${label} [${error.code}]: ${error.message}\n${error.hint ? `  Try this: ${error.hint}\n` : ''}`);
-      return undefined;
+    } else {
+      await super.catch(error); // prints the JSON error, or rethrows for oclif to print
     }
-    return super.catch(error);
+    // Exit now, whatever is still open (a daemon that failed half-way through its start has servers up).
+    return this.exit(Number(process.exitCode) || 1);
   }
 
   protected override toErrorJson(err: unknown): unknown {

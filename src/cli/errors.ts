@@ -72,6 +72,13 @@ export function toCliError(error: unknown): Error {
   }
   // oclif's parser and exit errors (and anything already shaped for oclif) keep their own handling.
   if (error instanceof Errors.CLIError || (error instanceof Error && 'oclif' in error)) return error;
+  const errno = (error as NodeJS.ErrnoException)?.code;
+  if (errno === 'EADDRINUSE' || errno === 'EADDRNOTAVAIL' || errno === 'EACCES') {
+    const hint = errno === 'EADDRINUSE' ? 'another process (another daemon?) listens there: stop it, or choose another --listen HOST:PORT'
+      : errno === 'EACCES' ? 'ports below 1024 need root (or CAP_NET_BIND_SERVICE); choose another port or run as root'
+        : 'that address is not on this machine: choose one of its addresses (or 0.0.0.0) for --listen';
+    return new CliError((error as Error).message.split('\n')[0], {code: `LC_ERR_LISTEN_${errno}`, hint});
+  }
   if (error instanceof Error) {
     const message = error.message.split('\n')[0] || error.name;
     return new CliError(message, {code: (error as NodeJS.ErrnoException).code ?? 'LC_ERR_INTERNAL', hint: 'run again with DEBUG=* for details'});
