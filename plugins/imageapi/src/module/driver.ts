@@ -1,0 +1,440 @@
+/**
+ * One node's image set: compares the node's cfg images with the containers its ImageAPI service runs,
+ * and acts on the engine's mutations (activate, deactivate, retry) and on what it sees happen (a
+ * container that dies, a cfg change that needs a roll).
+ *
+ * Unlike the original's callbacks on polled container states, every action here is a plain sequence of
+ * API calls made by the mutation handler itself (stop + delete the old container, create the new one),
+ * and the result is discovered when the sequence ends. A watch on the service (long poll) notices deaths
+ * at once; retries back off without blocking anything else.
+ */
+import type {JsonValue, ModuleContext, MutationRequest} from '@layercake/sdk';
+import type {ApiContainer} from '../api/models.js';
+import {ImageApiClient, ImageApiError} from '../client.js';
+import {canonical} from '../util/canonical.js';
+import {Mutex} from '../util/mutex.js';
+import {sleep} from '../util/sleep.js';
+import {IMAGESET_STATES, image as imageSchema, type Image, type ImageSetState, type ImageSpec} from './extension.js';
+import {ANNOTATION_IMAGE, ANNOTATION_SPEC, containerDigest, containerRequest, specDigest, specOf} from './spec.js';
+
+export const STATE_URL = '/extensions/imageset/state';
+export const IMAGES_URL = '/extensions/imageset/images';
+
+export interface ImagesetConfig {
+  url: string;
+  apiBase: string;
+  pollInterval: number;
+  maxRetries: number;
+  backoff: number;
+  stableAfter: number;
+  requestTimeout: number;
+}
+
+/** What the module knows of one image. */
+interface Track {
+  /** The spec in effect (applied, or the cfg's while nothing runs yet). */
+  spec: ImageSpec;
+  state: ImageSetState;
+  lastError: string;
+  retries: number;
+  containerId: number;
+  containerState: string;
+  /** specDigest of what runs ('' if nothing of it runs). */
+  applied: string;
+  since: string;
+  /** When its container was last seen to start (for resetting retries once it has run long enough). */
+  runningSince?: number;
+  /** Whether its cfg still lists it. */
+  inCfg: boolean;
+}
+
+const rank = (s: ImageSetState) => IMAGESET_STATES.indexOf(s);
+const ours = (c: ApiContainer) => c.annotations?.[ANNOTATION_IMAGE] !== undefined;
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export class NodeImageSet {
+  private readonly client: ImageApiClient;
+  private readonly tracks = new Map<string, Track>();
+  private readonly lock = new Mutex();
+  private busy = 0;
+  private dirty = false;
+  private published = '';
+  private cfgCheckQueued = false;
+  private watching = false;
+
+  constructor(private readonly ctx: ModuleContext<ImagesetConfig>, readonly nodeId: string) {
+    this.client = new ImageApiClient({url: ctx.config.url, base: ctx.config.apiBase, timeoutMs: ctx.config.requestTimeout});
+  }
+
+  // ---- reading the node ----
+
+  private view() {
+    return this.ctx.nodes.get(this.nodeId);
+  }
+
+  private dscState(): ImageSetState {
+    return ((this.view()?.dsc.extensions.imageset?.state as ImageSetState | undefined) ?? 'UNKNOWN');
+  }
+
+  private cfgGoal(): ImageSetState {
+    return ((this.view()?.cfg.extensions.imageset?.state as ImageSetState | undefined) ?? 'UNKNOWN');
+  }
+
+  /** The cfg images, parsed (a broken entry is reported on that image rather than thrown). */
+  private cfgImages(): Map<string, ImageSpec | Error> {
+    const raw = (this.view()?.cfg.extensions.imageset?.images ?? {}) as Record<string, unknown>;
+    const out = new Map<string, ImageSpec | Error>();
+    for (const [name, value] of Object.entries(raw)) {
+      const parsed = imageSchema.safeParse(value);
+      out.set(name, parsed.success ? specOf(parsed.data) : new Error(`invalid cfg: ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`));
+    }
+    return out;
+  }
+
+  private track(name: string, spec: ImageSpec): Track {
+    let t = this.tracks.get(name);
+    if (!t) this.tracks.set(name, (t = {spec, state: 'IDLE', lastError: '', retries: 0, containerId: 0, containerState: '', applied: '', since: new Date().toISOString(), inCfg: true}));
+    return t;
+  }
+
+  private setImage(t: Track, state: ImageSetState, lastError?: string): void {
+    if (t.state !== state) t.since = new Date().toISOString();
+    t.state = state;
+    if (lastError !== undefined) t.lastError = lastError;
+  }
+
+  // ---- discovering ----
+
+  /** The set state: as bad as the worst image (an empty set is whatever the caller aims for). */
+  private worst(fallback: ImageSetState): ImageSetState {
+    let worst: ImageSetState | undefined;
+    for (const t of this.tracks.values()) if (!worst || rank(t.state) > rank(worst)) worst = t.state;
+    return worst ?? fallback;
+  }
+
+  /** Writes the per-image detail into dsc (when it changed). */
+  private publish(): void {
+    const images: Record<string, Image> = {};
+    for (const [name, t] of [...this.tracks].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const {secret: _never, ...source} = t.spec.source;
+      images[name] = {
+        source: source as Image['source'], mount: t.spec.mount, container: t.spec.container,
+        state: t.state, lastError: t.lastError, retries: t.retries, containerId: t.containerId, containerState: t.containerState, applied: t.applied, since: t.since,
+      };
+    }
+    const text = canonical(images);
+    if (text === this.published) return;
+    this.published = text;
+    this.discover(IMAGES_URL, images as unknown as JsonValue);
+  }
+
+  private discover(url: string, value: JsonValue): void {
+    if (!this.view()) return;
+    try {
+      this.ctx.discover(this.nodeId, url, value);
+    } catch (error) {
+      this.ctx.log.error(`imageset: cannot discover ${url} of ${this.nodeId}: ${errorText(error)}`);
+    }
+  }
+
+  private discoverState(state: ImageSetState): void {
+    this.discover(STATE_URL, state);
+  }
+
+  // ---- mutation handlers (one at a time per node) ----
+
+  handle(req: MutationRequest): Promise<void> {
+    this.busy++;
+    return this.lock.run(async () => {
+      try {
+        req.signal.throwIfAborted();
+        switch (req.mutation) {
+          case 'UKtoIDLE': return await this.discoverSet(req);
+          case 'IDLEtoACTIVE':
+          case 'UPDATEtoACTIVE': return await this.activateOrThrow(req);
+          case 'ERRORtoACTIVE': return await this.retry(req);
+          case 'ACTIVEtoIDLE':
+          case 'UPDATEtoIDLE':
+          case 'ERRORtoIDLE': return await this.deactivate(req);
+          case 'SYNCtoINIT': return this.discover('/runState', 'INIT');
+          default: throw new Error(`imageset has no mutation ${req.mutation}`);
+        }
+      } finally {
+        this.busy--;
+        if (this.dirty && this.busy === 0) this.queueCfgCheck();
+      }
+    });
+  }
+
+  /** UKtoIDLE: learn what runs (containers of ours that match their cfg are kept), then IDLE. */
+  private async discoverSet(req: MutationRequest): Promise<void> {
+    const containers = await this.untilReachable(() => this.client.listContainers({}, req.signal), req.signal);
+    const cfg = this.cfgImages();
+    this.tracks.clear();
+    for (const [name, spec] of cfg) {
+      if (spec instanceof Error) {
+        this.setImage(this.track(name, placeholderSpec()), 'ERROR', spec.message);
+        continue;
+      }
+      const t = this.track(name, spec);
+      const c = containers.find((x) => x.annotations?.[ANNOTATION_IMAGE] === name);
+      t.containerId = c?.id ?? 0;
+      t.containerState = c?.state ?? '';
+      if (c?.state === 'running' && c.annotations[ANNOTATION_SPEC] === containerDigest(spec)) {
+        t.applied = specDigest(spec);
+        t.runningSince = c.started_at ? Date.parse(c.started_at) : Date.now();
+        this.setImage(t, 'ACTIVE', '');
+      }
+    }
+    // IDLE means nothing of ours runs, when that is the goal; with ACTIVE as the goal, what already runs as
+    // configured is kept (a restarted daemon must not restart its containers).
+    if (this.cfgGoal() === 'IDLE') {
+      await this.removeAll(containers.filter(ours), req.signal);
+    }
+    this.publish();
+    this.discoverState('IDLE');
+  }
+
+  /** IDLE/UPDATE→ACTIVE: every image as configured; a failure fails the step (→ ERROR, then retries). */
+  private async activateOrThrow(req: MutationRequest): Promise<void> {
+    const failures = await this.activate(req.signal);
+    if (failures.length) throw new Error(failures.join('; '));
+    this.discoverState('ACTIVE');
+  }
+
+  /** ERROR→ACTIVE: count an attempt on each failed image, give up past maxRetries, else back off and try again. */
+  private async retry(req: MutationRequest): Promise<void> {
+    const {maxRetries, backoff} = this.ctx.config;
+    for (;;) {
+      const failed = [...this.tracks.entries()].filter(([, t]) => t.state === 'ERROR');
+      for (const [, t] of failed) t.retries++;
+      const worst = failed.reduce((n, [, t]) => Math.max(n, t.retries), 1);
+      const over = failed.filter(([, t]) => t.retries > maxRetries);
+      if (over.length) {
+        const reasons = over.map(([name, t]) => {
+          const reason = `image ${name} gave up after ${t.retries} attempts (maxRetries ${maxRetries}); last error: ${t.lastError || 'unknown'}`;
+          this.setImage(t, 'FATAL', `MAX_ATTEMPTS: ${reason}`);
+          return reason;
+        });
+        this.publish();
+        throw new Error(reasons.join('; '));
+      }
+      this.publish();
+      const delay = backoff * 2 ** (worst - 1);
+      this.ctx.log.info(`imageset: retrying ${failed.map(([n, t]) => `${n} (attempt ${t.retries})`).join(', ') || 'the set'} in ${delay} ms`);
+      await sleep(delay, req.signal);
+      const failures = await this.activate(req.signal);
+      if (failures.length === 0) {
+        this.discoverState('ACTIVE');
+        return;
+      }
+    }
+  }
+
+  /** Brings every image to its cfg; returns the failures (the images are left in ERROR). */
+  private async activate(signal: AbortSignal): Promise<string[]> {
+    let failures: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      this.dirty = false;
+      const containers = await this.client.listContainers({}, signal).catch((e) => {
+        throw new Error(`SERVER_FAIL: ${errorText(e)}`);
+      });
+      const cfg = this.cfgImages();
+      // Images no longer configured: their containers go.
+      for (const c of containers.filter(ours)) {
+        const name = c.annotations[ANNOTATION_IMAGE];
+        if (!cfg.has(name)) await this.client.deleteContainer({id: c.id, force: true}, signal);
+      }
+      for (const [name, t] of this.tracks) if (!cfg.has(name)) this.tracks.delete(name);
+      failures = [];
+      for (const [name, spec] of cfg) {
+        signal.throwIfAborted();
+        if (spec instanceof Error) {
+          this.setImage(this.track(name, placeholderSpec()), 'ERROR', spec.message);
+          failures.push(`image ${name}: ${spec.message}`);
+          continue;
+        }
+        const problem = await this.applyImage(name, spec, containers, signal);
+        if (problem) failures.push(`image ${name}: ${problem}`);
+      }
+      this.publish();
+      if (!this.dirty) break; // the cfg changed meanwhile: go round again
+    }
+    return failures;
+  }
+
+  /** One image to its cfg: keep a matching running container, else replace it (stop + delete, create). */
+  private async applyImage(name: string, spec: ImageSpec, containers: ApiContainer[], signal: AbortSignal): Promise<string> {
+    const t = this.track(name, spec);
+    t.inCfg = true;
+    const current = containers.find((c) => c.annotations?.[ANNOTATION_IMAGE] === name) ?? containers.find((c) => c.name === name);
+    const wantRunning = spec.container.state === 'running';
+    if (wantRunning && current?.state === 'running' && current.annotations?.[ANNOTATION_SPEC] === containerDigest(spec)) {
+      Object.assign(t, {spec, applied: specDigest(spec), containerId: current.id, containerState: 'running'});
+      t.runningSince ??= current.started_at ? Date.parse(current.started_at) : Date.now();
+      this.setImage(t, 'ACTIVE', t.state === 'ACTIVE' ? t.lastError : '');
+      return '';
+    }
+    try {
+      if (current) await this.client.deleteContainer({id: current.id, force: true}, signal);
+      Object.assign(t, {containerId: 0, containerState: '', applied: '', runningSince: undefined});
+      if (!wantRunning) {
+        Object.assign(t, {spec, applied: specDigest(spec)});
+        this.setImage(t, 'IDLE', '');
+        return '';
+      }
+      const {container} = await this.client.createContainer(containerRequest(name, spec), signal);
+      Object.assign(t, {spec, containerId: container.id, containerState: container.state});
+      if (container.state !== 'running') {
+        this.setImage(t, 'ERROR', `INIT_FAIL: ${container.error ?? `the container is ${container.state}`}`);
+        return t.lastError;
+      }
+      Object.assign(t, {applied: specDigest(spec), runningSince: Date.now()});
+      this.setImage(t, 'ACTIVE', '');
+      return '';
+    } catch (error) {
+      if (signal.aborted) throw error;
+      const code = error instanceof ImageApiError && error.status === 0 ? 'SERVER_FAIL' : 'ATTACH';
+      t.spec = spec;
+      this.setImage(t, 'ERROR', `${code}: ${errorText(error)}`);
+      return t.lastError;
+    }
+  }
+
+  /** →IDLE: every container of ours goes. */
+  private async deactivate(req: MutationRequest): Promise<void> {
+    const containers = await this.client.listContainers({}, req.signal);
+    await this.removeAll(containers.filter(ours), req.signal);
+    const cfg = this.cfgImages();
+    for (const [name, t] of this.tracks) if (!cfg.has(name)) this.tracks.delete(name);
+    for (const [name, spec] of cfg) {
+      const t = this.track(name, spec instanceof Error ? placeholderSpec() : spec);
+      if (!(spec instanceof Error)) t.spec = spec;
+      Object.assign(t, {containerId: 0, containerState: '', applied: '', retries: 0, runningSince: undefined});
+      this.setImage(t, 'IDLE', '');
+    }
+    this.publish();
+    this.discoverState('IDLE');
+  }
+
+  private async removeAll(containers: ApiContainer[], signal: AbortSignal): Promise<void> {
+    for (const c of containers) await this.client.deleteContainer({id: c.id, force: true}, signal);
+  }
+
+  /** Retries a call while the service is unreachable (it may start after the daemon), until aborted. */
+  private async untilReachable<T>(call: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        return await call();
+      } catch (error) {
+        if (signal.aborted || !(error instanceof ImageApiError && error.status === 0)) throw error;
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  // ---- what happens between mutations ----
+
+  /** A cfg change of the images: the changed ones need a roll (UPDATE), which the engine then plans. */
+  cfgChanged(): void {
+    if (this.busy > 0) {
+      this.dirty = true; // the handler at work goes round again
+      return;
+    }
+    this.queueCfgCheck();
+  }
+
+  private queueCfgCheck(): void {
+    if (this.cfgCheckQueued) return;
+    this.cfgCheckQueued = true;
+    setImmediate(() => {
+      this.cfgCheckQueued = false;
+      if (this.busy > 0) {
+        this.dirty = true;
+        return;
+      }
+      this.dirty = false;
+      this.checkCfg();
+    });
+  }
+
+  private checkCfg(): void {
+    const state = this.dscState();
+    if (state !== 'ACTIVE' && state !== 'ERROR' && state !== 'FATAL' && state !== 'UPDATE') return;
+    const cfg = this.cfgImages();
+    let changed = false;
+    for (const [name, spec] of cfg) {
+      const t = this.tracks.get(name);
+      const wanted = spec instanceof Error ? placeholderSpec() : spec;
+      if (t && t.inCfg && specDigest(t.spec) === specDigest(wanted)) continue; // as it was: nothing to roll
+      const track = this.track(name, wanted);
+      Object.assign(track, {spec: wanted, retries: 0, inCfg: true});
+      this.setImage(track, 'UPDATE', spec instanceof Error ? spec.message : '');
+      changed = true;
+    }
+    for (const [name, t] of this.tracks) {
+      if (cfg.has(name) || !t.inCfg) continue;
+      t.inCfg = false; // removed from cfg: its container goes at the next activation
+      this.setImage(t, 'UPDATE', '');
+      changed = true;
+    }
+    if (!changed) return;
+    this.publish();
+    const next = this.worst(state);
+    if (next !== state) this.discoverState(next);
+  }
+
+  /** Watches the service; a container of ours that ends while it should run puts its image in ERROR. */
+  async watch(signal: AbortSignal): Promise<void> {
+    if (this.watching) return;
+    this.watching = true;
+    let generation = 0;
+    let failures = 0;
+    try {
+      while (!signal.aborted) {
+        try {
+          generation = await this.client.watch(generation, this.ctx.config.pollInterval, signal);
+          failures = 0;
+          await this.refresh(signal);
+        } catch (error) {
+          if (signal.aborted) break;
+          if (failures++ === 0) this.ctx.log.warn(`imageset: the ImageAPI service at ${this.ctx.config.url} does not answer (${errorText(error)}); retrying`);
+          await sleep(Math.min(this.ctx.config.pollInterval * 2 ** Math.min(failures, 4), 10_000), signal).catch(() => undefined);
+        }
+      }
+    } finally {
+      this.watching = false;
+    }
+  }
+
+  /** Compares what runs with what should; only judges between mutations. */
+  async refresh(signal?: AbortSignal): Promise<void> {
+    if (this.busy > 0 || this.tracks.size === 0) return;
+    const containers = await this.client.listContainers({}, signal);
+    if (this.busy > 0) return; // a handler started meanwhile: it knows better
+    const state = this.dscState();
+    const now = Date.now();
+    for (const [name, t] of this.tracks) {
+      const c = containers.find((x) => x.annotations?.[ANNOTATION_IMAGE] === name);
+      t.containerState = c?.state ?? '';
+      if (t.state !== 'ACTIVE' || t.spec.container.state !== 'running') continue;
+      if (!c || c.state === 'exited' || c.state === 'dead') {
+        const why = c ? (c.error ?? `the container ${c.state}${c.exit?.code !== undefined && c.exit?.code !== null ? ` with status ${c.exit.code}` : ''}`) : 'the container is gone';
+        this.setImage(t, 'ERROR', `DIED: ${why}`);
+        t.runningSince = undefined;
+        continue;
+      }
+      if (t.retries > 0 && t.runningSince !== undefined && now - t.runningSince >= this.ctx.config.stableAfter) t.retries = 0;
+    }
+    this.publish();
+    if (state === 'ACTIVE' || state === 'UPDATE') {
+      const next = this.worst(state);
+      if (rank(next) > rank(state)) this.discoverState(next);
+    }
+  }
+}
+
+/** A stand-in spec for an image whose cfg does not parse (it is shown in ERROR with the reason). */
+function placeholderSpec(): ImageSpec {
+  return {source: {kind: 'dir', path: '/', fsType: 'squashfs', options: []}, mount: {overlay: true, upper: 'tmpfs'}, container: {command: '/bin/false', systemd: false, state: 'exited'}};
+}

@@ -1,0 +1,105 @@
+/**
+ * The simulation (`--simulate`): no root, no kernel state. Attachments and mounts are recorded (device
+ * files and mountpoints are names only); a container is a plain child process (`sleep infinity`)
+ * standing in for its init, so that it can be listed, stopped, killed and found again after a restart
+ * exactly like a real one. The API, the object table and the state machine are the same.
+ */
+import {spawn} from 'node:child_process';
+import {closeSync, openSync} from 'node:fs';
+import {failed} from '../api/errors.js';
+import {exitOf, type DriverStatus, type IscsiSpec, type NfsSpec, type Platform, type RbdSpec, type StartSpec, type Started} from './platform.js';
+import {startTime} from './procfs.js';
+
+export class SimulatedPlatform implements Platform {
+  readonly simulated = true;
+  private readonly mounted = new Set<string>();
+  private readonly loops = new Map<string, string>();
+  private nextLoop = 0;
+
+  async init(): Promise<void> {}
+
+  async shutdown(): Promise<void> {}
+
+  drivers(): Record<string, DriverStatus> {
+    const simulated = {available: true, reason: 'simulated: recorded, not performed'};
+    return {loopback: simulated, local: simulated, rbd: simulated, iscsi: simulated, nfs: simulated, overlay: simulated, squashfs: simulated};
+  }
+
+  async attachLoopback(file: string): Promise<string> {
+    const device = `/dev/sim-loop${this.nextLoop++}`;
+    this.loops.set(device, file);
+    return device;
+  }
+
+  async detachLoopback(device: string): Promise<void> {
+    this.loops.delete(device);
+  }
+
+  /** After a restart nothing is recorded here: a simulated device is taken to be still bound. */
+  loopbackFile(device: string): string | undefined {
+    return this.loops.get(device) ?? '(simulated)';
+  }
+
+  checkFile(): void {}
+
+  checkBlockDevice(): void {}
+
+  checkPath(): void {}
+
+  makeDir(): void {}
+
+  removeDir(): void {}
+
+  async rbdMap(spec: RbdSpec): Promise<string> {
+    return `/dev/sim-rbd-${spec.pool}-${spec.image}`;
+  }
+
+  async rbdUnmap(): Promise<void> {}
+
+  async iscsiLogin(spec: IscsiSpec): Promise<string> {
+    return `/dev/sim-iscsi-${spec.lun}`;
+  }
+
+  async iscsiLogout(): Promise<void> {}
+
+  async mount(_source: string, target: string): Promise<void> {
+    this.mounted.add(target);
+  }
+
+  async mountNfs(_spec: NfsSpec, target: string): Promise<void> {
+    this.mounted.add(target);
+  }
+
+  async bind(_source: string, target: string): Promise<void> {
+    this.mounted.add(target);
+  }
+
+  async umount(target: string): Promise<void> {
+    this.mounted.delete(target);
+  }
+
+  /** After a restart nothing is recorded: every recorded mount is taken to be still there. */
+  isMounted(): boolean {
+    return true;
+  }
+
+  checkCommand(): string {
+    return '';
+  }
+
+  async start(spec: StartSpec): Promise<Started> {
+    const log = openSync(spec.logfile, 'a', 0o640);
+    let child;
+    try {
+      child = spawn('sleep', ['infinity'], {detached: true, stdio: ['ignore', log, log]});
+    } finally {
+      closeSync(log);
+    }
+    const pid = child.pid;
+    if (!pid) throw failed(`cannot start the stand-in process for container ${spec.name}`);
+    child.unref();
+    const exited = exitOf(child);
+    const start = startTime(pid) ?? 0;
+    return {pid, pidStart: start, initPid: pid, initStart: start, child, exited};
+  }
+}
