@@ -576,7 +576,7 @@ export class ImageApiService {
       const same = [...this.attaches.values()].find((a) => a.key === key);
       if (same) {
         for (const c of children) await this.release(c.type, c.id, self);
-        same.users.push(owner);
+        if (owner !== 'api' || !same.users.includes('api')) same.users.push(owner); // the API pins once
         return same;
       }
       let device: string;
@@ -678,7 +678,7 @@ export class ImageApiService {
       const same = [...this.mounts.values()].find((m) => (kind === 'overlay' ? owner === 'api' && m.users.includes('api') && canonical({kind: m.kind, spec: m.spec}) === identity : m.key === identity));
       if (same) {
         for (const c of children) await this.release(c.type, c.id, self);
-        same.users.push(owner);
+        if (owner !== 'api' || !same.users.includes('api')) same.users.push(owner); // the API pins once
         return same;
       }
       this.platform.makeDir(mountpoint);
