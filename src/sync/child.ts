@@ -16,7 +16,7 @@ import {canonical, setAt} from './leaves.js';
 import {decodeRefuse, decodeResync, decodeState, decodeWelcome, encodeJson, type StateMsg} from './payload.js';
 import type {Tickable} from './scheduler.js';
 import {NIL_UUID} from './uuid.js';
-import {FLAG_REPLY, MsgType, decodeHello, verifyDatagram, type Datagram} from './wire.js';
+import {FLAG_FULL, FLAG_REPLY, MsgType, decodeHello, verifyDatagram, type Datagram} from './wire.js';
 import {randomInt} from 'node:crypto';
 
 export type ChildState = 'phoning' | 'confirming' | 'synced';
@@ -84,7 +84,7 @@ export class ChildRole implements Link, Tickable {
         return this.nextPhoneAt;
       }
       if (s.rtoAt !== undefined && now >= s.rtoAt) {
-        sendHello(this.ctx, this, this.ctx.ledger(this.ctx.selfId).ver, true);
+        sendHello(this.ctx, this, this.ctx.ledger(this.ctx.selfId).ver, FLAG_REPLY);
         s.rto = Math.min(s.rto * 2, config.helloInterval);
         s.rtoAt = now + s.rto;
       }
@@ -107,7 +107,7 @@ export class ChildRole implements Link, Tickable {
     }
     // The parent drives the hellos (we answer its hellos); ours is a fallback if its hellos are lost.
     const fallback = Math.round(config.helloInterval * 1.5);
-    if (now - s.lastSent >= fallback) sendHello(this.ctx, this, this.ctx.ledger(this.ctx.selfId).ver, false);
+    if (now - s.lastSent >= fallback) sendHello(this.ctx, this, this.ctx.ledger(this.ctx.selfId).ver);
     let next = Math.min(s.lastSent + fallback, s.lastRecv + config.deadInterval);
     if (s.rtoAt !== undefined) next = Math.min(next, s.rtoAt);
     return next;
@@ -167,7 +167,7 @@ export class ChildRole implements Link, Tickable {
         ctx.log.debug({parentHello: w.hello, parentDead: w.dead}, 'sync: the parent uses other timers');
       }
       // Prove we hold the session key; the parent answers with our full state.
-      sendHello(ctx, this, ctx.ledger(ctx.selfId).ver, true);
+      sendHello(ctx, this, ctx.ledger(ctx.selfId).ver, FLAG_REPLY);
       this.session.rtoAt = now + this.session.rto;
       ctx.scheduler.schedule(this, this.session.rtoAt);
       return;
@@ -208,8 +208,9 @@ export class ChildRole implements Link, Tickable {
         const h = decodeHello(message);
         if (!h) return ctx.counters.drop('malformed');
         this.acked(h.ack);
-        if (d.flags & FLAG_REPLY && this.state === 'synced') {
-          if (!this.sendUpdate('delta')) sendHello(ctx, this, ctx.ledger(ctx.selfId).ver, false);
+        if (d.flags & FLAG_FULL && this.state === 'synced') this.sendUpdate('full');
+        else if (d.flags & FLAG_REPLY && this.state === 'synced') {
+          if (!this.sendUpdate('delta')) sendHello(ctx, this, ctx.ledger(ctx.selfId).ver);
         }
         return;
       }
@@ -230,7 +231,7 @@ export class ChildRole implements Link, Tickable {
     if (!st) return ctx.counters.drop('malformed');
     if (st.n !== ctx.selfId) return ctx.counters.drop('payload_id');
     this.acked(st.a);
-    const fresh = st.v > s.peerVersion && (st.f === 1 || st.b <= s.peerVersion);
+    const fresh = st.f === 1 ? st.v >= s.peerVersion && st.v > 0 : st.v > s.peerVersion && st.b <= s.peerVersion;
     let first = false;
     if (fresh) {
       ctx.rescanNow(ctx.selfId);
@@ -251,7 +252,7 @@ export class ChildRole implements Link, Tickable {
     if (this.state !== 'synced') return;
     // Answer: our full state after the parent's first (or periodic) full state, else our changes or a bare ack.
     if (first || (reply && st.f === 1)) this.sendUpdate('full');
-    else if (!this.sendUpdate('delta')) sendHello(ctx, this, ctx.ledger(ctx.selfId).ver, false);
+    else if (!this.sendUpdate('delta')) sendHello(ctx, this, ctx.ledger(ctx.selfId).ver);
     ctx.scheduler.schedule(this, now + ctx.config.helloInterval);
     if (first && this.firstSync) {
       this.firstSync = false;
@@ -284,7 +285,7 @@ export class ChildRole implements Link, Tickable {
     // Write only what differs (cfg writes are durable): the parent's cfg changed, or ours was edited here.
     if (current && canon === this.lastWritten && canonical(projectOnto(current, node)) === canon) return;
     try {
-      if (current) ctx.store.update(ctx.selfId, node, {merge: false});
+      if (current) ctx.store.update(ctx.selfId, node, {merge: false, source: 'sync'});
       else ctx.store.create([node], 'sync');
       this.lastWritten = canon;
     } catch (error) {

@@ -64,11 +64,11 @@ export interface Link {
   session?: Session;
 }
 
-export function sendHello(ctx: RoleContext, link: Link, version: number, reply: boolean): void {
+export function sendHello(ctx: RoleContext, link: Link, version: number, flags = 0): void {
   const s = link.session;
   if (!s) return;
   ctx.transport.send(
-    {type: MsgType.HELLO, flags: reply ? FLAG_REPLY : 0, sender: ctx.selfId, recipient: link.peerId, session: s.id},
+    {type: MsgType.HELLO, flags, sender: ctx.selfId, recipient: link.peerId, session: s.id},
     encodeHello(version, s.peerVersion), s.key, () => s.nextSeq(), s.addr,
   );
   s.lastSent = ctx.now();

@@ -14,10 +14,10 @@ export interface SyncStore {
   discover(id: string, url: string, value: JsonValue, source: string): void;
   /** Creates nodes (a child uses it for its own node when it first hears from its parent). */
   create(inputs: unknown[], source?: string): Node[];
-  /** Upsert of whole nodes in one durable write (the parent fills in missing join secrets with it). */
-  apply(inputs: unknown[], source?: string): unknown;
+  /** Upsert (deep merge) of many nodes in one durable write (the parent fills in missing join secrets with it). */
+  apply(inputs: unknown[], opts?: {source?: string}): unknown;
   /** Replaces (merge false) or deep-merges (merge true) one node's cfg. */
-  update(id: string, input: unknown, opts: {merge: boolean}): Node;
+  update(id: string, input: unknown, opts: {merge: boolean; source?: string}): Node;
 }
 
 export interface SyncRegistry {

@@ -299,7 +299,8 @@ export class SyncEngine {
     }
     for (const prefix of d.dsc) {
       const leaves = new Map([...flatten(getAt(view.dsc, prefix), prefix)].filter(([p]) => dscSyncable(p)));
-      ledger.rescan('dsc', leaves, prefix);
+      const changed = ledger.rescan('dsc', leaves, prefix);
+      if (!isSelf && changed.some((p) => this.ownership.authority(p) === 'child')) this.parentRole.askFull(id);
     }
   }
 
@@ -328,12 +329,12 @@ export class SyncEngine {
       const v = this.store.get(id);
       const s = (v?.cfg.extensions.sync as {joinSecret?: unknown} | undefined)?.joinSecret;
       if (!v || v.cfg.parentId !== this.selfId || (typeof s === 'string' && s !== '')) continue;
-      inputs.push({...v.cfg, extensions: {...v.cfg.extensions, sync: {...(v.cfg.extensions.sync ?? {}), joinSecret: newJoinSecret()}}});
+      inputs.push({id, extensions: {sync: {joinSecret: newJoinSecret()}}});
     }
     this.needSecret.clear();
     if (inputs.length === 0) return;
     try {
-      this.store.apply(inputs, 'sync');
+      this.store.apply(inputs, {source: 'sync'});
       this.log.info({nodes: inputs.length}, 'sync: generated join secrets');
     } catch (error) {
       this.log.error({err: (error as Error).message}, 'sync: cannot store generated join secrets');

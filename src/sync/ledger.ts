@@ -38,23 +38,23 @@ export class Ledger {
 
   /**
    * Compares the current leaves under `prefix` with what the ledger knows: whatever differs changed
-   * here (values written from the peer were recorded when they were applied). Returns whether anything changed.
+   * here (values written from the peer were recorded when they were applied). Returns the changed leaves.
    */
-  rescan(view: 'cfg' | 'dsc', leaves: Map<string, JsonValue>, prefix = ''): boolean {
+  rescan(view: 'cfg' | 'dsc', leaves: Map<string, JsonValue>, prefix = ''): string[] {
     const map = this.map(view);
-    let changed = false;
+    const changed: string[] = [];
     for (const [ptr, value] of leaves) {
       if (!under(ptr, prefix)) continue;
       const e = map.get(ptr);
       const canon = canonical(value);
       if (e && e.value !== undefined && e.canon === canon) continue;
       map.set(ptr, {value, canon, ver: ++this.ver, owner: 'local'});
-      changed = true;
+      changed.push(ptr);
     }
     for (const [ptr, e] of map) {
       if (e.value === undefined || !under(ptr, prefix) || leaves.has(ptr)) continue;
       map.set(ptr, {value: undefined, canon: '', ver: ++this.ver, owner: 'local'});
-      changed = true;
+      changed.push(ptr);
     }
     return changed;
   }

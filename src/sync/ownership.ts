@@ -16,8 +16,10 @@ export type Authority = 'parent' | 'child' | 'shared';
 
 /** The dsc values that sync at all (identity fields such as /nodename are cfg's business). */
 export function dscSyncable(ptr: string): boolean {
-  const first = splitPointer(ptr)[0];
-  return first === 'physState' || first === 'runState' || first === 'busy' || first === 'extensions' || first === 'services';
+  const segs = splitPointer(ptr);
+  const first = segs[0];
+  if (first === 'extensions' || first === 'services') return segs.length >= 2; // never the containers themselves
+  return segs.length === 1 && (first === 'physState' || first === 'runState' || first === 'busy');
 }
 
 export class Ownership {

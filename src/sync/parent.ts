@@ -10,7 +10,7 @@ import {receive, sendBye, sendHello, sendState, type Link, type RoleContext} fro
 import {decodePhoneHome, decodeState, encodeJson, type StateMsg, type Welcome} from './payload.js';
 import type {Tickable} from './scheduler.js';
 import {Session, type PeerAddress} from './session.js';
-import {FLAG_REPLY, MsgType, decodeHello, verifyDatagram, type Datagram} from './wire.js';
+import {FLAG_FULL, FLAG_REPLY, MsgType, decodeHello, verifyDatagram, type Datagram} from './wire.js';
 import {randomInt} from 'node:crypto';
 
 /** A phone-home answered with WELCOME whose session the child has not yet confirmed. */
@@ -28,6 +28,9 @@ class ChildLink implements Link, Tickable {
   session?: Session;
   pending: Pending[] = [];
   lastResync = 0;
+  lastAskFull = 0;
+  /** We asked the child for its full state and have not had it yet. */
+  wantFull = false;
   scheduledAt?: number;
   constructor(readonly peerId: string, private readonly role: ParentRole) {}
   tick(now: number): number | undefined {
@@ -169,7 +172,7 @@ export class ParentRole {
         const h = decodeHello(message);
         if (!h) return ctx.counters.drop('malformed');
         this.acked(link, h.ack);
-        if (d.flags & FLAG_REPLY && !promoted) sendHello(ctx, link, ctx.ledger(link.peerId).ver, false);
+        if (d.flags & FLAG_REPLY && !promoted) sendHello(ctx, link, ctx.ledger(link.peerId).ver);
         return;
       }
       case MsgType.STATE:
@@ -215,6 +218,7 @@ export class ParentRole {
     if (st.n !== link.peerId) return ctx.counters.drop('payload_id');
     if (st.c || st.cd) return ctx.counters.drop('payload_id'); // a child has no say in cfg
     this.acked(link, st.a);
+    if (st.f === 1) link.wantFull = false;
     const fresh = this.fresh(s, st);
     if (fresh) {
       ctx.rescanNow(link.peerId);
@@ -224,13 +228,13 @@ export class ParentRole {
       if (r.reasserted) ctx.markDirty(link.peerId);
     }
     // Acknowledge: with our own changes if there are any, else with a HELLO.
-    if (!this.sendUpdate(link, 'delta')) sendHello(ctx, link, ctx.ledger(link.peerId).ver, false);
+    if (!this.sendUpdate(link, 'delta')) sendHello(ctx, link, ctx.ledger(link.peerId).ver);
   }
 
   /** Whether a STATE message brings something new that can be applied on top of what we have. */
   private fresh(s: Session, st: StateMsg): boolean {
+    if (st.f === 1) return st.v >= s.peerVersion; // a full state (again): applied unless older than what we have
     if (st.v <= s.peerVersion) return false; // old or duplicate (a later cumulative update already came)
-    if (st.f === 1) return true;
     if (st.b > s.peerVersion) {
       // A gap: the sender thinks we have more than we do. Our acknowledgement will make it resend.
       this.ctx.counters.ignore('stale');
@@ -284,6 +288,26 @@ export class ParentRole {
     if (link?.session) this.sendUpdate(link, 'delta');
   }
 
+  /**
+   * Our copy of a value the child owns changed here (the engine reset it when a requirement stopped
+   * holding on this side): ask the child for its full state, at most once per hello interval.
+   */
+  askFull(id: string): void {
+    const link = this.links.get(id);
+    if (!link?.session) return;
+    link.wantFull = true;
+    this.sendAskFull(link, this.ctx.now());
+  }
+
+  private sendAskFull(link: ChildLink, now: number): void {
+    if (now - link.lastAskFull < this.ctx.config.helloInterval / 4) {
+      this.ctx.scheduler.schedule(link, link.lastAskFull + this.ctx.config.helloInterval / 4);
+      return;
+    }
+    link.lastAskFull = now;
+    sendHello(this.ctx, link, this.ctx.ledger(link.peerId).ver, FLAG_FULL);
+  }
+
   tick(link: ChildLink, now: number): number | undefined {
     const {ctx} = this;
     const s = link.session;
@@ -304,13 +328,15 @@ export class ParentRole {
       return undefined;
     }
     const slack = this.slack();
+    if (link.wantFull) this.sendAskFull(link, now);
     if (fullEvery > 0 && now - s.lastFull >= fullEvery - slack && now - s.lastSent >= hello - slack) {
       this.sendUpdate(link, 'full', true);
     } else if (now - s.lastSent >= hello - slack) {
-      sendHello(ctx, link, ctx.ledger(link.peerId).ver, true);
+      sendHello(ctx, link, ctx.ledger(link.peerId).ver, FLAG_REPLY);
     }
     let next = Math.min(s.lastSent + hello, s.lastRecv + dead);
     if (s.rtoAt !== undefined) next = Math.min(next, s.rtoAt);
+    if (link.wantFull) next = Math.min(next, link.lastAskFull + hello / 4);
     return next;
   }
 

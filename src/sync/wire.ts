@@ -31,6 +31,8 @@ export function isJoinKeyed(type: number): boolean {
 
 /** HELLO flag: the sender asks for a HELLO back (the parent's periodic hello; the child's answer carries no flag). */
 export const FLAG_REPLY = 1;
+/** HELLO flag (parent → child): send your full state (the parent's copy of a child-owned value was reset here). */
+export const FLAG_FULL = 2;
 
 export interface Header {
   type: number;
