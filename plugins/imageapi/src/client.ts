@@ -73,8 +73,9 @@ export class ImageApiClient {
     return (await this.request<ApiContainer[]>('GET', '/container', q, undefined, signal)).value;
   }
 
-  async createContainer(spec: ContainerInput, signal?: AbortSignal): Promise<{created: boolean; container: ApiContainer}> {
-    const r = await this.request<ApiContainer>('POST', '/container', {}, spec, signal);
+  /** With `replace`, a container of the same name is replaced (prepare the new, stop the old, start the new, release the old). */
+  async createContainer(spec: ContainerInput, signal?: AbortSignal, options: {replace?: boolean} = {}): Promise<{created: boolean; container: ApiContainer}> {
+    const r = await this.request<ApiContainer>('POST', '/container', options.replace ? {replace: true} : {}, spec, signal);
     return {created: r.status === 201, container: r.value};
   }
 

@@ -104,6 +104,10 @@ test('a container from a squashfs on a loop device under a tmpfs overlay, in its
   assert.equal(leftovers().filter((l) => !l.endsWith('/mounts')), []);
 });
 
+function alive(pid: number): boolean {
+  return processExists(pid);
+}
+
 function processExists(pid: number): boolean {
   try {
     return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -143,6 +147,35 @@ test('nested objects are shared by spec and reference counted; a roll frees the 
   await client.deleteContainer({name: 'two', force: true});
   assert.equal(await client.listAttach(), []);
   assert.equal(loopDevicesUnder(work), []);
+});
+
+test('replace: the new mount is prepared first, shared objects stay, the old container and what only it used go', async () => {
+  const {client} = svc!;
+  const spec = {name: 'r', command: INIT_MARKER, state: 'running' as const, mount: overlayOf(imageA)};
+  const first = (await client.createContainer(spec)).container;
+  await expectError(client.createContainer({...spec, command: [...INIT_MARKER, 'v2']}), 409, 'name', /replace=true/);
+  const lowerOf = (c: typeof first) => (c.mount.overlay!.lower as {id: number; attach: {attach: {id: number; device_file: string}}}[])[0];
+  // Only the init changes: the loop device and the squashfs mount are the same objects; the overlay is new.
+  const second = (await client.createContainer({...spec, command: [...INIT_MARKER, 'v2']}, undefined, {replace: true})).container;
+  assert.is.not(second.id, first.id);
+  assert.is(lowerOf(second).id, lowerOf(first).id);
+  assert.is(lowerOf(second).attach.attach.device_file, lowerOf(first).attach.attach.device_file);
+  assert.is.not(second.mount.id, first.mount.id);
+  assert.not.ok(alive(first.init_pid!), 'the old init is gone');
+  assert.equal((await client.listContainers()).map((c) => c.id), [second.id]);
+  assert.is((await client.listMount({kind: 'overlay'})).length, 1, 'the old overlay is released');
+  // The image changes: A is detached once the new container (on B) runs.
+  const third = (await client.createContainer({...spec, mount: overlayOf(imageB)}, undefined, {replace: true})).container;
+  assert.is(await waitFor('B marker', () => markerOf(third.mount.mountpoint)), 'B 1 r');
+  assert.equal(loopDevicesUnder(imageA), []);
+  // The same spec, running: nothing to do. Dead: replaced by a fresh one.
+  assert.not.ok((await client.createContainer({...spec, mount: overlayOf(imageB)}, undefined, {replace: true})).created);
+  process.kill(third.init_pid!, 'SIGKILL');
+  await waitFor('dead', async () => (await client.listContainers({name: 'r'}))[0].state === 'dead');
+  const fourth = await client.createContainer({...spec, mount: overlayOf(imageB)}, undefined, {replace: true});
+  assert.ok(fourth.created);
+  assert.is(fourth.container.state, 'running');
+  await client.deleteContainer({name: 'r', force: true});
 });
 
 test('creating what exists returns it; a different spec under the same name is 409; objects made through the API are pinned', async () => {

@@ -178,6 +178,7 @@ export const attachQuery = z.object({id: idParam.optional(), kind: z.enum(ATTACH
 export const mountQuery = z.object({id: idParam.optional(), kind: z.enum(MOUNT_KINDS).optional()}).strict();
 export const containerQuery = z.object({id: idParam.optional(), name: z.string().regex(NAME_PATTERN).optional(), state: z.enum(CONTAINER_STATES).optional()}).strict();
 export const deleteQuery = z.object({id: idParam, force: boolParam.default(false)}).strict();
+export const containerCreateQuery = z.object({replace: boolParam.default(false)}).strict();
 export const containerDeleteQuery = z.object({id: idParam.optional(), name: z.string().regex(NAME_PATTERN).optional(), force: boolParam.default(false)}).strict();
 export const containerPatchQuery = z.object({
   id: idParam.optional(),

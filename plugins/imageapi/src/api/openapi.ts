@@ -59,6 +59,7 @@ export function openApiDocument(base: string, version: string): Record<string, u
       '/container': {
         get: {summary: 'List containers', parameters: [...byName, q('state', {type: 'string', enum: ['created', 'running', 'stopping', 'exited', 'dead']}, 'only in this state')], responses: {200: {description: 'OK', ...json({type: 'array', items: ref('Container')})}}},
         post: {summary: 'Create a container (state "running" starts it); the same name and spec returns the existing one', requestBody: {required: true, ...json(ref('Container'))},
+          parameters: [q('replace', {type: 'boolean', default: false}, 'replace a container of the same name: the new mount is prepared first, then the old container is stopped, the new one started, and what only the old one used is released')],
           responses: {200: {description: 'It existed already', ...json(ref('Container'))}, 201: {description: 'Created', ...json(ref('Container'))}, ...errors}},
         patch: {summary: 'Start (running) or stop (exited) a container', parameters: [...byName, q('state', {type: 'string', enum: ['running', 'exited']}, 'the new state', true)], responses: {200: {description: 'Done', ...json(ref('Container'))}, ...errors}},
         delete: {summary: 'Delete a container that is not running (force stops it first); its mount is released', parameters: [...byName, force], responses: {200: {description: 'Deleted', ...json(ref('Container'))}, ...errors}},

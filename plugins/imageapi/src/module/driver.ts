@@ -276,14 +276,16 @@ export class NodeImageSet {
       return '';
     }
     try {
-      if (current) await this.client.deleteContainer({id: current.id, force: true}, signal);
-      Object.assign(t, {containerId: 0, containerState: '', applied: '', runningSince: undefined});
       if (!wantRunning) {
-        Object.assign(t, {spec, applied: specDigest(spec)});
+        if (current) await this.client.deleteContainer({id: current.id, force: true}, signal);
+        Object.assign(t, {spec, applied: specDigest(spec), containerId: 0, containerState: '', runningSince: undefined});
         this.setImage(t, 'IDLE', '');
         return '';
       }
-      const {container} = await this.client.createContainer(containerRequest(name, spec), signal);
+      if (current && current.name !== name) await this.client.deleteContainer({id: current.id, force: true}, signal);
+      // One call rolls it: the service prepares the new mounts, stops the old container, starts the new one.
+      Object.assign(t, {applied: '', runningSince: undefined});
+      const {container} = await this.client.createContainer(containerRequest(name, spec), signal, {replace: true});
       Object.assign(t, {spec, containerId: container.id, containerState: container.state});
       if (container.state !== 'running') {
         this.setImage(t, 'ERROR', `INIT_FAIL: ${container.error ?? `the container is ${container.state}`}`);

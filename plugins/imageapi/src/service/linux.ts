@@ -30,13 +30,17 @@ import {run, ToolError, which} from './exec.js';
 import {exitOf, type DriverStatus, type IscsiSpec, type NfsSpec, type Platform, type RbdSpec, type StartSpec, type Started} from './platform.js';
 import {children, mountPoints, startTime} from './procfs.js';
 
-/** PID 1 of a new container: $1 root, $2 host name, $3 run dir (fstabs), $4 /dev template; then the init's argv. */
+/**
+ * PID 1 of a new container: $1 root, $2 host name, $3 run dir (its fstab), $4 /dev template; then the
+ * init's argv. The host name is written through /proc (a shell builtin, no exec); one `mount -a` mounts
+ * /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue and /sys (X-mount.mkdir makes their mount points); one
+ * `cp -a` adds the device nodes. Four execs more than a bare `unshare ... chroot`.
+ */
 const INIT_SCRIPT = [
   'root=$1; host=$2; run=$3; tmpl=$4; shift 4',
   'echo "$host" > /proc/sys/kernel/hostname || { echo "layercake: cannot set the host name" >&2; exit 111; }',
-  'mount -a -T "$run/fstab.dev" || exit 112',
+  'mount -a -T "$run/fstab" || exit 112',
   'cp -a "$tmpl/." "$root/dev/" || exit 113',
-  'mount -a -T "$run/fstab.sys" || exit 114',
   'cd "$root" || exit 115',
   'exec chroot . "$@"',
 ].join('\n');
@@ -109,14 +113,13 @@ export class LinuxPlatform implements Platform {
   }
 
   private async makeDevTemplate(): Promise<void> {
-    this.devTemplate = join(this.runDir, 'dev');
+    this.devTemplate = join(this.runDir, 'dev.v2');
     if (existsSync(join(this.devTemplate, 'urandom'))) return;
     mkdirSync(this.devTemplate, {recursive: true});
     await run('cp', ['-a', '/dev/null', '/dev/zero', '/dev/full', '/dev/tty', '/dev/random', '/dev/urandom', this.devTemplate]);
     for (const [name, target] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'], ['ptmx', 'pts/ptmx']]) {
       if (!existsSync(join(this.devTemplate, name))) symlinkSync(target, join(this.devTemplate, name));
     }
-    for (const d of ['pts', 'shm', 'mqueue']) mkdirSync(join(this.devTemplate, d), {recursive: true});
   }
 
   drivers(): Record<string, DriverStatus> {
@@ -312,18 +315,18 @@ export class LinuxPlatform implements Platform {
   async start(spec: StartSpec): Promise<Started> {
     mkdirSync(spec.runDir, {recursive: true, mode: 0o700});
     const r = spec.root;
-    writeFileSync(join(spec.runDir, 'fstab.dev'), fstab([['dev', `${r}/dev`, 'tmpfs', 'mode=755,nosuid,size=65536k']]));
-    const sys: [string, string, string, string][] = [
-      ['devpts', `${r}/dev/pts`, 'devpts', 'newinstance,ptmxmode=0666,mode=620'],
-      ['shm', `${r}/dev/shm`, 'tmpfs', 'nosuid,nodev,mode=1777'],
-      ['mqueue', `${r}/dev/mqueue`, 'mqueue', 'nosuid,nodev,noexec'],
+    const mounts: [string, string, string, string][] = [
+      ['dev', `${r}/dev`, 'tmpfs', 'mode=755,nosuid,size=65536k'],
+      ['devpts', `${r}/dev/pts`, 'devpts', 'newinstance,ptmxmode=0666,mode=620,X-mount.mkdir'],
+      ['shm', `${r}/dev/shm`, 'tmpfs', 'nosuid,nodev,mode=1777,X-mount.mkdir'],
+      ['mqueue', `${r}/dev/mqueue`, 'mqueue', 'nosuid,nodev,noexec,X-mount.mkdir'],
       ['sysfs', `${r}/sys`, 'sysfs', 'ro,nosuid,nodev,noexec'],
     ];
     if (spec.systemd) {
-      sys.push(['tmpfs', `${r}/run`, 'tmpfs', 'nosuid,nodev,mode=755,X-mount.mkdir'], ['tmpfs', `${r}/tmp`, 'tmpfs', 'nosuid,nodev,mode=1777,X-mount.mkdir'],
+      mounts.push(['tmpfs', `${r}/run`, 'tmpfs', 'nosuid,nodev,mode=755,X-mount.mkdir'], ['tmpfs', `${r}/tmp`, 'tmpfs', 'nosuid,nodev,mode=1777,X-mount.mkdir'],
         ['cgroup', `${r}/sys/fs/cgroup`, 'tmpfs', 'nosuid,nodev,noexec,mode=755'], ['journal', `${r}/var/lib/journal`, 'tmpfs', 'nosuid,nodev,X-mount.mkdir']);
     }
-    writeFileSync(join(spec.runDir, 'fstab.sys'), fstab(sys));
+    writeFileSync(join(spec.runDir, 'fstab'), fstab(mounts));
     const log = openSync(spec.logfile, 'a', 0o640);
     let child;
     try {

@@ -5,7 +5,7 @@
 import Fastify, {type FastifyInstance, type FastifyReply} from 'fastify';
 import type {z} from '@layercake/sdk';
 import {ApiError, badRequest, fromZod} from '../api/errors.js';
-import {attachQuery, containerDeleteQuery, containerPatchQuery, containerQuery, deleteQuery, logQuery, mountQuery, watchQuery} from '../api/models.js';
+import {attachQuery, containerCreateQuery, containerDeleteQuery, containerPatchQuery, containerQuery, deleteQuery, logQuery, mountQuery, watchQuery} from '../api/models.js';
 import {openApiDocument} from '../api/openapi.js';
 import {API_BASE, API_VERSION, type Created, type ImageApiService} from './service.js';
 
@@ -77,7 +77,10 @@ export function buildApp(service: ImageApiService, options: {logger?: boolean} =
   });
 
   app.get(`${API_BASE}/container`, async (request) => service.listContainers(query(containerQuery, request.query)));
-  app.post(`${API_BASE}/container`, async (request, reply) => created(reply, await service.createContainer(body(request.body))));
+  app.post(`${API_BASE}/container`, async (request, reply) => {
+    const q = query(containerCreateQuery, request.query);
+    return created(reply, await service.createContainer(body(request.body), {replace: q.replace}));
+  });
   app.patch(`${API_BASE}/container`, async (request) => service.setContainerState(query(containerPatchQuery, request.query)));
   app.delete(`${API_BASE}/container`, async (request) => service.deleteContainer(query(containerDeleteQuery, request.query)));
   app.get(`${API_BASE}/container/log`, async (request, reply) => reply.type('text/plain; charset=utf-8').send(service.logs(query(logQuery, request.query))));

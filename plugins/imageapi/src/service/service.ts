@@ -132,9 +132,8 @@ const quietLog: ServiceLogger = {info: () => undefined, warn: () => undefined, e
 /** The exit codes of the container's setup script (linux.ts) and what they mean. */
 const SETUP_FAILURES: Record<number, string> = {
   111: 'container setup failed: cannot set the host name',
-  112: 'container setup failed: cannot mount /dev',
+  112: 'container setup failed: cannot mount /dev, /dev/pts, /dev/shm, /dev/mqueue or /sys',
   113: 'container setup failed: cannot populate /dev',
-  114: 'container setup failed: cannot mount /dev/pts, /dev/shm, /dev/mqueue or /sys',
   115: 'container setup failed: cannot enter the root',
   126: 'the init could not be executed',
   127: 'the init was not found',
@@ -314,7 +313,13 @@ export class ImageApiService {
       .map((c) => this.apiContainer(c));
   }
 
-  createContainer(body: unknown): Promise<Created<ApiContainer>> {
+  /**
+   * Creates a container (and starts it if asked). With `replace`, a container of the same name but
+   * another spec (or not running) is replaced: the new mount is prepared while the old container still
+   * runs (objects both use are shared, not re-made), then the old one is stopped, the new one started,
+   * and what only the old one used is released.
+   */
+  createContainer(body: unknown, options: {replace?: boolean} = {}): Promise<Created<ApiContainer>> {
     const input = parse(containerSchema, body);
     if (input.id !== undefined) throw badRequest('id', 'is assigned by the service');
     if (input.state !== 'created' && input.state !== 'running') throw badRequest('state', `a new container is created or running, not ${input.state}`);
@@ -329,8 +334,9 @@ export class ImageApiService {
     return this.lock.run(async () => {
       const existing = [...this.containers.values()].find((c) => c.name === input.name);
       if (existing) {
-        if (existing.key === key) return {created: false, value: this.apiContainer(existing)};
-        throw conflict(`a container named ${input.name} exists with a different spec (delete it first)`, 'name');
+        const same = existing.key === key;
+        if (same && (!options.replace || input.state !== 'running' || existing.state === 'running')) return {created: false, value: this.apiContainer(existing)};
+        if (!options.replace) throw conflict(`a container named ${input.name} exists with a different spec (delete it first, or replace=true)`, 'name');
       }
       const id = this.nextId++;
       const owner = `container:${id}`;
@@ -346,15 +352,26 @@ export class ImageApiService {
         annotations: input.annotations, mount: mount.id, logfile: join(this.logsDir, `${input.name}-${id}-${stamp}.log`), key,
         pid: null, pidStart: null, initPid: null, initStart: null, startedAt: null, exit: null, stopRequested: false,
       };
+      if (existing) {
+        if (existing.state === 'running' || existing.state === 'stopping') await this.stopNow(existing, existing.systemd ? 37 : 'SIGKILL');
+        this.containers.delete(existing.id);
+        this.children.delete(existing.id);
+      }
       this.containers.set(id, rec);
-      if (input.state === 'running') {
+      try {
+        if (input.state === 'running') await this.startContainer(rec);
+      } catch (error) {
+        this.containers.delete(id);
+        await this.release('mount', mount.id, owner);
+        if (existing) await this.release('mount', existing.mount, `container:${existing.id}`).catch(() => undefined);
+        this.changed();
+        throw asApiError(error);
+      }
+      if (existing) {
         try {
-          await this.startContainer(rec);
+          await this.release('mount', existing.mount, `container:${existing.id}`);
         } catch (error) {
-          this.containers.delete(id);
-          await this.release('mount', mount.id, owner);
-          this.changed();
-          throw asApiError(error);
+          this.log.error(`container ${existing.name} (${existing.id}) replaced, but releasing its mount failed: ${(error as Error).message}`);
         }
       }
       this.changed();
@@ -416,7 +433,7 @@ export class ImageApiService {
 
   /** Under the lock. */
   private async removeContainer(rec: ContainerRec, stopFirst: boolean): Promise<void> {
-    if (stopFirst && (rec.state === 'running' || rec.state === 'stopping')) await this.stopNow(rec);
+    if (stopFirst && (rec.state === 'running' || rec.state === 'stopping')) await this.stopNow(rec, 'SIGKILL');
     this.containers.delete(rec.id);
     this.children.delete(rec.id);
     await this.release('mount', rec.mount, `container:${rec.id}`);
@@ -468,11 +485,11 @@ export class ImageApiService {
     if (rec.state === 'stopping') await this.awaitStop(rec);
   }
 
-  /** Under the lock (purge): stop without waiting for the lock again. */
-  private async stopNow(rec: ContainerRec): Promise<void> {
+  /** Under the lock (replace, purge): stop without taking the lock again. */
+  private async stopNow(rec: ContainerRec, signal: NodeJS.Signals | number): Promise<void> {
     rec.state = 'stopping';
     rec.stopRequested = true;
-    this.signalInit(rec, 'SIGKILL');
+    this.signalInit(rec, signal);
     await this.awaitStop(rec);
   }
 
