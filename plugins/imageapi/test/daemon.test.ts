@@ -4,7 +4,8 @@
  * against an ImageAPI service with the real parts (root), or the simulated one where they are missing.
  * Converge, roll A → B through a cfg change, BUSY blocks the roll, a killed init is revived.
  */
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {execFile, spawn} from 'node:child_process';
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'uvu';
@@ -17,6 +18,21 @@ import type {Image} from '../src/module/extension.js';
 import {INIT_MARKER, loopDevicesUnder, makeImage, mountsUnder, realPartsMissing} from './support/rootfs.js';
 import {startService, type ServiceHandle} from './support/harness.js';
 import {waitFor} from './support/wait.js';
+
+const ROOT = new URL('../../../', import.meta.url).pathname;
+const built = existsSync(join(ROOT, 'plugins/imageapi/dist/commands/image/roll.js')) && existsSync(join(ROOT, 'dist/commands/node/list.js'));
+if (!built) console.log('SKIP: the CLI tests need a build (npx tsc -b)');
+
+/** Runs the layercake CLI (from the build) with --json. */
+function cli(args: string[]): Promise<{code: number; json: any; stdout: string; stderr: string}> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'bin/run.js'), ...args, '--json'], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}, timeout: 60_000}, (error, stdout, stderr) => {
+      let json: any;
+      try { json = JSON.parse(stdout); } catch { json = undefined; }
+      resolve({code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, json, stdout, stderr});
+    });
+  });
+}
 
 const missing = realPartsMissing();
 if (missing) console.log(`SKIP: the real parts (${missing}); this runs against the simulated ImageAPI service instead`);
@@ -117,6 +133,47 @@ test('a killed init: ERROR, retried, ACTIVE again', async () => {
   await waitFor('ERROR seen', async () => (await dsc())?.images.web1.lastError.startsWith('DIED') || undefined, 10_000);
   await waitSet('ACTIVE', (i) => i.web1?.state === 'ACTIVE' && i.web1.retries === 1);
   assert.ok(await waitFor('running again', () => markerOf('web1')));
+});
+
+test('the CLI: layercake image roll --wait, then image list', async () => {
+  if (!built) return;
+  const url = `http://${daemon.listenAddress}`;
+  const roll = await cli(['image', 'roll', self, '--image', `web1=${imageB}`, '--wait', '--timeout', '60s', '--url', url]);
+  assert.is(roll.code, 0, roll.stderr + roll.stdout);
+  assert.is(roll.json.wait.converged, 1);
+  assert.ok(roll.json.changes.some((c: {url: string}) => c.url === '/extensions/imageset/images/web1/source/path'));
+  if (real) assert.is(await waitFor('B running', () => markerOf('web1')), 'B 1 web1');
+  const list = await cli(['image', 'list', self, '--url', url]);
+  assert.is(list.code, 0, list.stderr);
+  const [row] = list.json.images;
+  assert.is(row.image, 'web1');
+  assert.is(row.state, 'ACTIVE');
+  assert.is(row.set, 'ACTIVE');
+  assert.is(row.container, 'running');
+  assert.is(row.pending, false);
+  assert.is(row.source, `file ${imageB}`);
+  const bad = await cli(['image', 'roll', self, '--image', 'web1=relative.sqfs', '--url', url]);
+  assert.is(bad.code, 2);
+  assert.match(bad.json.error.message, /neither an absolute path nor a JSON object/);
+});
+
+test('the CLI: layercake imageapi serve --simulate serves the API and its OpenAPI description, and stops on SIGTERM', async () => {
+  if (!built) return;
+  const child = spawn(process.execPath, [join(ROOT, 'bin/run.js'), 'imageapi', 'serve', '--simulate', '--listen', '127.0.0.1:0', '--state-dir', join(work, 'serve'), '--purge-on-exit'], {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe']});
+  try {
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    const base = await waitFor('the listening line', () => /listening on (http:\/\/[^\s/]+)/.exec(out)?.[1], 20_000);
+    const doc = await (await fetch(`${base}/openapi.json`)).json() as {paths: Record<string, unknown>};
+    assert.ok(doc.paths['/container']);
+    const info = await (await fetch(`${base}/imageapi/v1/info`)).json() as {simulate: boolean};
+    assert.is(info.simulate, true);
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.once('exit', (c) => r(c)));
+    assert.is(code, 0);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
 });
 
 test('goal IDLE stops the image', async () => {
