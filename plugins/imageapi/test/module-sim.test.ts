@@ -226,4 +226,11 @@ test('create failures put the image in ERROR with the service\'s reason, then FA
   assert.equal(m2.engine.fired(), ['UKtoIDLE', 'IDLEtoACTIVE', 'ERRORtoACTIVE']);
 });
 
+test('an empty image set reaches its goal (the original could time out into FATAL)', async () => {
+  const {mod} = await setup({});
+  await mod.waitState('ACTIVE');
+  assert.equal(mod.engine.fired(), ['UKtoIDLE', 'IDLEtoACTIVE']);
+  assert.equal(mod.images(), {});
+});
+
 test.run();

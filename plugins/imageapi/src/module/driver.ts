@@ -245,7 +245,7 @@ export class NodeImageSet {
         const name = c.annotations[ANNOTATION_IMAGE];
         if (!cfg.has(name)) await this.client.deleteContainer({id: c.id, force: true}, signal);
       }
-      for (const [name, t] of this.tracks) if (!cfg.has(name)) this.tracks.delete(name);
+      for (const name of this.tracks.keys()) if (!cfg.has(name)) this.tracks.delete(name);
       failures = [];
       for (const [name, spec] of cfg) {
         signal.throwIfAborted();
@@ -308,7 +308,7 @@ export class NodeImageSet {
     const containers = await this.client.listContainers({}, req.signal);
     await this.removeAll(containers.filter(ours), req.signal);
     const cfg = this.cfgImages();
-    for (const [name, t] of this.tracks) if (!cfg.has(name)) this.tracks.delete(name);
+    for (const name of this.tracks.keys()) if (!cfg.has(name)) this.tracks.delete(name);
     for (const [name, spec] of cfg) {
       const t = this.track(name, spec instanceof Error ? placeholderSpec() : spec);
       if (!(spec instanceof Error)) t.spec = spec;
