@@ -226,6 +226,18 @@ test('create failures put the image in ERROR with the service\'s reason, then FA
   assert.equal(m2.engine.fired(), ['UKtoIDLE', 'IDLEtoACTIVE', 'ERRORtoACTIVE']);
 });
 
+test('a daemon restarted with the goal IDLE stops what it finds running', async () => {
+  const {svc, mod} = await setup({web1: imageSpec('/img/a.sqfs', '/sbin/init')});
+  await mod.waitState('ACTIVE');
+  mod.stop();
+  const again = await startModule(svc.server.url, {web1: imageSpec('/img/a.sqfs', '/sbin/init')}, {goal: 'IDLE'});
+  cleanups.push(() => again.stop());
+  await again.waitState('IDLE');
+  assert.equal(await svc.client.listContainers(), []);
+  assert.is(again.images().web1.state, 'IDLE');
+  assert.is(again.images().web1.containerId, 0);
+});
+
 test('an empty image set reaches its goal (the original could time out into FATAL)', async () => {
   const {mod} = await setup({});
   await mod.waitState('ACTIVE');

@@ -190,6 +190,11 @@ export class NodeImageSet {
     // configured is kept (a restarted daemon must not restart its containers).
     if (this.cfgGoal() === 'IDLE') {
       await this.removeAll(containers.filter(ours), req.signal);
+      for (const t of this.tracks.values()) {
+        if (t.state === 'ERROR') continue;
+        Object.assign(t, {containerId: 0, containerState: '', applied: '', runningSince: undefined});
+        this.setImage(t, 'IDLE', '');
+      }
     }
     this.publish();
     this.discoverState('IDLE');
