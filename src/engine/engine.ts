@@ -99,7 +99,8 @@ export class Engine {
     this.planner = new Planner(options.registry);
     this.retry = {max: 5, baseMs: 1000, maxMs: 60_000, ...options.retry};
     this.isFrozen = options.frozen ?? false;
-    this.relevant = new Set([...this.planner.urls, ...this.planner.factUrls]);
+    // The URLs the planner reads, and every object above them (a whole extension written at once).
+    this.relevant = new Set([...this.planner.urls, ...this.planner.factUrls].flatMap((u) => u.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/')).filter(Boolean)));
     const limits: Record<string, number> = {};
     for (const spec of this.registry.modules()) if (spec.maxConcurrent) limits[spec.name] = spec.maxConcurrent;
     this.admission = new Admission({...limits, ...options.maxConcurrent}, (nodeId) => this.markDirty(nodeId));

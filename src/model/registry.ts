@@ -8,7 +8,7 @@ import {parseDuration} from './duration.js';
 import {ValidationError, describe} from './errors.js';
 import {ipv4Extension} from './ipv4.js';
 import {CORE_ENUMS, coreNodeSchema, type JsonObject, type JsonValue, type Node} from './node.js';
-import {getAt, matchPattern, segments, setAt, toPointer} from './url.js';
+import {getAt, joinPointer, matchPattern, segments, setAt, toPointer} from './url.js';
 
 export interface RegisteredMutation {
   /** `<module>/<name>` */
@@ -231,14 +231,30 @@ export class Registry {
     return node;
   }
 
+  /** The pointers (inside the extension value) where its secrets are; `*` in a secret matches any key. */
+  private secretsIn(name: string, value: unknown): string[] {
+    const out: string[] = [];
+    const walk = (at: unknown, pattern: readonly string[], path: string[]) => {
+      if (pattern.length === 0) {
+        if (at !== undefined) out.push(joinPointer(path));
+        return;
+      }
+      if (typeof at !== 'object' || at === null) return;
+      const [head, ...rest] = pattern;
+      const keys = head === '*' ? Object.keys(at) : [head];
+      for (const k of keys) walk((at as Record<string, unknown>)[k], rest, [...path, k]);
+    };
+    for (const secret of this.exts.get(name)?.secrets ?? []) walk(value, segments(toPointer(secret)), []);
+    return out;
+  }
+
   /** A copy with every secret replaced by "(secret)". */
   redact(node: Node): Node {
     let copy: Node | undefined;
     for (const [name, value] of Object.entries(node.extensions)) {
-      for (const secret of this.exts.get(name)?.secrets ?? []) {
-        if (getAt(value, toPointer(secret)) === undefined) continue;
+      for (const pointer of this.secretsIn(name, value)) {
         copy ??= structuredClone(node);
-        setAt(copy.extensions[name], toPointer(secret), '(secret)');
+        setAt(copy.extensions[name], pointer, '(secret)');
       }
     }
     return copy ?? node;
@@ -248,7 +264,7 @@ export class Registry {
   stripSecrets(node: Node): Node {
     const copy = structuredClone(node);
     for (const [name, value] of Object.entries(copy.extensions)) {
-      for (const secret of this.exts.get(name)?.secrets ?? []) setAt(value, toPointer(secret), undefined);
+      for (const pointer of this.secretsIn(name, value)) setAt(value, pointer, undefined);
     }
     return copy;
   }

@@ -226,7 +226,10 @@ export class Store {
 
   private checkName(node: Node, claimed: Map<string, string>): void {
     if (!node.nodename) return;
-    const owner = claimed.get(node.nodename) ?? this.names.get(node.nodename);
+    if (claimed.has(node.nodename) && claimed.get(node.nodename) !== node.id) {
+      throw new ConflictError(describe({node: node.nodename, url: '/nodename'}, 'appears twice in the input'), {node: node.nodename, url: '/nodename', value: node.nodename});
+    }
+    const owner = this.names.get(node.nodename);
     if (owner !== undefined && owner !== node.id) {
       throw new ConflictError(describe({node: node.nodename, url: '/nodename'}, `nodename is already used by node ${owner}`), {node: node.nodename, url: '/nodename', value: node.nodename});
     }

@@ -1,7 +1,7 @@
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import type {LcEvent} from '../../src/model/events.js';
-import {NODE, SELF, harness, isMutate, powerBootModules, settle} from './harness.js';
+import {NODE, harness, isMutate, powerBootModules, settle} from './harness.js';
 
 const onSync = {id: NODE, nodename: 'n01', physState: 'POWER_ON', runState: 'SYNC'};
 
@@ -166,6 +166,22 @@ test('every changed value is an event, IPs and MACs included (original bug 5)', 
     h.store.setCfg(NODE, '/extensions/ipv4/mac', '52:54:00:00:00:02');
     const urls = h.events.filter((e) => e.type === 'STATE_CHANGE' && e.op === 'UPDATE').map((e) => (e as {url: string}).url);
     assert.equal(urls, ['/extensions/ipv4/ip', '/extensions/ipv4/mac']);
+  } finally {
+    h.close();
+  }
+});
+
+test('writing a whole extension at once plans the node (the event is above the URL the planner reads)', async () => {
+  const {z} = await import('zod');
+  const h = harness([...powerBootModules(), {name: 'img', start() {}, extensions: [{name: 'img', schema: z.object({state: z.enum(['UNKNOWN', 'UP']).default('UNKNOWN')})}],
+    mutations: [{name: 'up', mutates: {'img.state': ['UNKNOWN', 'UP']}, requires: {physState: 'POWER_ON'}}]}]);
+  try {
+    h.store.create([{id: NODE}]);
+    h.store.discover(NODE, 'physState', 'POWER_ON', 'power');
+    await settle();
+    assert.equal(h.mutates(), []);
+    h.store.update(NODE, {extensions: {img: {state: 'UP'}}});
+    await h.waitFor(isMutate('img/up'), 1000, 'img/up after the extension was written whole');
   } finally {
     h.close();
   }
