@@ -12,7 +12,8 @@ const duration = z.union([z.number().nonnegative(), z.string().regex(/^(\d+(\.\d
 
 export const daemonConfigSchema = z.object({
   stateDir: z.string().default('.layercake'),
-  listen: z.string().regex(/^(\[[0-9a-f:]+\]|[^:\s]+):\d{1,5}$/i, 'expected HOST:PORT').default('127.0.0.1:3141'),
+  /** HOST:PORT of the API, or 'none' for an agent that serves no API (a simulated node's). */
+  listen: z.string().regex(/^(\[[0-9a-f:]+\]|[^:\s]+):\d{1,5}$|^none$/i, 'expected HOST:PORT (or none)').default('127.0.0.1:3141'),
   parent: z.string().optional(),
   id: z.string().uuid().optional(),
   nodename: z.string().optional(),
@@ -20,6 +21,8 @@ export const daemonConfigSchema = z.object({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   retry: z.object({max: z.number().int().min(0).default(5), base: duration.default('2s'), max_backoff: duration.default('2m')}).strict().default({max: 5, base: '2s', max_backoff: '2m'}),
   api: z.object({token: z.string().min(16).optional()}).strict().default({}),
+  /** State sync with children and the parent (validated by the sync engine: docs/sync-protocol.md). */
+  sync: z.record(z.string(), z.unknown()).default({}),
   modules: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
 }).strict();
 

@@ -13,6 +13,7 @@ import {NODENAME} from '../model/node.js';
 import {Registry, type MutationOverride} from '../model/registry.js';
 import type {ModuleSpec} from '../sdk/contract.js';
 import {Store} from '../store/store.js';
+import {SyncEngine, renderPrometheus} from '../sync/index.js';
 import {type DaemonConfig, moduleSettings} from './config.js';
 import {Metrics} from './metrics.js';
 import {ModuleHost} from './module-host.js';
@@ -23,6 +24,8 @@ export interface DaemonOptions {
   /** Every module the plugins contributed (the `layercake:modules` hook's results). */
   modules: ModuleSpec[];
   logger?: Logger;
+  /** A child's join secret (hex), when the embedder has it already (a simulated node reads it from its boot script). */
+  joinSecret?: string;
 }
 
 export interface Daemon {
@@ -34,6 +37,8 @@ export interface Daemon {
   engine: Engine;
   modules: ModuleHost;
   metrics: Metrics;
+  /** State sync (present when the core `sync` module is installed). */
+  sync?: SyncEngine;
   logger: Logger;
   /** The bearer token changing API calls need (unless the API listens on loopback only). */
   token: string;
@@ -76,16 +81,22 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     dispatch: modules.dispatch, interrupt: modules.interrupt, moduleRunning: modules.isRunning,
     retry: {max: config.retry.max, baseMs: parseDuration(config.retry.base), maxMs: parseDuration(config.retry.max_backoff)},
     maxConcurrent: Object.fromEntries(enabled.filter((m) => m.settings.maxConcurrent).map((m) => [m.spec.name, m.settings.maxConcurrent!])),
-    frozen: config.freeze,
+    frozen: config.freeze || Boolean(config.parent), // a child thaws once its parent's state has arrived
   });
   modules.attach(engine);
   const metrics = new Metrics(store, engine, modules, selfId);
   store.events.subscribe({types: ['LOG']}, (e) => e.type === 'LOG' && logger[e.level === 'debug' ? 'debug' : e.level]({node: e.nodeId, module: e.module}, e.message));
 
+  const sync = registry.module('sync') && new SyncEngine({
+    store, registry, selfId, engine, logger, parent: config.parent, joinSecret: options.joinSecret,
+    config: {listen: defaultSyncListen(config.listen), ...config.sync},
+  });
+  let api: {address: string; close(): Promise<void>} | undefined;
   const daemon: Daemon = {
-    config, selfId, stateDir, registry, store, engine, modules, metrics, logger, token, listenAddress: config.listen,
+    config, selfId, stateDir, registry, store, engine, modules, metrics, sync: sync || undefined, logger, token, listenAddress: config.listen,
     async stop() {
-      await api.close();
+      await api?.close();
+      if (sync) await sync.stop();
       engine.stop();
       await modules.stopAll();
       store.close();
@@ -93,10 +104,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
   engine.start();
   await modules.startAll();
-  const api = await createApiServer(daemon);
-  daemon.listenAddress = api.address;
-  logger.info({id: selfId, listen: api.address, stateDir, modules: enabled.map((m) => m.spec.name)}, `layercake daemon listening on http://${api.address}`);
+  try {
+    if (sync) {
+      await sync.start();
+      metrics.addCollector(() => renderPrometheus(sync.collect()));
+    }
+    if (config.listen !== 'none') api = await createApiServer(daemon);
+  } catch (error) {
+    await daemon.stop();
+    throw error;
+  }
+  daemon.listenAddress = api?.address ?? 'none';
+  logger.info({id: selfId, listen: daemon.listenAddress, stateDir, modules: enabled.map((m) => m.spec.name)}, api ? `layercake daemon listening on http://${api.address}` : 'layercake agent running (no API)');
   return daemon;
+}
+
+/** Sync listens on the API's host at port 31415, or at any free port when the API's port is 0 (tests, embedding). */
+function defaultSyncListen(listen: string): string {
+  if (listen === 'none') return '0.0.0.0:31415';
+  const at = listen.lastIndexOf(':');
+  return `${listen.slice(0, at)}:${listen.slice(at + 1) === '0' ? 0 : 31415}`;
 }
 
 /** The daemon's own node: it is on and running, by definition. */

@@ -1,8 +1,9 @@
 /** The core's own modules, contributed the same way a plugin contributes its own. */
 import type {Hook} from '@oclif/core';
 import type {ModuleSpec} from '../sdk/contract.js';
+import {sync} from '../sync/module.js';
 
-export const coreModules: ModuleSpec[] = [];
+export const coreModules: ModuleSpec[] = [sync];
 
 const hook: Hook<'layercake:modules'> = async function () {
   return coreModules;

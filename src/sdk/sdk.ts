@@ -37,3 +37,12 @@ export {applySummary, formatChanges, formatValue, nodeStatus, nodeTable} from '.
 export {confirmAction, isInteractive} from '../cli/prompts.js';
 export {followConvergence, progressMode, type FollowResult} from '../cli/progress.js';
 export {parseAssignments, readNodes} from '../cli/input.js';
+
+// Embedding: the simulator and tests run real daemons and agents in their own processes.
+export type {Daemon, DaemonOptions} from '../daemon/daemon.js';
+/** Starts a daemon in this process (loaded on demand: it brings the API server and the engine). */
+export async function startDaemon(options: import('../daemon/daemon.js').DaemonOptions): Promise<import('../daemon/daemon.js').Daemon> {
+  return (await import('../daemon/daemon.js')).startDaemon(options);
+}
+export {parseDaemonConfig, type DaemonConfig} from '../daemon/config.js';
+export {sync as syncModule} from '../sync/module.js';

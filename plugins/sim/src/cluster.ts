@@ -1,0 +1,138 @@
+/**
+ * A simulated cluster: the real parent daemon (engine, pxe, sync, sim power) and a world of simulated
+ * machines booting from it over loopback. Used by `layercake demo`, the tests and bench/scale.
+ */
+import {randomUUID} from 'node:crypto';
+import {createSocket} from 'node:dgram';
+import {copyFile, mkdir, mkdtemp, rm} from 'node:fs/promises';
+import {createServer} from 'node:net';
+import {tmpdir} from 'node:os';
+import {dirname, join} from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {parseDaemonConfig, startDaemon, type Daemon, type ModuleSpec} from '@layercake/sdk';
+import {layer0} from './layer0.js';
+import {World, type WorldMachine} from './world.js';
+
+export interface ClusterOptions {
+  nodes: number;
+  /** Inject faults: a share of machines hang on their first boot, one BMC never answers. */
+  faults?: boolean;
+  /** Every module the plugins contribute (the `layercake:modules` hook). */
+  modules: ModuleSpec[];
+  /** The parent's API (default 127.0.0.1:0). */
+  listen?: string;
+  /** Where everything lives; default a fresh temp dir, removed by stop(). */
+  stateDir?: string;
+  /** Simulated delays (ms): the BMC's answer and the firmware's POST. */
+  bmcDelayMs?: number;
+  postMs?: number;
+  /** Sync timers (ms). */
+  helloInterval?: number;
+  deadTime?: number;
+  logLevel?: string;
+  log?: (message: string) => void;
+}
+
+export interface SimulatedCluster {
+  daemon: Daemon;
+  world: World;
+  stateDir: string;
+  machines: WorldMachine[];
+  /** The generated cluster file's nodes (what `layercake apply` would take). */
+  nodes: Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+const pad = (i: number, n: number) => String(i).padStart(Math.max(2, String(n).length), '0');
+
+/** The machines of a cluster of n: names n01…, MACs 52:54:00:…, addresses 127.42.x.y (each its own on loopback). */
+export function machinesOf(n: number, faults = false): WorldMachine[] {
+  return Array.from({length: n}, (_, k) => {
+    const i = k + 1;
+    const hang = faults && i % 8 === 3;
+    const dead = faults && i === n && n > 1;
+    return {
+      id: randomUUID(), nodename: `n${pad(i, n)}`,
+      mac: `52:54:00:${[(i >> 16) & 255, (i >> 8) & 255, i & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`,
+      faults: {hangFirstBoot: hang, deadBmc: dead},
+    };
+  });
+}
+
+export const ipOf = (i: number) => `127.42.${(i >> 8) & 255}.${i & 255}`;
+
+/** The cfg of every machine: on, synced, running one Layer1 image. */
+export function clusterNodes(machines: WorldMachine[]): Record<string, unknown>[] {
+  return machines.map((m, k) => ({
+    id: m.id, nodename: m.nodename, platform: 'sim', arch: 'amd64', physState: 'POWER_ON', runState: 'SYNC',
+    extensions: {
+      ipv4: {iface: 'eth0', mac: m.mac, ip: ipOf(k + 1), prefix: 8},
+      pxe: {method: 'ipxe'},
+      imageset: {state: 'ACTIVE', images: {base: {source: {kind: 'file', path: '/images/layer1-base.sqfs'}, container: {command: '/sbin/init'}}}},
+    },
+  }));
+}
+
+async function freePort(kind: 'tcp' | 'udp'): Promise<number> {
+  if (kind === 'udp') {
+    const s = createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+    const {port} = s.address();
+    s.close();
+    return port;
+  }
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const {port} = server.address() as {port: number};
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+export async function startCluster(options: ClusterOptions): Promise<SimulatedCluster> {
+  const owned = !options.stateDir;
+  const stateDir = options.stateDir ?? await mkdtemp(join(tmpdir(), 'layercake-demo-'));
+  const [dhcpPort, tftpPort, httpPort, syncPort] = await Promise.all([freePort('udp'), freePort('udp'), freePort('tcp'), freePort('udp')]);
+  const machines = machinesOf(options.nodes, options.faults);
+  const tftpRoot = join(stateDir, 'tftp');
+  await mkdir(tftpRoot, {recursive: true});
+  const pxeDir = dirname(dirname(fileURLToPath(import.meta.resolve('@layercake/plugin-pxe'))));
+  await copyFile(join(pxeDir, 'templates', 'boot.ipxe.tpl'), join(tftpRoot, 'boot.ipxe.tpl'));
+
+  const world = new World({
+    machines, bmcDelayMs: options.bmcDelayMs ?? 50, postMs: options.postMs ?? 300, log: options.log,
+    boot: {dhcpHost: '127.0.0.1', dhcpPort, timeoutMs: 1000, tries: 4},
+    layer0: layer0({dir: join(stateDir, 'machines'), parentSyncPort: syncPort, helloInterval: options.helloInterval, deadTime: options.deadTime, logLevel: options.logLevel}),
+  });
+  const bmcUrl = await world.start();
+  const hello = options.helloInterval ?? 2000;
+  const config = parseDaemonConfig({
+    stateDir: join(stateDir, 'parent'), listen: options.listen ?? '127.0.0.1:0', logLevel: options.logLevel ?? 'warn', nodename: 'head',
+    retry: {max: 3, base: '1s', max_backoff: '10s'},
+    sync: {listen: `127.0.0.1:${syncPort}`, helloInterval: hello, deadInterval: options.deadTime ?? hello * 4},
+    modules: {
+      sim: {bmcUrl, requestTimeout: 2000, pollInterval: 5000},
+      pxe: {
+        serverIp: '127.0.0.1', bindAddress: '127.0.0.1', dhcp: {port: dhcpPort}, tftp: {port: tftpPort, root: tftpRoot}, http: {port: httpPort},
+        maxConcurrent: 500, mutations: {WAITtoINIT: {timeout: '8s'}},
+      },
+      sync: {mutations: {INITtoSYNC: {timeout: '15s'}}},
+    },
+  });
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon({config, modules: options.modules});
+  } catch (error) {
+    await world.stop();
+    if (owned) await rm(stateDir, {recursive: true, force: true});
+    throw error;
+  }
+  const nodes = clusterNodes(machines);
+  return {
+    daemon, world, stateDir, machines, nodes,
+    async stop() {
+      await world.stop();
+      await daemon.stop();
+      if (owned) await rm(stateDir, {recursive: true, force: true});
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import {Flags} from '@oclif/core';
+import * as sdk from '@layercake/sdk';
+import {LocalCommand, type ModuleSpec} from '@layercake/sdk';
+import {startCluster, type SimulatedCluster} from '../cluster.js';
+import {convergence, renderStatus, type Convergence} from '../status.js';
+
+export interface DemoResult {
+  nodes: number;
+  converged: number;
+  seconds: number;
+  api: string;
+}
+
+export default class Demo extends LocalCommand<typeof Demo> {
+  static override summary = 'Run a simulated cluster against the real daemon and watch it converge.';
+  static override description = `Starts the layercake daemon (engine, pxe, sync, imageset: the real code) and a world of simulated machines on loopback. Each machine powers on through its simulated BMC, gets its lease from the pxe plugin's DHCP server, fetches its boot script, starts a real child agent that phones home over the sync protocol, and runs its Layer1 image in a simulated ImageAPI. It keeps running so that other commands (node list, node why, watch, power off n03, image roll) work against it from another terminal; Ctrl-C stops everything and removes what it made.`;
+  static override examples = [
+    {description: '16 nodes; in another terminal try `layercake node list` and `layercake watch`.', command: '<%= config.bin %> <%= command.id %>'},
+    {description: 'With faults: some machines hang on first boot (recovered by a power cycle), one BMC never answers.', command: '<%= config.bin %> <%= command.id %> --faults'},
+    {description: 'Converge 32 nodes and exit (for scripts and CI).', command: '<%= config.bin %> <%= command.id %> --nodes 32 --exit --json'},
+  ];
+
+  static override flags = {
+    nodes: Flags.integer({summary: 'How many simulated machines.', default: 16, min: 1, max: 10_000}),
+    faults: Flags.boolean({summary: 'Inject faults: hangs on first boot, a BMC that never answers.', default: false}),
+    listen: Flags.string({summary: 'HOST:PORT of the daemon\'s API (other terminals reach it there).', default: '127.0.0.1:3141'}),
+    exit: Flags.boolean({summary: 'Exit once every node has converged (or --timeout passes) instead of running on.', default: false}),
+    timeout: Flags.integer({summary: 'With --exit: give up after this many seconds (exit 1).', default: 300}),
+  };
+
+  public async run(): Promise<DemoResult> {
+    const {flags} = this;
+    const hook = await this.config.runHook('layercake:modules', {sdk});
+    for (const f of hook.failures) this.warn(`plugin ${f.plugin.name} failed to contribute its modules: ${f.error.message}`);
+    const modules: ModuleSpec[] = hook.successes.flatMap((s) => s.result ?? []);
+    const started = Date.now();
+    let cluster: SimulatedCluster;
+    try {
+      cluster = await startCluster({nodes: flags.nodes, faults: flags.faults, modules, listen: flags.listen});
+    } catch (error) {
+      const e = error as Error & {code?: string};
+      this.error(e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message)
+        ? `${flags.listen} is in use (another daemon or demo?): stop it, or run the demo with --listen 127.0.0.1:0`
+        : `the demo could not start: ${e.message}`, {exit: 1});
+    }
+    const api = `http://${cluster.daemon.listenAddress}`;
+    const interactive = Boolean(process.stdout.isTTY) && !this.jsonEnabled();
+    if (!this.jsonEnabled()) {
+      this.log(`layercake demo: ${flags.nodes} simulated machines${flags.faults ? ' with faults' : ''}; daemon API at ${api}`);
+      this.log(`In another terminal: layercake node list --url ${api}   (watch, node why n03, power off n03, image roll ...)`);
+    }
+    cluster.daemon.store.apply(cluster.nodes, {source: 'demo'});
+    let stopping = false;
+    const stop = async (code: number) => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(ticker);
+      await cluster.stop();
+      process.exitCode = code;
+    };
+    let last: Convergence = convergence(cluster);
+    let reported = false;
+    const tick = () => {
+      last = convergence(cluster);
+      const elapsed = (Date.now() - started) / 1000;
+      if (interactive) process.stdout.write(`\u001B[H\u001B[2J${renderStatus(cluster, last, elapsed)}\n(Ctrl-C stops the demo)\n`);
+      else if (!this.jsonEnabled()) this.log(`${elapsed.toFixed(0).padStart(4)} s  ${last.summary}`);
+      if (last.done && !reported) {
+        reported = true;
+        if (!interactive && !this.jsonEnabled()) {
+          this.log(last.unrecoverable.length
+            ? `${last.converged} of ${last.expected} nodes converged in ${elapsed.toFixed(1)} s; the engine gave up on ${last.unrecoverable.join(', ')} (layercake node why ${last.unrecoverable[0]} --url ${api})`
+            : `all ${last.expected} nodes converged in ${elapsed.toFixed(1)} s`);
+        }
+      }
+    };
+    const ticker = setInterval(tick, interactive ? 500 : 2000);
+    tick();
+    await new Promise<void>((resolve) => {
+      const finish = (code: number) => void stop(code).then(resolve);
+      process.once('SIGINT', () => finish(0));
+      process.once('SIGTERM', () => finish(0));
+      if (flags.exit) {
+        const check = setInterval(() => {
+          if (last.done || Date.now() - started > flags.timeout * 1000) {
+            clearInterval(check);
+            finish(last.done ? 0 : 1);
+          }
+        }, 200);
+      }
+    });
+    const result = {nodes: flags.nodes, converged: last.converged, seconds: +((Date.now() - started) / 1000).toFixed(1), api};
+    if (flags.exit && !last.done) this.error(`only ${last.converged} of ${last.expected} nodes converged within ${flags.timeout} s`, {exit: 1});
+    return result;
+  }
+}

@@ -1,0 +1,8 @@
+import type {Hook} from '@oclif/core';
+import {simModule} from '../power.js';
+
+const hook: Hook<'layercake:modules'> = async function () {
+  return [simModule];
+};
+
+export default hook;

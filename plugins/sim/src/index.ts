@@ -1,0 +1,9 @@
+// Public surface of the sim plugin (the tests and bench/scale drive simulated clusters through it).
+export {simModule, simConfigSchema, type SimConfig} from './power.js';
+export {BmcServer, type SimulatedBmc} from './bmc.js';
+export {Machine, type MachineFaults, type MachineStage, type Layer0, type Layer0Factory} from './machine.js';
+export {World, type WorldMachine, type WorldOptions} from './world.js';
+export {dhcpLease, bootScript, kernelArgs, type BootTarget, type Lease} from './firmware.js';
+export {layer0, type Layer0Options} from './layer0.js';
+export {startCluster, machinesOf, clusterNodes, ipOf, type ClusterOptions, type SimulatedCluster} from './cluster.js';
+export {convergence, renderStatus, type Convergence} from './status.js';

@@ -1,0 +1,49 @@
+/**
+ * Layer0 of a simulated machine: the real child agent (a layercake daemon with --parent, the sync
+ * protocol and the imageset module) and an ImageAPI service in simulate mode (containers without root).
+ */
+import {rm} from 'node:fs/promises';
+import {join} from 'node:path';
+import {parseDaemonConfig, startDaemon, syncModule} from '@layercake/sdk';
+import {ImageApiService, imagesetModule, startServer} from '@layercake/plugin-imageapi';
+import type {Layer0Factory} from './machine.js';
+
+export interface Layer0Options {
+  /** Where each machine keeps its agent's and ImageAPI's state (`<dir>/<node id>`). */
+  dir: string;
+  /** The parent's sync port (the boot script names the parent's address, `layercake.parent=`). */
+  parentSyncPort: number;
+  /** Sync timers of the agents (ms). */
+  helloInterval?: number;
+  deadTime?: number;
+  logLevel?: string;
+}
+
+export function layer0(options: Layer0Options): Layer0Factory {
+  return async (machine, args) => {
+    const dir = join(options.dir, machine.id);
+    await rm(dir, {recursive: true, force: true}); // Layer0 is a RAM disk: every boot starts empty
+    const imageapi = await ImageApiService.open({stateDir: join(dir, 'imageapi'), simulate: true});
+    const server = await startServer(imageapi, {listen: '127.0.0.1:0'});
+    try {
+      const config = parseDaemonConfig({
+        stateDir: join(dir, 'agent'), listen: 'none', id: args.id, nodename: args.name,
+        parent: `udp://${args.parent}:${options.parentSyncPort}`, logLevel: options.logLevel ?? 'warn',
+        sync: {listen: `${args.ip ?? '127.0.0.1'}:0`, ...(options.helloInterval ? {helloInterval: options.helloInterval} : {}), ...(options.deadTime ? {deadInterval: options.deadTime} : {})},
+        modules: {imageset: {url: server.url}},
+      });
+      const agent = await startDaemon({config, modules: [syncModule, imagesetModule], joinSecret: args.secret || undefined});
+      return {
+        async stop() {
+          await agent.stop();
+          await server.close();
+          await imageapi.close({purge: true});
+        },
+      };
+    } catch (error) {
+      await server.close();
+      await imageapi.close({purge: true});
+      throw error;
+    }
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * The simulated world: machines with BMCs, firmware and Layer0. Only the world is simulated; the daemon
+ * that drives it (engine, pxe, sync, imageset) is the real code.
+ */
+import {BmcServer} from './bmc.js';
+import type {BootTarget} from './firmware.js';
+import {Machine, type Layer0Factory, type MachineFaults} from './machine.js';
+
+export interface WorldMachine {
+  id: string;
+  nodename: string;
+  mac: string;
+  faults?: MachineFaults;
+}
+
+export interface WorldOptions {
+  machines: WorldMachine[];
+  boot: BootTarget;
+  layer0: Layer0Factory;
+  bmcDelayMs?: number;
+  postMs?: number;
+  /** Where the BMC service listens (port 0: any free port). */
+  bmcHost?: string;
+  bmcPort?: number;
+  log?: (message: string) => void;
+}
+
+export class World {
+  readonly machines = new Map<string, Machine>();
+  private readonly bmc: BmcServer;
+  bmcUrl = '';
+
+  constructor(private readonly options: WorldOptions) {
+    for (const m of options.machines) {
+      this.machines.set(m.id, new Machine({
+        ...m, boot: options.boot, layer0: options.layer0, bmcDelayMs: options.bmcDelayMs, postMs: options.postMs, log: options.log,
+      }));
+    }
+    this.bmc = new BmcServer((id) => this.machines.get(id));
+  }
+
+  async start(): Promise<string> {
+    this.bmcUrl = await this.bmc.listen(this.options.bmcHost, this.options.bmcPort);
+    return this.bmcUrl;
+  }
+
+  /** Powers everything off (stopping every Layer0) and closes the BMC service. */
+  async stop(): Promise<void> {
+    await this.bmc.close();
+    await Promise.all([...this.machines.values()].map((m) => m.halt()));
+  }
+
+  stages(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const m of this.machines.values()) out[m.stage] = (out[m.stage] ?? 0) + 1;
+    return out;
+  }
+}
