@@ -78,7 +78,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   for (const {spec, settings} of enabled) modules.add(spec, settings.config);
   const engine = new Engine({
     store, registry, selfId,
-    dispatch: modules.dispatch, interrupt: modules.interrupt, moduleRunning: modules.isRunning,
+    dispatch: modules.dispatch, interrupt: modules.interrupt, moduleRunning: modules.isRunning, needModule: modules.need,
     retry: {max: config.retry.max, baseMs: parseDuration(config.retry.base), maxMs: parseDuration(config.retry.max_backoff)},
     maxConcurrent: Object.fromEntries(enabled.filter((m) => m.settings.maxConcurrent).map((m) => [m.spec.name, m.settings.maxConcurrent!])),
     frozen: config.freeze || Boolean(config.parent), // a child thaws once its parent's state has arrived
@@ -103,7 +103,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     },
   };
   engine.start();
-  await modules.startAll();
+  await modules.startAll(Boolean(config.parent)); // a child runs a module only when its mutations must fire here
   try {
     if (sync) {
       await sync.start();

@@ -60,9 +60,20 @@ export class ModuleHost {
     this.engine = engine;
   }
 
-  async startAll(): Promise<void> {
+  /**
+   * Starts every module, or (on demand) none: a child agent knows every module's mutations, to plan with
+   * them, but runs a module only once one of its mutations must fire there (service auto-start).
+   */
+  async startAll(onDemand = false): Promise<void> {
+    if (onDemand) return;
     await Promise.all([...this.modules.values()].map((m) => this.start(m)));
   }
+
+  /** Starts a module that has not been started yet (a step is waiting for it). */
+  need = (name: string): void => {
+    const m = this.modules.get(name);
+    if (m && m.state === 'INIT' && !m.abort && !this.stopping) void this.start(m);
+  };
 
   async stopAll(): Promise<void> {
     this.stopping = true;

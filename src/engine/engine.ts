@@ -29,8 +29,10 @@ export interface EngineOptions {
   /** Deliver a MUTATE to the owning module; a rejection fails the step with its message. */
   dispatch: (module: string, request: MutationRequest) => Promise<void>;
   interrupt: (module: string, request: MutationRequest, reason: string) => void;
-  /** Whether a module is RUN (mutations of other modules wait for it). */
+  /** Whether a module is RUN (its mutations wait until it is). */
   moduleRunning: (module: string) => boolean;
+  /** A step waits for this module: start it if it is started on demand. */
+  needModule?: (module: string) => void;
   retry?: Partial<RetryPolicy>;
   /** Per-module admission limits that override the modules' own maxConcurrent. */
   maxConcurrent?: Record<string, number>;
@@ -273,7 +275,10 @@ export class Engine {
       return;
     }
     if (!this.options.moduleRunning(m.module)) {
-      if (step.status !== 'waiting-module') this.mutationEvent(id, m, 'WAIT', `waiting for module ${m.module} to run`);
+      if (step.status !== 'waiting-module') {
+        this.mutationEvent(id, m, 'WAIT', `waiting for module ${m.module} to run`);
+        this.options.needModule?.(m.module);
+      }
       step.status = 'waiting-module';
       return;
     }

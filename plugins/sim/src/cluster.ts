@@ -101,7 +101,7 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
   const world = new World({
     machines, bmcDelayMs: options.bmcDelayMs ?? 50, postMs: options.postMs ?? 300, log: options.log,
     boot: {dhcpHost: '127.0.0.1', dhcpPort, timeoutMs: 1000, tries: 4},
-    layer0: layer0({dir: join(stateDir, 'machines'), parentSyncPort: syncPort, helloInterval: options.helloInterval, deadTime: options.deadTime, logLevel: options.logLevel}),
+    layer0: layer0({dir: join(stateDir, 'machines'), parentSyncPort: syncPort, modules: options.modules, helloInterval: options.helloInterval, deadTime: options.deadTime, logLevel: options.logLevel}),
   });
   const bmcUrl = await world.start();
   const hello = options.helloInterval ?? 2000;

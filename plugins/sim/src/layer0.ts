@@ -4,8 +4,8 @@
  */
 import {rm} from 'node:fs/promises';
 import {join} from 'node:path';
-import {parseDaemonConfig, startDaemon, syncModule} from '@layercake/sdk';
-import {ImageApiService, imagesetModule, startServer} from '@layercake/plugin-imageapi';
+import {parseDaemonConfig, startDaemon, type ModuleSpec} from '@layercake/sdk';
+import {ImageApiService, startServer} from '@layercake/plugin-imageapi';
 import type {Layer0Factory} from './machine.js';
 
 export interface Layer0Options {
@@ -17,6 +17,8 @@ export interface Layer0Options {
   helloInterval?: number;
   deadTime?: number;
   logLevel?: string;
+  /** Every module the parent has: the agent plans with all of them and starts only those it must run. */
+  modules: ModuleSpec[];
 }
 
 export function layer0(options: Layer0Options): Layer0Factory {
@@ -32,7 +34,7 @@ export function layer0(options: Layer0Options): Layer0Factory {
         sync: {listen: `${args.ip ?? '127.0.0.1'}:0`, ...(options.helloInterval ? {helloInterval: options.helloInterval} : {}), ...(options.deadTime ? {deadInterval: options.deadTime} : {})},
         modules: {imageset: {url: server.url}},
       });
-      const agent = await startDaemon({config, modules: [syncModule, imagesetModule], joinSecret: args.secret || undefined});
+      const agent = await startDaemon({config, modules: options.modules, joinSecret: args.secret || undefined});
       return {
         async stop() {
           await agent.stop();

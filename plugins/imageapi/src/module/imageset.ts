@@ -72,6 +72,7 @@ export const imagesetModule = defineModule({
       if (event.url === '' || event.url.startsWith('/extensions/imageset')) setOf(event.nodeId).cfgChanged();
     });
     ctx.signal.addEventListener('abort', unsubscribe, {once: true});
-    setOf(ctx.selfId);
+    // Watch the node's ImageAPI only if this node runs images (a head node usually runs none).
+    if (ctx.nodes.get(ctx.selfId)?.cfg.extensions.imageset) setOf(ctx.selfId);
   },
 });

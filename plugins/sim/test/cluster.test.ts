@@ -1,0 +1,101 @@
+/**
+ * The simulated cluster end to end: the real daemon (engine, pxe, sync, imageset, sim power) and
+ * simulated machines that DHCP, fetch their boot script, phone home and run their image.
+ */
+import {test} from 'uvu';
+import * as assert from 'uvu/assert';
+import {syncModule, type LcEvent, type ModuleSpec, type MutationEvent} from '@layercake/sdk';
+import {pxeModule} from '@layercake/plugin-pxe';
+import {imagesetModule} from '@layercake/plugin-imageapi';
+import {convergence, simModule, startCluster, type SimulatedCluster} from '../src/index.js';
+
+const modules = [syncModule, pxeModule, imagesetModule, simModule] as ModuleSpec[];
+
+/** Resolves when `done()` holds, checking on every event; rejects after `ms`. */
+function until(cluster: SimulatedCluster, done: () => boolean, ms: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (!done()) return false;
+      off();
+      clearTimeout(timer);
+      clearInterval(poll);
+      resolve();
+      return true;
+    };
+    const off = cluster.daemon.store.events.subscribe({}, () => void check());
+    const poll = setInterval(check, 250); // world-side changes (machines) raise no daemon event
+    const timer = setTimeout(() => { off(); clearInterval(poll); reject(new Error(`timed out after ${ms} ms waiting for ${what}: ${convergence(cluster).summary}`)); }, ms);
+    check();
+  });
+}
+
+test('32 nodes: power on, PXE boot, phone home and run their image', async () => {
+  const cluster = await startCluster({nodes: 32, modules, helloInterval: 1000});
+  try {
+    const t0 = Date.now();
+    cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
+    await until(cluster, () => convergence(cluster).converged === 32, 90_000, 'all 32 converged');
+    console.log(`    32 nodes converged in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    for (const m of cluster.machines) {
+      const {dsc} = cluster.daemon.store.get(m.id)!;
+      assert.is(dsc.physState, 'POWER_ON');
+      assert.is(dsc.runState, 'SYNC');
+      assert.is((dsc.extensions.pxe as {state: string}).state, 'INIT', `${m.nodename} booted through the pxe plugin`);
+      assert.is((dsc.extensions.imageset as {state: string}).state, 'ACTIVE');
+      assert.is(cluster.world.machines.get(m.id)!.stage, 'layer0');
+    }
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('faults: hung machines recover by a power cycle; the dead BMC\'s node says why', async () => {
+  const cluster = await startCluster({nodes: 12, faults: true, modules, helloInterval: 1000});
+  try {
+    cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
+    const hung = cluster.machines.filter((m) => m.faults?.hangFirstBoot);
+    const dead = cluster.machines.find((m) => m.faults?.deadBmc)!;
+    assert.ok(hung.length >= 1 && dead);
+    await until(cluster, () => convergence(cluster).done, 120_000, 'every node converged or given up');
+    const c = convergence(cluster);
+    assert.is(c.converged, 11);
+    assert.equal(c.unrecoverable, [dead.nodename]);
+    for (const m of hung) {
+      const machine = cluster.world.machines.get(m.id)!;
+      assert.ok(machine.boots >= 2, `${m.nodename} was power-cycled (boots: ${machine.boots})`);
+      assert.is(machine.stage, 'layer0');
+    }
+    const why = cluster.daemon.engine.why(dead.id);
+    assert.ok(why.held, 'the dead BMC\'s node is held');
+    assert.match(why.lastFailure!.reason, /simulated BMC of node .* did not answer within/);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('power off of a synced node: images stop, then SYNC→INIT, then power off, in that order', async () => {
+  const cluster = await startCluster({nodes: 2, modules, helloInterval: 1000});
+  try {
+    cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
+    await until(cluster, () => convergence(cluster).converged === 2, 60_000, 'both converged');
+    const target = cluster.machines[0];
+    const events: LcEvent[] = [];
+    cluster.daemon.store.events.subscribe({types: ['MUTATION'], nodes: [target.id]}, (e) => events.push(e));
+    const {cfg} = cluster.daemon.store.get(target.id)!;
+    const off = {...structuredClone(cfg), physState: 'POWER_OFF'} as typeof cfg;
+    const resets = cluster.daemon.engine.unknowableUnder(off);
+    assert.equal(resets.sort(), ['/extensions/imageset/state', '/runState']);
+    cluster.daemon.store.update(target.id, {physState: 'POWER_OFF', runState: 'UNKNOWN', extensions: {imageset: {state: 'UNKNOWN'}}});
+    const name = (e: LcEvent) => (e.type === 'MUTATION' ? `${e.kind} ${e.module}/${e.mutation}` : '');
+    await until(cluster, () => events.some((e) => name(e) === 'COMPLETE sim/ONtoOFF'), 60_000, 'power off');
+    const steps = events.filter((e): e is MutationEvent => e.type === 'MUTATION' && (e.kind === 'COMPLETE' || (e.kind === 'MUTATE' && e.module === 'sim')))
+      .map(name).filter((n) => n !== 'COMPLETE imageset/IDLEtoACTIVE'); // the boot's last step may complete just before
+    assert.equal(steps, ['COMPLETE imageset/ACTIVEtoIDLE', 'COMPLETE imageset/SYNCtoINIT', 'MUTATE sim/ONtoOFF', 'COMPLETE sim/ONtoOFF']);
+    assert.is(cluster.world.machines.get(target.id)!.stage, 'off');
+    assert.is(convergence(cluster).converged, 1, 'the other node is untouched');
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test.run();
