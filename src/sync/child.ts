@@ -83,12 +83,12 @@ export class ChildRole implements Link, Tickable {
         this.lose('no state from the parent after WELCOME', now);
         return this.nextPhoneAt;
       }
-      if (s.rtoAt !== undefined && now >= s.rtoAt) {
+      const due = s.retransmitAt;
+      if (due !== undefined && now >= due) {
         sendHello(this.ctx, this, this.ctx.ledger(this.ctx.selfId).ver, FLAG_REPLY);
-        s.rto = Math.min(s.rto * 2, config.helloInterval);
-        s.rtoAt = now + s.rto;
+        s.retransmitted(now);
       }
-      return s.rtoAt;
+      return s.retransmitAt;
     }
     if (now - s.lastRecv >= config.deadInterval) {
       this.ctx.counters.parentLost++;
@@ -99,17 +99,18 @@ export class ChildRole implements Link, Tickable {
       this.lose('sequence numbers exhausted', now);
       return this.nextPhoneAt;
     }
-    if (s.rtoAt !== undefined && now >= s.rtoAt) {
+    const due = s.retransmitAt;
+    if (due !== undefined && now >= due) {
       this.ctx.counters.retransmits++;
-      s.rto = Math.min(s.rto * 2, config.helloInterval);
-      s.rtoAt = undefined;
-      if (!this.sendUpdate('retransmit')) s.rto = s.initialRto;
+      s.retransmitted(now);
+      this.sendUpdate('retransmit');
     }
     // The parent drives the hellos (we answer its hellos); ours is a fallback if its hellos are lost.
     const fallback = Math.round(config.helloInterval * 1.5);
     if (now - s.lastSent >= fallback) sendHello(this.ctx, this, this.ctx.ledger(this.ctx.selfId).ver);
     let next = Math.min(s.lastSent + fallback, s.lastRecv + config.deadInterval);
-    if (s.rtoAt !== undefined) next = Math.min(next, s.rtoAt);
+    const again = s.retransmitAt;
+    if (again !== undefined) next = Math.min(next, again);
     return next;
   }
 
@@ -160,7 +161,7 @@ export class ChildRole implements Link, Tickable {
       if (this.state !== 'phoning' || w.nonce !== this.nonce.toString('hex')) return ctx.counters.drop('replay');
       const key = deriveSessionKey(this.secret, ctx.selfId, w.parent, w.session, this.nonce, Buffer.from(w.pnonce, 'hex'));
       this.parentId = w.parent;
-      this.session = new Session(w.session, key, from, ctx.budget, ctx.config.maxMessageBytes, now, ctx.config.retransmit);
+      this.session = new Session(w.session, key, from, ctx.budget, ctx.config.maxMessageBytes, now, ctx.rtt, ctx.config.helloInterval);
       this.state = 'confirming';
       this.confirmStarted = now;
       if (w.hello !== ctx.config.helloInterval || w.dead !== ctx.config.deadInterval) {
@@ -168,8 +169,8 @@ export class ChildRole implements Link, Tickable {
       }
       // Prove we hold the session key; the parent answers with our full state.
       sendHello(ctx, this, ctx.ledger(ctx.selfId).ver, FLAG_REPLY);
-      this.session.rtoAt = now + this.session.rto;
-      ctx.scheduler.schedule(this, this.session.rtoAt);
+      this.session.armRetransmit(now);
+      ctx.scheduler.schedule(this, this.session.retransmitAt!);
       return;
     }
     if (d.type === MsgType.REFUSE) {
@@ -244,8 +245,8 @@ export class ChildRole implements Link, Tickable {
         this.syncedSince = now;
         this.lastRefusal = undefined;
         this.attempts = 0;
-        s.rtoAt = undefined;
-        s.rto = s.initialRto;
+        s.acknowledged(now); // the parent's first state answers our confirmation
+        ctx.ledger(ctx.selfId).ver++; // our first full state of the session has a version >= 1 to acknowledge
         ctx.log.info({parent: this.parentId, address: `${s.addr.address}:${s.addr.port}`, session: s.id}, 'sync: synced with the parent');
       }
     }
@@ -299,8 +300,7 @@ export class ChildRole implements Link, Tickable {
     if (!s || ack <= s.peerAck) return;
     s.peerAck = ack;
     if (s.peerAck >= s.sentVersion) {
-      s.rtoAt = undefined;
-      s.rto = s.initialRto;
+      s.acknowledged(this.ctx.now());
       this.ctx.ledger(this.ctx.selfId).prune(ack);
     }
   }
@@ -316,11 +316,13 @@ export class ChildRole implements Link, Tickable {
     const dsc = ledger.changes('dsc', asFull ? 0 : s.peerAck, (p) => ctx.ownership.childSends(p));
     if (!asFull && !Object.keys(dsc.set).length && !dsc.del.length) {
       s.sentVersion = Math.max(s.sentVersion, ledger.ver);
+      if (mode === 'retransmit') s.clearRetransmit();
       return false;
     }
     if (asFull) dsc.del = [];
     sendState(ctx, this, ctx.selfId, ledger.ver, asFull, undefined, dsc);
-    ctx.scheduler.schedule(this, s.rtoAt ?? ctx.now() + s.rto);
+    const at = s.retransmitAt;
+    if (at !== undefined) ctx.scheduler.schedule(this, at);
     return true;
   }
 

@@ -65,6 +65,14 @@ export const syncConfigSchema = z.object({
   if (c.phoneHomeRetryMax < c.phoneHomeRetry) ctx.addIssue({code: 'custom', path: ['phoneHomeRetryMax'], message: 'must not be below phoneHomeRetry'});
 });
 
+/**
+ * How far ahead periodic work is pulled together: the hellos due within this window go out in one
+ * batch (one wake-up instead of one per child, and the answers come back in bursts).
+ */
+export function batchWindowMs(c: SyncConfig): number {
+  return Math.min(500, c.helloInterval / 20);
+}
+
 export type SyncConfigInput = z.input<typeof syncConfigSchema>;
 export type SyncConfig = z.output<typeof syncConfigSchema>;
 

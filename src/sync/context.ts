@@ -13,6 +13,7 @@ import type {Transport} from './transport.js';
 import {FLAG_REPLY, MsgType, encodeHello, type Datagram, verifyDatagram} from './wire.js';
 import {encodeJson, type StateMsg} from './payload.js';
 import type {Changes} from './ledger.js';
+import type {RttEstimator} from './rtt.js';
 
 export interface RoleContext {
   readonly selfId: string;
@@ -24,6 +25,8 @@ export interface RoleContext {
   readonly transport: Transport;
   readonly scheduler: Scheduler;
   readonly budget: ByteBudget;
+  /** Round-trip estimate shared by the daemon's sessions (retransmission timeouts). */
+  readonly rtt: RttEstimator;
   /** The ledger of a node (created on first use). */
   ledger(nodeId: string): Ledger;
   /** Runs the pending rescan of a node now (before applying a peer's report to it). */
@@ -100,5 +103,6 @@ export function sendState(ctx: RoleContext, link: Link, nodeId: string, version:
   }
   s.lastSent = now;
   s.sentVersion = Math.max(s.sentVersion, version);
-  if (s.rtoAt === undefined) s.rtoAt = now + s.rto;
+  // Retransmit until acknowledged, unless the peer already has this version (a periodic full state).
+  if (version > s.peerAck) s.armRetransmit(now);
 }

@@ -10,7 +10,7 @@ import {isIP} from 'node:net';
 import type {LcEvent, StateChangeEvent} from '../model/events.js';
 import type {NodeView} from '../model/node.js';
 import {ChildRole, type ParentStatus} from './child.js';
-import {parseHostPort, parseParentUrl, parseSyncConfig, type SyncConfig, type SyncConfigInput} from './config.js';
+import {batchWindowMs, parseHostPort, parseParentUrl, parseSyncConfig, type SyncConfig, type SyncConfigInput} from './config.js';
 import type {RoleContext} from './context.js';
 import {newJoinSecret, parseJoinSecret} from './crypto.js';
 import {silentLogger, type Logger, type SyncEngineControl, type SyncRegistry, type SyncStore} from './deps.js';
@@ -20,6 +20,7 @@ import {DROP_REASONS, SyncCounters, type MetricSample} from './metrics.js';
 import {Ownership, dscSyncable} from './ownership.js';
 import {ParentRole, type ChildStatus} from './parent.js';
 import {ByteBudget} from './reassembly.js';
+import {RttEstimator} from './rtt.js';
 import {Scheduler} from './scheduler.js';
 import type {PeerAddress} from './session.js';
 import {Transport} from './transport.js';
@@ -68,6 +69,7 @@ export class SyncEngine {
   private readonly transport: Transport;
   private readonly scheduler: Scheduler;
   private readonly budget: ByteBudget;
+  private readonly rtt: RttEstimator;
   private ownership: Ownership;
   private readonly ledgers = new Map<string, Ledger>();
   private readonly dirty = new Map<string, Dirty>();
@@ -87,7 +89,8 @@ export class SyncEngine {
     this.selfId = opts.selfId;
     this.log = opts.logger ?? silentLogger;
     this.budget = new ByteBudget(this.config.maxReassemblyBytes);
-    this.scheduler = new Scheduler(Math.min(100, this.config.helloInterval / 20));
+    this.rtt = new RttEstimator(this.config.retransmit, this.config.helloInterval);
+    this.scheduler = new Scheduler(batchWindowMs(this.config));
     this.transport = new Transport(parseHostPort(this.config.listen, 31415), this.config, this.counters, this.log);
     this.ownership = new Ownership(this.registry);
     this.parentRole = new ParentRole(this.context());
@@ -106,6 +109,7 @@ export class SyncEngine {
       transport: this.transport,
       scheduler: this.scheduler,
       budget: this.budget,
+      rtt: this.rtt,
       ledger: (id) => this.ledger(id),
       rescanNow: (id) => this.rescanNow(id),
       markDirty: (id) => this.markDirty(id, 'dsc', ''),

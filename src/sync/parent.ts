@@ -12,6 +12,7 @@ import type {Tickable} from './scheduler.js';
 import {Session, type PeerAddress} from './session.js';
 import {FLAG_FULL, FLAG_REPLY, MsgType, decodeHello, verifyDatagram, type Datagram} from './wire.js';
 import {randomInt} from 'node:crypto';
+import {batchWindowMs} from './config.js';
 
 /** A phone-home answered with WELCOME whose session the child has not yet confirmed. */
 interface Pending {
@@ -118,7 +119,7 @@ export class ParentRole {
     let sessionId = 0;
     while (sessionId === 0 || sessionId === link.session?.id || link.pending.some((p) => p.session.id === sessionId)) sessionId = randomInt(1, 0xffffffff);
     const key = deriveSessionKey(join.secret, d.sender, ctx.selfId, sessionId, Buffer.from(req.nonce, 'hex'), pnonce);
-    const session = new Session(sessionId, key, from, ctx.budget, ctx.config.maxMessageBytes, now, ctx.config.retransmit);
+    const session = new Session(sessionId, key, from, ctx.budget, ctx.config.maxMessageBytes, now, ctx.rtt, ctx.config.helloInterval);
     const welcome: Welcome = {nonce: req.nonce, pnonce: pnonce.toString('hex'), session: sessionId, parent: ctx.selfId, hello: ctx.config.helloInterval, dead: ctx.config.deadInterval};
     const payload = encodeJson(welcome);
     link.pending.push({session, nonce: req.nonce, welcome: payload, created: now});
@@ -201,6 +202,7 @@ export class ParentRole {
       }
     }
     ctx.rescanNow(link.peerId);
+    ctx.ledger(link.peerId).ver++; // the session's first version is at least 1, so that its acknowledgement means something
     this.sendUpdate(link, 'full');
     ctx.scheduler.schedule(link, now + this.helloDelay());
   }
@@ -248,8 +250,7 @@ export class ParentRole {
     if (!s || ack <= s.peerAck) return;
     s.peerAck = ack;
     if (s.peerAck >= s.sentVersion) {
-      s.rtoAt = undefined;
-      s.rto = s.initialRto;
+      s.acknowledged(this.ctx.now());
       this.ctx.ledger(link.peerId).prune(ack);
     }
   }
@@ -271,6 +272,7 @@ export class ParentRole {
     const dsc = ledger.changes('dsc', since, (p) => ctx.ownership.parentSends('dsc', p));
     if (!asFull && !Object.keys(cfg.set).length && !cfg.del.length && !Object.keys(dsc.set).length && !dsc.del.length) {
       s.sentVersion = Math.max(s.sentVersion, ledger.ver); // nothing for this child among the changes
+      if (mode === 'retransmit') s.clearRetransmit();
       return false;
     }
     if (asFull) {
@@ -278,7 +280,8 @@ export class ParentRole {
       dsc.del = [];
     }
     sendState(ctx, link, link.peerId, ledger.ver, asFull, cfg, dsc, reply);
-    ctx.scheduler.schedule(link, s.rtoAt ?? ctx.now() + s.rto);
+    const at = s.retransmitAt;
+    if (at !== undefined) ctx.scheduler.schedule(link, at);
     return true;
   }
 
@@ -317,11 +320,11 @@ export class ParentRole {
       this.dead(link, now);
       return undefined;
     }
-    if (s.rtoAt !== undefined && now >= s.rtoAt) {
+    const due = s.retransmitAt;
+    if (due !== undefined && now >= due) {
       ctx.counters.retransmits++;
-      s.rto = Math.min(s.rto * 2, hello);
-      s.rtoAt = undefined;
-      if (!this.sendUpdate(link, 'retransmit')) s.rto = s.initialRto;
+      s.retransmitted(now);
+      this.sendUpdate(link, 'retransmit');
     }
     if (s.exhausted) {
       this.drop(link, 'sequence numbers exhausted');
@@ -335,13 +338,14 @@ export class ParentRole {
       sendHello(ctx, link, ctx.ledger(link.peerId).ver, FLAG_REPLY);
     }
     let next = Math.min(s.lastSent + hello, s.lastRecv + dead);
-    if (s.rtoAt !== undefined) next = Math.min(next, s.rtoAt);
+    const again = s.retransmitAt;
+    if (again !== undefined) next = Math.min(next, again);
     if (link.wantFull) next = Math.min(next, link.lastAskFull + hello / 4);
     return next;
   }
 
   private slack(): number {
-    return Math.min(100, this.ctx.config.helloInterval / 20);
+    return batchWindowMs(this.ctx.config);
   }
 
   private dead(link: ChildLink, now: number): void {

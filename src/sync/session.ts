@@ -5,6 +5,7 @@
 import type {ByteBudget} from './reassembly.js';
 import {Reassembler} from './reassembly.js';
 import {ReplayWindow} from './replay.js';
+import type {RttEstimator} from './rtt.js';
 
 export interface PeerAddress {
   address: string;
@@ -25,9 +26,10 @@ export class Session {
   lastRecv: number;
   lastSent = 0;
   lastFull = 0;
-  /** When an unacknowledged update is retransmitted, and the current retransmission timeout. */
-  rtoAt: number | undefined;
-  rto: number;
+  /** An update is waiting for its acknowledgement: when it was first sent, last sent, and how often. */
+  private firstTx: number | undefined;
+  private lastTx = 0;
+  private retries = 0;
 
   constructor(
     readonly id: number,
@@ -36,11 +38,43 @@ export class Session {
     budget: ByteBudget,
     maxMessageBytes: number,
     now: number,
-    readonly initialRto: number,
+    private readonly rtt: RttEstimator,
+    private readonly maxRto: number,
   ) {
     this.reassembler = new Reassembler(budget, maxMessageBytes);
     this.lastRecv = now;
-    this.rto = initialRto;
+  }
+
+  /** An update went out that the peer must acknowledge (starts the retransmission timer if idle). */
+  armRetransmit(now: number): void {
+    if (this.firstTx !== undefined) return;
+    this.firstTx = now;
+    this.lastTx = now;
+    this.retries = 0;
+  }
+
+  /** When the pending update is due again (undefined: nothing pending). Backs off exponentially. */
+  get retransmitAt(): number | undefined {
+    if (this.firstTx === undefined) return undefined;
+    return this.lastTx + Math.min(this.maxRto, this.rtt.rto * 2 ** this.retries);
+  }
+
+  retransmitted(now: number): void {
+    this.retries++;
+    this.lastTx = now;
+  }
+
+  /** Everything sent is acknowledged: a round-trip sample if it went out only once. */
+  acknowledged(now: number): void {
+    if (this.firstTx !== undefined && this.retries === 0) this.rtt.sample(now - this.firstTx);
+    this.firstTx = undefined;
+    this.retries = 0;
+  }
+
+  /** Nothing to retransmit after all (what was pending is not for this peer). */
+  clearRetransmit(): void {
+    this.firstTx = undefined;
+    this.retries = 0;
   }
 
   nextSeq(): number {

@@ -26,7 +26,18 @@ export function writeUuid(id: string, buf: Buffer, offset: number): void {
   bytes.copy(buf, offset);
 }
 
+const readCache = new Map<string, string>();
+
+/** Reads a UUID (cached by its raw bytes: a daemon hears from a bounded set of nodes). */
 export function readUuid(buf: Uint8Array, offset: number): string {
-  const h = Buffer.from(buf.buffer, buf.byteOffset + offset, 16).toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  const raw = Buffer.from(buf.buffer, buf.byteOffset + offset, 16);
+  const key = raw.toString('latin1');
+  let id = readCache.get(key);
+  if (id === undefined) {
+    const h = raw.toString('hex');
+    id = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    if (readCache.size > 200_000) readCache.clear();
+    readCache.set(key, id);
+  }
+  return id;
 }

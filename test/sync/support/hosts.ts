@@ -53,7 +53,8 @@ export class Host extends EventEmitter {
   /** Starts a host with the given daemons (ids generated when missing); `netns` runs it in a network namespace. */
   static async start(daemons: DaemonSpec[], opts: {watch?: string[]; netns?: string; timeoutMs?: number} = {}): Promise<Host> {
     const spec = {daemons: daemons.map((d) => ({...d, id: d.id ?? randomUUID()})), watch: opts.watch ?? []};
-    const args = ['--import', 'tsx', HOST, JSON.stringify(spec)];
+    // LC_HOST_NODE_ARGS: extra node flags for the hosts (e.g. --cpu-prof when profiling bench/sync).
+    const args = [...(process.env.LC_HOST_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', HOST, JSON.stringify(spec)];
     const proc = opts.netns
       ? spawn('ip', ['netns', 'exec', opts.netns, process.execPath, ...args], {stdio: ['ignore', 'pipe', 'pipe', 'ipc']})
       : spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'pipe', 'ipc']});

@@ -3,7 +3,7 @@
  * children of bench/sync. They implement only the SyncStore/SyncRegistry interfaces (memory only, no
  * validation beyond known extensions and enums); the integration tests use the real daemon instead.
  */
-import type {EventFilter, LcEvent} from '../../../src/model/events.js';
+import type {EventFilter, EventInput, LcEvent} from '../../../src/model/events.js';
 import {emptyNode, type JsonValue, type Node, type NodeView} from '../../../src/model/node.js';
 import type {SyncRegistry, SyncStore} from '../../../src/sync/deps.js';
 import {canonical, flatten, getAt, setAt} from '../../../src/sync/leaves.js';
@@ -27,7 +27,7 @@ export class StoreDouble implements SyncStore {
     },
   };
 
-  private emit(e: Omit<LcEvent, 'seq' | 'time'>): void {
+  private emit(e: EventInput): void {
     const ev = {...e, seq: ++this.seq, time: Date.now()} as LcEvent;
     for (const l of this.listeners) if (!l.filter.types || l.filter.types.includes(ev.type)) l.fn(ev);
   }

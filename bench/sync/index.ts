@@ -1,0 +1,123 @@
+/**
+ * bench/sync: one real parent daemon (test/sync/support/daemon-host.ts: store, engine, modules, API,
+ * sync) and 10,000 children on loopback (real SyncEngines over store doubles, 2,500 per process).
+ *
+ * Prints: the time for the children to phone home and reach SYNC; the fan-out time of a cfg change of
+ * every node (one durable write on the parent) until the last child has it; datagrams per second; the
+ * parent's CPU share at steady state with the default timers (hello 10 s, dead 40 s, full state 60 s).
+ * Targets (ratios printed against them): fan-out < 1 s, steady-state parent CPU < 5% of one core.
+ *
+ * Env: BENCH_SYNC_N (children, default 10000), BENCH_SYNC_PROCS (child processes, default 4),
+ *      BENCH_SYNC_WINDOW_S (steady-state window, default 30).
+ */
+import {fork} from 'node:child_process';
+import dgram from 'node:dgram';
+import {randomUUID} from 'node:crypto';
+import {mkdtempSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {newJoinSecret} from '../../src/sync/index.js';
+import {Host, until} from '../../test/sync/support/hosts.js';
+
+const N = Number(process.env.BENCH_SYNC_N ?? 10_000);
+const PROCS = Number(process.env.BENCH_SYNC_PROCS ?? 4);
+const WINDOW_S = Number(process.env.BENCH_SYNC_WINDOW_S ?? 30);
+const FANOUT_TARGET_MS = 1000;
+const CPU_TARGET_PCT = 5;
+
+const dir = mkdtempSync(join(tmpdir(), 'lc-bench-sync-'));
+const s = dgram.createSocket('udp4');
+await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+const port = s.address().port;
+await new Promise<void>((r) => s.close(() => r()));
+const parentAddr = `127.0.0.1:${port}`;
+const P = randomUUID();
+const sync = {}; // the defaults: hello 10 s, dead 40 s, full state every 60 s
+
+const children: ReturnType<typeof fork>[] = [];
+let parent: Host | undefined;
+const cleanup = async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await parent?.kill();
+  rmSync(dir, {recursive: true, force: true});
+};
+process.on('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
+
+try {
+  parent = await Host.start([{stateDir: join(dir, 'parent'), id: P, nodename: 'head', sync: {...sync, listen: parentAddr}}]);
+  const nodes = Array.from({length: N}, (_, i) => ({id: randomUUID(), secret: newJoinSecret(), name: `n${String(i + 1).padStart(5, '0')}`}));
+  let t = Date.now();
+  await parent.request('apply', {inputs: nodes.map((n) => ({
+    id: n.id, nodename: n.name, parentId: P, physState: 'POWER_ON', runState: 'SYNC',
+    extensions: {sync: {joinSecret: n.secret}, probe: {echo: 'v0'}},
+  }))});
+  console.log(`parent: ${N} nodes applied in ${Date.now() - t} ms`);
+
+  // The children, PROCS processes.
+  const per = Math.ceil(N / PROCS);
+  const messages: {m: Record<string, unknown>; from: number}[] = [];
+  const script = fileURLToPath(new URL('./children.ts', import.meta.url));
+  t = Date.now();
+  for (let p = 0; p < PROCS; p++) {
+    const slice = nodes.slice(p * per, (p + 1) * per).map((n) => ({id: n.id, secret: n.secret}));
+    const c = fork(script, [], {execArgv: [...(process.env.BENCH_SYNC_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc']});
+    c.on('message', (m: Record<string, unknown>) => messages.push({m, from: p}));
+    c.send({op: 'init', spec: {parent: parentAddr, nodes: slice, sync}});
+    children.push(c);
+  }
+  await until('child processes ready', () => messages.filter((x) => x.m.ready).length === PROCS, 120_000, 50);
+  const up = Date.now();
+  console.log(`children: ${N} sync engines up in ${PROCS} processes in ${up - t} ms`);
+  await until(`${N} children SYNC at the parent`, async () => (await parent!.request<Record<string, number>>('summary')).SYNC === N, 300_000, 250);
+  console.log(`phone-home: all ${N} children SYNC at the parent ${Date.now() - up} ms after their engines started`);
+  await new Promise((r) => setTimeout(r, 2000));
+
+  // Fan-out: one cfg change for every node, in one durable write.
+  const fanouts: {total: number; fromCommit: number}[] = [];
+  for (let round = 1; round <= 3; round++) {
+    const value = `v${round}`;
+    messages.length = 0;
+    for (const c of children) c.send({op: 'expect', value});
+    await until('children expecting', () => messages.filter((x) => x.m.expecting !== undefined).length === PROCS, 10_000, 5);
+    const prof = process.env.BENCH_SYNC_PROFILE_FANOUT && round === 3 ? parent.request<string[]>('profile', {ms: 3000}) : undefined;
+    const r = await parent.request<{t0: number; committed: number; nodes: number}>('setAll', {url: '/extensions/probe/echo', value});
+    await until(`round ${round}: every child has the change`, () => messages.filter((x) => x.m.arrived).length === PROCS, 60_000, 5);
+    const last = Math.max(...messages.filter((x) => x.m.arrived).map((x) => (x.m.arrived as {last: number}).last));
+    fanouts.push({total: last - r.t0, fromCommit: last - r.committed});
+    if (prof) console.log((await prof).join('\n'));
+    console.log(`fan-out round ${round}: ${r.nodes} cfg changes → last child ${(last - r.t0).toFixed(0)} ms after the write began (${(last - r.committed).toFixed(0)} ms after it was durable)`);
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+
+  // Steady state: let retransmissions and the first full-state cycle pass, then measure.
+  console.log(`steady state: measuring the parent for ${WINDOW_S} s ...`);
+  await new Promise((r) => setTimeout(r, 3000));
+  type Cpu = {usage: NodeJS.CpuUsage; t: number; sent: number; received: number; retransmits: number; rss: number; byType: {sent: Record<string, number>; received: Record<string, number>}; ignored: Record<string, number>; dropped: Record<string, number>};
+  const a = await parent.request<Cpu>('cpu');
+  if (process.env.BENCH_SYNC_PROFILE) console.log((await parent.request<string[]>('profile', {ms: WINDOW_S * 1000})).join('\n'));
+  else await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
+  const b = await parent.request<Cpu>('cpu');
+  const seconds = (b.t - a.t) / 1000;
+  const cpuPct = ((b.usage.user - a.usage.user + b.usage.system - a.usage.system) / 1e6 / seconds) * 100;
+  const userPct = ((b.usage.user - a.usage.user) / 1e6 / seconds) * 100;
+  const inRate = (b.received - a.received) / seconds;
+  const outRate = (b.sent - a.sent) / seconds;
+  const summary = await parent.request<Record<string, number>>('summary');
+  if (process.env.BENCH_SYNC_DEBUG) {
+    const delta = (x: Record<string, number>, y: Record<string, number>) => Object.fromEntries(Object.keys(y).map((k) => [k, (y[k] ?? 0) - (x[k] ?? 0)]));
+    console.log('window by type', JSON.stringify({sent: delta(a.byType.sent, b.byType.sent), received: delta(a.byType.received, b.byType.received), ignored: delta(a.ignored, b.ignored), dropped: delta(a.dropped, b.dropped)}));
+  }
+
+  const best = Math.min(...fanouts.map((f) => f.total));
+  const worst = Math.max(...fanouts.map((f) => f.total));
+  console.log('');
+  console.log(`sync bench, ${N} children on loopback (${PROCS} processes), default timers (hello 10 s, dead 40 s, full state 60 s):`);
+  console.log(`  fan-out of a cfg change of every node: best ${best.toFixed(0)} ms, worst ${worst.toFixed(0)} ms  → ratio to the 1 s target: ${(worst / FANOUT_TARGET_MS).toFixed(2)} (< 1 is better)`);
+  console.log(`  steady state, parent: ${inRate.toFixed(0)} datagrams/s in, ${outRate.toFixed(0)} out; CPU ${cpuPct.toFixed(2)}% of one core (user ${userPct.toFixed(2)}%, kernel ${(cpuPct - userPct).toFixed(2)}%) → ratio to the 5% target: ${(cpuPct / CPU_TARGET_PCT).toFixed(2)} (< 1 is better)`);
+  console.log(`  parent RSS ${(b.rss / 2 ** 20).toFixed(0)} MB; retransmissions in the window ${b.retransmits - a.retransmits}; children SYNC at the end: ${summary.SYNC ?? 0}/${N}`);
+  for (const c of children) c.send({op: 'stop'});
+  await parent.stop();
+} finally {
+  await cleanup();
+}
