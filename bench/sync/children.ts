@@ -27,6 +27,7 @@ const stores: StoreDouble[] = [];
 let target: unknown;
 let arrivals: number[] = [];
 let waiting = 0;
+let cpuAtExpect = process.cpuUsage();
 
 for (const n of spec.nodes) {
   const store = new StoreDouble(['probe', 'sync']);
@@ -37,7 +38,10 @@ for (const n of spec.nodes) {
     const got = (v?.cfg.extensions.probe as {echo?: unknown} | undefined)?.echo;
     if (got === target && waiting > 0) {
       arrivals.push(performance.timeOrigin + performance.now());
-      if (--waiting === 0) send({arrived: {count: arrivals.length, last: Math.max(...arrivals), first: Math.min(...arrivals)}});
+      if (--waiting === 0) {
+        const cpu = process.cpuUsage(cpuAtExpect);
+        send({arrived: {count: arrivals.length, last: Math.max(...arrivals), first: Math.min(...arrivals), cpuMs: (cpu.user + cpu.system) / 1000}});
+      }
     }
   });
   engines.push(engine);
@@ -49,8 +53,11 @@ process.on('message', (m: {op: string; value?: unknown}) => {
   if (m.op === 'expect') {
     target = m.value;
     arrivals = [];
+    cpuAtExpect = process.cpuUsage();
     waiting = stores.filter((s, i) => (s.get(spec.nodes[i]!.id)?.cfg.extensions.probe as {echo?: unknown} | undefined)?.echo !== target).length;
     send({expecting: waiting});
+  } else if (m.op === 'profile') {
+    void profile(m.value as number).then((top) => send({profile: top}));
   } else if (m.op === 'synced') {
     send({synced: engines.filter((e) => e.status().parent?.state === 'synced').length});
   } else if (m.op === 'stop') {
@@ -59,3 +66,23 @@ process.on('message', (m: {op: string; value?: unknown}) => {
 });
 process.on('disconnect', () => process.exit(0));
 send({ready: engines.length});
+
+/** A CPU profile of this process for `ms`, summarised by self time (diagnostics: BENCH_SYNC_PROFILE_FANOUT). */
+async function profile(ms: number): Promise<string[]> {
+  const {Session} = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  await new Promise((r) => setTimeout(r, ms));
+  const {profile: p} = await session.post('Profiler.stop') as unknown as {profile: {nodes: {id: number; callFrame: {functionName: string; url: string}}[]; samples: number[]; timeDeltas: number[]}};
+  session.disconnect();
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  p.samples.forEach((id, i) => {
+    const cf = byId.get(id)!.callFrame;
+    const key = `${cf.functionName || '(anon)'} ${cf.url.split('/').pop()}`;
+    self.set(key, (self.get(key) ?? 0) + (p.timeDeltas[i] ?? 0));
+  });
+  return [...self].sort((a, b) => b[1] - a[1]).slice(0, 30).map(([k, us]) => `${(us / 1000).toFixed(1)} ms ${k}`);
+}

@@ -55,12 +55,13 @@ try {
   console.log(`parent: ${N} nodes applied in ${Date.now() - t} ms`);
 
   // The children, PROCS processes.
-  const per = Math.ceil(N / PROCS);
   const messages: {m: Record<string, unknown>; from: number}[] = [];
   const script = fileURLToPath(new URL('./children.ts', import.meta.url));
   t = Date.now();
   for (let p = 0; p < PROCS; p++) {
-    const slice = nodes.slice(p * per, (p + 1) * per).map((n) => ({id: n.id, secret: n.secret}));
+    // Interleaved: consecutive nodes live in different processes, as they would on different machines
+    // (the parent works through its children in store order; a block per process would serialise them).
+    const slice = nodes.filter((_, i) => i % PROCS === p).map((n) => ({id: n.id, secret: n.secret}));
     const c = fork(script, [], {execArgv: [...(process.env.BENCH_SYNC_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc']});
     c.on('message', (m: Record<string, unknown>) => messages.push({m, from: p}));
     c.send({op: 'init', spec: {parent: parentAddr, nodes: slice, sync}});
@@ -80,13 +81,23 @@ try {
     messages.length = 0;
     for (const c of children) c.send({op: 'expect', value});
     await until('children expecting', () => messages.filter((x) => x.m.expecting !== undefined).length === PROCS, 10_000, 5);
+    const cpu0 = await parent.request<{usage: NodeJS.CpuUsage; retransmits: number; sent: number}>('cpu');
     const prof = process.env.BENCH_SYNC_PROFILE_FANOUT && round === 3 ? parent.request<string[]>('profile', {ms: 3000}) : undefined;
+    if (prof) children[0]!.send({op: 'profile', value: 3000});
     const r = await parent.request<{t0: number; committed: number; nodes: number}>('setAll', {url: '/extensions/probe/echo', value});
     await until(`round ${round}: every child has the change`, () => messages.filter((x) => x.m.arrived).length === PROCS, 60_000, 5);
     const last = Math.max(...messages.filter((x) => x.m.arrived).map((x) => (x.m.arrived as {last: number}).last));
+    const cpu1 = await parent.request<{usage: NodeJS.CpuUsage; retransmits: number; sent: number}>('cpu');
+    const parentCpuMs = (cpu1.usage.user - cpu0.usage.user + cpu1.usage.system - cpu0.usage.system) / 1000;
+    const childrenCpuMs = messages.filter((x) => x.m.arrived).reduce((n, x) => n + (x.m.arrived as {cpuMs: number}).cpuMs, 0);
     fanouts.push({total: last - r.t0, fromCommit: last - r.committed});
-    if (prof) console.log((await prof).join('\n'));
-    console.log(`fan-out round ${round}: ${r.nodes} cfg changes → last child ${(last - r.t0).toFixed(0)} ms after the write began (${(last - r.committed).toFixed(0)} ms after it was durable)`);
+    if (prof) {
+      console.log('parent:\n' + (await prof).join('\n'));
+      await until('child profile', () => messages.some((x) => x.m.profile), 10_000, 50);
+      console.log('one child process:\n' + (messages.find((x) => x.m.profile)!.m.profile as string[]).join('\n'));
+    }
+    console.log(`fan-out round ${round}: ${r.nodes} cfg changes → last child ${(last - r.t0).toFixed(0)} ms after the write began (${(last - r.committed).toFixed(0)} ms after it was durable);` +
+      ` CPU used: parent ${parentCpuMs.toFixed(0)} ms (the write ${(r.committed - r.t0).toFixed(0)} ms of it), children ${childrenCpuMs.toFixed(0)} ms; parent sent ${cpu1.sent - cpu0.sent} datagrams (${cpu1.retransmits - cpu0.retransmits} retransmissions)`);
     await new Promise((res) => setTimeout(res, 1000));
   }
 

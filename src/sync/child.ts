@@ -12,7 +12,7 @@ import {deriveJoinKey, deriveSessionKey, newNonce} from './crypto.js';
 import {receive, sendHello, sendState, type Link, type RoleContext} from './context.js';
 import type {PeerAddress} from './session.js';
 import {Session} from './session.js';
-import {canonical, setAt} from './leaves.js';
+import {canonical, setAt, splitPointer} from './leaves.js';
 import {decodeRefuse, decodeResync, decodeState, decodeWelcome, encodeJson, type StateMsg} from './payload.js';
 import type {Tickable} from './scheduler.js';
 import {NIL_UUID} from './uuid.js';
@@ -55,7 +55,7 @@ export class ChildRole implements Link, Tickable {
     private readonly ctx: RoleContext,
     private readonly parentAddr: () => Promise<PeerAddress>,
     private readonly secret: Buffer,
-    private readonly registryExtensions: () => Set<string>,
+    private readonly knownExtensions: Set<string>,
     private readonly onSynced: () => void,
   ) {
     this.joinKey = deriveJoinKey(secret, ctx.selfId);
@@ -265,6 +265,8 @@ export class ChildRole implements Link, Tickable {
   private applyCfg(st: StateMsg): void {
     const {ctx} = this;
     if (!st.c && !st.cd && st.f !== 1) return;
+    const current = ctx.store.get(ctx.selfId)?.cfg;
+    if (st.f !== 1 && current && !st.cd?.length && st.c && this.mergeCfg(st.c)) return;
     if (st.f === 1) this.cfgLeaves = new Map(Object.entries(st.c ?? {}));
     else {
       for (const p of st.cd ?? []) this.cfgLeaves.delete(p);
@@ -273,7 +275,7 @@ export class ChildRole implements Link, Tickable {
     const node: Record<string, unknown> = {};
     for (const [p, v] of this.cfgLeaves) setAt(node, p, structuredClone(v));
     node.id = ctx.selfId;
-    const known = this.registryExtensions();
+    const known = this.knownExtensions;
     const exts = (node.extensions ?? {}) as Record<string, unknown>;
     for (const name of Object.keys(exts)) {
       if (!known.has(name)) {
@@ -281,7 +283,6 @@ export class ChildRole implements Link, Tickable {
         ctx.counters.ignore('invalid');
       }
     }
-    const current = ctx.store.get(ctx.selfId)?.cfg;
     const canon = canonical(node);
     // Write only what differs (cfg writes are durable): the parent's cfg changed, or ours was edited here.
     if (current && canon === this.lastWritten && canonical(projectOnto(current, node)) === canon) return;
@@ -293,6 +294,33 @@ export class ChildRole implements Link, Tickable {
       ctx.counters.ignore('invalid');
       ctx.log.error({err: (error as Error).message}, 'sync: the cfg from the parent was refused by the local store');
     }
+  }
+
+  /**
+   * A delta that only sets values is merged as it is (one write, no rebuilding of the whole node).
+   * Returns false when it cannot be (a null value would mean "remove" to a merge).
+   */
+  private mergeCfg(set: Record<string, JsonValue>): boolean {
+    const {ctx} = this;
+    const partial: Record<string, unknown> = {};
+    for (const [p, v] of Object.entries(set)) {
+      if (v === null) return false;
+      const segs = splitPointer(p);
+      if (segs[0] === 'extensions' && segs[1] !== undefined && !this.knownExtensions.has(segs[1])) {
+        ctx.counters.ignore('invalid');
+        continue;
+      }
+      setAt(partial, p, v);
+    }
+    for (const [p, v] of Object.entries(set)) this.cfgLeaves.set(p, v);
+    this.lastWritten = ''; // the next full state compares (and writes) the whole node again
+    try {
+      ctx.store.update(ctx.selfId, partial, {merge: true, source: 'sync'});
+    } catch (error) {
+      ctx.counters.ignore('invalid');
+      ctx.log.error({err: (error as Error).message}, 'sync: a cfg change from the parent was refused by the local store');
+    }
+    return true;
   }
 
   private acked(ack: number): void {

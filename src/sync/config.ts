@@ -45,6 +45,11 @@ export const syncConfigSchema = z.object({
   phoneHomeRetryMax: duration('10s'),
   /** Timeout of the core mutation sync/INITtoSYNC (the wait for the node to phone home). */
   initToSyncTimeout: duration('90s'),
+  /**
+   * Flow control on a parent: at most this many children with an unacknowledged update at once (the
+   * others wait for a slot), so that a fan-out to 10,000 children does not outrun them and retransmit.
+   */
+  maxInFlight: z.number().int().min(1).default(512),
   /** Largest datagram sent, headers included; larger messages are fragmented. */
   maxDatagram: z.number().int().min(256).max(65507).default(1400),
   /** Largest reassembled message accepted from one peer. */

@@ -139,7 +139,7 @@ export class SyncEngine {
       }
     }
     if (this.opts.parent && secret) {
-      this.childRole = new ChildRole(this.context(), () => this.resolveParent(), secret, () => new Set(this.registry.extensions().map((e) => e.name)), () => this.synced());
+      this.childRole = new ChildRole(this.context(), () => this.resolveParent(), secret, new Set(this.registry.extensions().map((e) => e.name)), () => this.synced());
       this.markDirty(this.selfId, 'dsc', '');
       this.childRole.start();
     }

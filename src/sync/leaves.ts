@@ -13,13 +13,21 @@ export function unescapeSegment(s: string): string {
   return s.replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
-export function splitPointer(pointer: string): string[] {
+const splitCache = new Map<string, readonly string[]>();
+
+/** The unescaped segments of a pointer (cached: the same few hundred pointers come back all the time). */
+export function splitPointer(pointer: string): readonly string[] {
+  let segs = splitCache.get(pointer);
+  if (segs) return segs;
   if (pointer === '') return [];
   if (!pointer.startsWith('/')) throw new Error(`not a JSON Pointer: "${pointer}"`);
-  return pointer.slice(1).split('/').map(unescapeSegment);
+  segs = pointer.slice(1).split('/').map(unescapeSegment);
+  if (splitCache.size > 100_000) splitCache.clear();
+  splitCache.set(pointer, segs);
+  return segs;
 }
 
-export function joinPointer(segments: string[]): string {
+export function joinPointer(segments: readonly string[]): string {
   return segments.map((s) => '/' + escapeSegment(s)).join('');
 }
 

@@ -50,6 +50,9 @@ export interface ChildStatus {
 
 export class ParentRole {
   private readonly links = new Map<string, ChildLink>();
+  /** Children with an unacknowledged update (flow control), and those waiting for a slot. */
+  private readonly inFlight = new Set<ChildLink>();
+  private readonly waiting = new Set<ChildLink>();
   private readonly joinKeys = new Map<string, {text: string; secret: Buffer; key: Buffer}>();
 
   constructor(private readonly ctx: RoleContext) {}
@@ -186,6 +189,7 @@ export class ParentRole {
   /** The child proved it holds the session key: the session replaces any older one, and the node is SYNC. */
   private promote(link: ChildLink, session: Session, now: number): void {
     const {ctx} = this;
+    this.release(link);
     link.session?.close();
     for (const p of link.pending) if (p.session !== session) p.session.close();
     link.pending = [];
@@ -252,6 +256,7 @@ export class ParentRole {
     if (s.peerAck >= s.sentVersion) {
       s.acknowledged(this.ctx.now());
       this.ctx.ledger(link.peerId).prune(ack);
+      this.release(link);
     }
   }
 
@@ -266,13 +271,20 @@ export class ParentRole {
     if (!s) return false;
     const ledger = ctx.ledger(link.peerId);
     if (mode === 'delta' && s.sentVersion >= ledger.ver) return false;
+    if (mode !== 'retransmit' && ledger.ver > s.peerAck && !s.pending && this.inFlight.size >= ctx.config.maxInFlight) {
+      this.waiting.add(link); // sent when a slot frees up (whatever has changed by then)
+      return false;
+    }
     const asFull = mode === 'full' || s.peerAck === 0;
     const since = asFull ? 0 : s.peerAck;
     const cfg = ledger.changes('cfg', since, (p) => ctx.ownership.parentSends('cfg', p));
     const dsc = ledger.changes('dsc', since, (p) => ctx.ownership.parentSends('dsc', p));
     if (!asFull && !Object.keys(cfg.set).length && !cfg.del.length && !Object.keys(dsc.set).length && !dsc.del.length) {
       s.sentVersion = Math.max(s.sentVersion, ledger.ver); // nothing for this child among the changes
-      if (mode === 'retransmit') s.clearRetransmit();
+      if (mode === 'retransmit') {
+        s.clearRetransmit();
+        this.release(link);
+      }
       return false;
     }
     if (asFull) {
@@ -280,6 +292,7 @@ export class ParentRole {
       dsc.del = [];
     }
     sendState(ctx, link, link.peerId, ledger.ver, asFull, cfg, dsc, reply);
+    if (s.pending) this.inFlight.add(link);
     const at = s.retransmitAt;
     if (at !== undefined) ctx.scheduler.schedule(link, at);
     return true;
@@ -373,8 +386,20 @@ export class ParentRole {
     this.sendJoin(link.peerId, MsgType.RESYNC, 0, encodeJson({session: d.session, seq: d.seq}), join.key, from);
   }
 
+  /** A child's update is acknowledged (or its session ended): its slot goes to the next waiting child. */
+  private release(link: ChildLink): void {
+    if (!this.inFlight.delete(link)) return;
+    for (const next of this.waiting) {
+      if (this.inFlight.size >= this.ctx.config.maxInFlight) break;
+      this.waiting.delete(next);
+      if (next.session) this.sendUpdate(next, 'delta');
+    }
+  }
+
   /** Ends a child's session (its node was deleted or re-parented, or it is dead). */
   drop(link: ChildLink, why: string, bye = false): void {
+    this.release(link);
+    this.waiting.delete(link);
     if (bye) sendBye(this.ctx, link);
     link.session?.close();
     link.session = undefined;
@@ -406,6 +431,7 @@ export class ParentRole {
   }
 
   stop(): void {
+    this.waiting.clear(); // nothing more goes out
     for (const link of this.links.values()) if (link.session) this.drop(link, 'shutdown', true);
     this.links.clear();
   }

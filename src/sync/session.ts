@@ -53,6 +53,11 @@ export class Session {
     this.retries = 0;
   }
 
+  /** An update is out and not yet acknowledged. */
+  get pending(): boolean {
+    return this.firstTx !== undefined;
+  }
+
   /** When the pending update is due again (undefined: nothing pending). Backs off exponentially. */
   get retransmitAt(): number | undefined {
     if (this.firstTx === undefined) return undefined;

@@ -36,7 +36,7 @@ async function startOne(d: DaemonSpec, index: number): Promise<void> {
     stateDir: d.stateDir, listen: d.listen ?? '127.0.0.1:0', id: d.id, logLevel: 'warn', sync: d.sync ?? {},
     ...(d.parent ? {parent: d.parent} : {}), ...(d.nodename ? {nodename: d.nodename} : {}),
   });
-  const logger = pino({level: process.env.LC_SYNC_TEST_LOG ?? 'warn', base: {daemon: d.nodename ?? d.id.slice(0, 8)}});
+  const logger = pino({level: process.env.LC_SYNC_TEST_LOG || 'warn', base: {daemon: d.nodename ?? d.id.slice(0, 8)}});
   const daemon = await startDaemon({config, modules: [sync, worldModule], logger, ...(d.joinSecret ? {joinSecret: d.joinSecret} : {})});
   if (!daemon.sync) throw new Error('the daemon did not start state sync');
   for (const url of spec.watch ?? []) {

@@ -73,10 +73,19 @@ export class StoreDouble implements SyncStore {
     if (!view) throw new Error(`no node ${id}`);
     let next: Node;
     if (opts.merge) {
+      // Only the given leaves can change: write and announce just those.
+      const changed: [string, JsonValue][] = [];
+      for (const [p, v] of flatten(input)) if (canonical(getAt(view.cfg, p)) !== canonical(v)) changed.push([p, v]);
+      if (changed.length === 0) return view.cfg;
       next = structuredClone(view.cfg);
-      for (const [p, v] of flatten(input)) setAt(next as unknown as Record<string, unknown>, p, v);
-      next = this.normalize(next);
-    } else next = this.normalize(input);
+      for (const [p, v] of changed) setAt(next as unknown as Record<string, unknown>, p, v);
+      this.normalize(next);
+      view.cfg = next;
+      this.cfgWrites++;
+      for (const [p, v] of changed) this.emit({type: 'STATE_CHANGE', nodeId: id, view: 'cfg', op: 'UPDATE', url: p, value: v});
+      return next;
+    }
+    next = this.normalize(input);
     const before = flatten(view.cfg);
     const after = flatten(next);
     view.cfg = next;
