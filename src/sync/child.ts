@@ -9,7 +9,7 @@
 import type {JsonValue, Node} from '../model/node.js';
 import {applyDsc} from './apply.js';
 import {deriveJoinKey, deriveSessionKey, newNonce} from './crypto.js';
-import {receive, sendHello, sendState, type Link, type RoleContext} from './context.js';
+import {nextNack, onNack, receive, sendHello, sendNacks, sendState, type Link, type RoleContext} from './context.js';
 import type {PeerAddress} from './session.js';
 import {Session} from './session.js';
 import {canonical, setAt, splitPointer} from './leaves.js';
@@ -88,7 +88,10 @@ export class ChildRole implements Link, Tickable {
         sendHello(this.ctx, this, this.ctx.ledger(this.ctx.selfId).ver, FLAG_REPLY);
         s.retransmitted(now);
       }
-      return s.retransmitAt;
+      sendNacks(this.ctx, this, now); // the parent's first state may be a large one
+      const ask = nextNack(this.ctx, this);
+      const again = s.retransmitAt;
+      return ask === undefined ? again : again === undefined ? ask : Math.min(ask, again);
     }
     if (now - s.lastRecv >= config.deadInterval) {
       this.ctx.counters.parentLost++;
@@ -105,12 +108,15 @@ export class ChildRole implements Link, Tickable {
       s.retransmitted(now);
       this.sendUpdate('retransmit');
     }
+    sendNacks(this.ctx, this, now);
     // The parent drives the hellos (we answer its hellos); ours is a fallback if its hellos are lost.
     const fallback = Math.round(config.helloInterval * 1.5);
     if (now - s.lastSent >= fallback) sendHello(this.ctx, this, this.ctx.ledger(this.ctx.selfId).ver);
     let next = Math.min(s.lastSent + fallback, s.lastRecv + config.deadInterval);
     const again = s.retransmitAt;
     if (again !== undefined) next = Math.min(next, again);
+    const ask = nextNack(this.ctx, this);
+    if (ask !== undefined) next = Math.min(next, ask);
     return next;
   }
 
@@ -203,7 +209,11 @@ export class ChildRole implements Link, Tickable {
     if (!s || d.session !== s.id) return ctx.counters.drop('no_session');
     const now = ctx.now();
     const message = receive(ctx, s, d, from, now);
-    if (!message) return;
+    if (!message) {
+      const at = d.fragCount > 1 ? nextNack(ctx, this) : undefined;
+      if (at !== undefined) ctx.scheduler.schedule(this, at);
+      return;
+    }
     switch (d.type) {
       case MsgType.HELLO: {
         const h = decodeHello(message);
@@ -220,6 +230,8 @@ export class ChildRole implements Link, Tickable {
       case MsgType.BYE:
         this.lose('the parent said goodbye', now);
         return;
+      case MsgType.NACK:
+        return onNack(ctx, this, message);
       default:
         ctx.counters.drop('unexpected');
     }

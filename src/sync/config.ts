@@ -43,8 +43,6 @@ export const syncConfigSchema = z.object({
   /** First phone-home retry; doubles up to phoneHomeRetryMax (with jitter). */
   phoneHomeRetry: duration('1s'),
   phoneHomeRetryMax: duration('10s'),
-  /** Timeout of the core mutation sync/INITtoSYNC (the wait for the node to phone home). */
-  initToSyncTimeout: duration('90s'),
   /**
    * Flow control on a parent: at most this many children with an unacknowledged update at once (the
    * others wait for a slot), so that a fan-out to 10,000 children does not outrun them and retransmit.

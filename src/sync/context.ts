@@ -11,7 +11,7 @@ import type {Scheduler} from './scheduler.js';
 import type {PeerAddress, Session} from './session.js';
 import type {Transport} from './transport.js';
 import {FLAG_REPLY, MsgType, encodeHello, type Datagram, verifyDatagram} from './wire.js';
-import {encodeJson, type StateMsg} from './payload.js';
+import {decodeNack, encodeJson, type StateMsg} from './payload.js';
 import type {Changes} from './ledger.js';
 import type {RttEstimator} from './rtt.js';
 
@@ -93,10 +93,12 @@ export function sendState(ctx: RoleContext, link: Link, nodeId: string, version:
   if (Object.keys(dsc.set).length) msg.d = dsc.set;
   if (!full && dsc.del.length) msg.dd = dsc.del;
   const now = ctx.now();
-  ctx.transport.send(
-    {type: MsgType.STATE, flags: reply ? FLAG_REPLY : 0, sender: ctx.selfId, recipient: link.peerId, session: s.id},
+  const flags = reply ? FLAG_REPLY : 0;
+  const frags = ctx.transport.send(
+    {type: MsgType.STATE, flags, sender: ctx.selfId, recipient: link.peerId, session: s.id},
     encodeJson(msg), s.key, () => s.nextSeq(), s.addr,
   );
+  if (frags) s.rememberFragments(frags.msgId, MsgType.STATE, flags, frags.parts);
   if (full) {
     s.lastFull = now;
     ctx.counters.fullStates++;
@@ -105,4 +107,34 @@ export function sendState(ctx: RoleContext, link: Link, nodeId: string, version:
   s.sentVersion = Math.max(s.sentVersion, version);
   // Retransmit until acknowledged, unless the peer already has this version (a periodic full state).
   if (version > s.peerAck) s.armRetransmit(now);
+}
+
+/** How long an incomplete message must be quiet before we ask for its missing fragments. */
+export function nackQuietMs(ctx: RoleContext): number {
+  return Math.max(20, Math.min(200, ctx.rtt.rto / 2));
+}
+
+/** Asks the peer for the fragments we are missing (a NACK per incomplete, quiet message). */
+export function sendNacks(ctx: RoleContext, link: Link, now: number): void {
+  const s = link.session;
+  if (!s || s.reassembler.size === 0) return;
+  for (const m of s.reassembler.missing(now, nackQuietMs(ctx))) {
+    ctx.transport.send({type: MsgType.NACK, flags: 0, sender: ctx.selfId, recipient: link.peerId, session: s.id},
+      encodeJson({m: m.msgId, x: m.indexes}), s.key, () => s.nextSeq(), s.addr);
+  }
+}
+
+/** The peer is missing some fragments of a message we sent: send just those again. */
+export function onNack(ctx: RoleContext, link: Link, message: Buffer): void {
+  const s = link.session;
+  const nack = decodeNack(message);
+  if (!s || !nack) return ctx.counters.drop('malformed');
+  const sent = s.sentFragmented.get(nack.m);
+  if (!sent) return; // too old: the retransmission timer sends the whole update again
+  ctx.transport.resend({type: sent.type, flags: sent.flags, sender: ctx.selfId, recipient: link.peerId, session: s.id}, nack.m, sent.parts, nack.x, s.key, () => s.nextSeq(), s.addr);
+}
+
+/** When the link needs a tick for its reassembly (undefined: nothing incomplete). */
+export function nextNack(ctx: RoleContext, link: Link): number | undefined {
+  return link.session?.reassembler.nextAsk(nackQuietMs(ctx));
 }

@@ -202,6 +202,7 @@ export class SyncEngine {
     counter('layercake_sync_bytes_received_total', 'Sync bytes received', c.bytesReceived);
     counter('layercake_sync_send_errors_total', 'Sync datagrams the socket failed to send', c.sendErrors);
     counter('layercake_sync_retransmits_total', 'Unacknowledged sync updates sent again', c.retransmits);
+    counter('layercake_sync_fragments_resent_total', 'Fragments sent again because the peer reported them missing', c.fragmentsResent);
     counter('layercake_sync_full_states_total', 'Full node states sent', c.fullStates);
     for (const [k, v] of Object.entries(c.phoneHome)) counter('layercake_sync_phone_home_total', 'Phone-homes: sent (child), accepted and refused (parent)', v, {result: k});
     for (const [k, v] of c.ignored) counter('layercake_sync_values_ignored_total', 'Reported values not applied, by reason', v, {reason: k});

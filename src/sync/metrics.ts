@@ -34,6 +34,7 @@ export class SyncCounters {
   bytesReceived = 0;
   sendErrors = 0;
   retransmits = 0;
+  fragmentsResent = 0;
   fullStates = 0;
   phoneHome = {sent: 0, accepted: 0, refused: 0};
   /** Values from a peer that were not applied, by reason (stale, owned by the other side, invalid). */

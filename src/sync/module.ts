@@ -17,7 +17,10 @@ export const syncExtension = defineExtension({
 });
 
 export interface SyncModuleOptions {
-  /** Timeout of INITtoSYNC (config sync.initToSyncTimeout, default 90 s). */
+  /**
+   * Timeout of INITtoSYNC (default 90 s). In the daemon, the operator sets it like any mutation's:
+   * `modules.sync.mutations.INITtoSYNC.timeout` in the config file.
+   */
   initToSyncTimeout?: number | string;
 }
 
@@ -48,5 +51,5 @@ export function createSyncModule(opts: SyncModuleOptions = {}): ModuleSpec {
   });
 }
 
-/** The module with the default timeout; the daemon registers createSyncModule({initToSyncTimeout}) to honour the config. */
+/** The module as the daemon registers it (through the core's layercake:modules hook). */
 export const sync: ModuleSpec = createSyncModule();

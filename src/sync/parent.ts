@@ -6,7 +6,7 @@
 import type {NodeView} from '../model/node.js';
 import {applyDsc} from './apply.js';
 import {deriveJoinKey, deriveSessionKey, newNonce, parseJoinSecret} from './crypto.js';
-import {receive, sendBye, sendHello, sendState, type Link, type RoleContext} from './context.js';
+import {nextNack, onNack, receive, sendBye, sendHello, sendNacks, sendState, type Link, type RoleContext} from './context.js';
 import {decodePhoneHome, decodeState, encodeJson, type StateMsg, type Welcome} from './payload.js';
 import type {Tickable} from './scheduler.js';
 import {Session, type PeerAddress} from './session.js';
@@ -170,7 +170,11 @@ export class ParentRole {
       promoted = true;
     }
     const message = receive(ctx, session, d, from, now);
-    if (!message) return;
+    if (!message) {
+      const at = d.fragCount > 1 ? nextNack(ctx, link) : undefined;
+      if (at !== undefined) ctx.scheduler.schedule(link, at);
+      return;
+    }
     switch (d.type) {
       case MsgType.HELLO: {
         const h = decodeHello(message);
@@ -181,6 +185,8 @@ export class ParentRole {
       }
       case MsgType.STATE:
         return this.onState(link, message);
+      case MsgType.NACK:
+        return onNack(ctx, link, message);
       default:
         ctx.counters.drop('unexpected');
     }
@@ -344,6 +350,7 @@ export class ParentRole {
       return undefined;
     }
     const slack = this.slack();
+    sendNacks(ctx, link, now);
     if (link.wantFull) this.sendAskFull(link, now);
     if (fullEvery > 0 && now - s.lastFull >= fullEvery - slack && now - s.lastSent >= hello - slack) {
       this.sendUpdate(link, 'full', true);
@@ -354,6 +361,8 @@ export class ParentRole {
     const again = s.retransmitAt;
     if (again !== undefined) next = Math.min(next, again);
     if (link.wantFull) next = Math.min(next, link.lastAskFull + hello / 4);
+    const ask = nextNack(ctx, link);
+    if (ask !== undefined) next = Math.min(next, ask);
     return next;
   }
 

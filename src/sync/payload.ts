@@ -99,3 +99,15 @@ export function decodeState(buf: Buffer): StateMsg | undefined {
   if (o.dd !== undefined && !isStrArr(o.dd)) return undefined;
   return o as unknown as StateMsg;
 }
+
+/** NACK: the fragments `x` of message `m` did not arrive. */
+export interface Nack {
+  m: number;
+  x: number[];
+}
+
+export function decodeNack(buf: Buffer): Nack | undefined {
+  const o = parse(buf);
+  if (!o || !isUint(o.m) || !Array.isArray(o.x) || o.x.length > 1000 || !o.x.every((i) => Number.isInteger(i) && i >= 0 && i < 0x10000)) return undefined;
+  return {m: o.m, x: o.x as number[]};
+}

@@ -23,6 +23,16 @@ interface Pending {
   received: number;
   bytes: number;
   started: number;
+  /** When the last fragment came, and when we last asked for the missing ones. */
+  last: number;
+  asked: number;
+  asks: number;
+}
+
+/** Fragments of one message the sender should send again. */
+export interface Missing {
+  msgId: number;
+  indexes: number[];
 }
 
 export type ReassemblyResult = {done: Buffer} | {waiting: true} | {error: 'too_large' | 'budget' | 'inconsistent'};
@@ -45,7 +55,7 @@ export class Reassembler {
     if (!p) {
       if (count > Math.ceil(this.maxMessageBytes / 64)) return {error: 'too_large'}; // fragments are never that small
       while (this.pending.size >= this.maxPending) this.drop(this.pending.keys().next().value!);
-      p = {count, parts: new Array(count), received: 0, bytes: 0, started: now};
+      p = {count, parts: new Array(count), received: 0, bytes: 0, started: now, last: now, asked: 0, asks: 0};
       this.pending.set(msgId, p);
     }
     if (p.count !== count) {
@@ -63,6 +73,7 @@ export class Reassembler {
     }
     p.parts[index] = Buffer.from(chunk); // copy: the datagram buffer is not ours to keep
     p.received++;
+    p.last = now;
     p.bytes += chunk.length;
     if (p.received < p.count) return {waiting: true};
     this.pending.delete(msgId);
@@ -72,6 +83,34 @@ export class Reassembler {
 
   get size(): number {
     return this.pending.size;
+  }
+
+  /**
+   * Incomplete messages quiet for `quietMs` (and not asked about for as long): which fragments are
+   * missing. At most `maxAsks` times per message; after that the sender's retransmission timer sends it whole.
+   */
+  missing(now: number, quietMs: number, maxAsks = 8): Missing[] {
+    this.expire(now);
+    const out: Missing[] = [];
+    for (const [msgId, p] of this.pending) {
+      if (now - p.last < quietMs || now - p.asked < quietMs || p.asks >= maxAsks) continue;
+      const indexes: number[] = [];
+      for (let i = 0; i < p.count && indexes.length < 1000; i++) if (!p.parts[i]) indexes.push(i);
+      p.asked = now;
+      p.asks++;
+      out.push({msgId, indexes});
+    }
+    return out;
+  }
+
+  /** When missing() may next have something to say (undefined: nothing incomplete). */
+  nextAsk(quietMs: number): number | undefined {
+    let at: number | undefined;
+    for (const p of this.pending.values()) {
+      const t = Math.max(p.last, p.asked) + quietMs;
+      if (at === undefined || t < at) at = t;
+    }
+    return at;
   }
 
   clear(): void {

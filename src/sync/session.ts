@@ -45,6 +45,14 @@ export class Session {
     this.lastRecv = now;
   }
 
+  /** The last fragmented messages sent (for selective retransmission of lost fragments). */
+  readonly sentFragmented = new Map<number, {type: number; flags: number; parts: Buffer[]}>();
+
+  rememberFragments(msgId: number, type: number, flags: number, parts: Buffer[]): void {
+    this.sentFragmented.set(msgId, {type, flags, parts});
+    while (this.sentFragmented.size > 2) this.sentFragmented.delete(this.sentFragmented.keys().next().value!);
+  }
+
   /** An update went out that the peer must acknowledge (starts the retransmission timer if idle). */
   armRetransmit(now: number): void {
     if (this.firstTx !== undefined) return;
@@ -97,5 +105,6 @@ export class Session {
 
   close(): void {
     this.reassembler.clear();
+    this.sentFragmented.clear();
   }
 }

@@ -71,10 +71,13 @@ export class Transport {
     return {address: a.address, port: a.port};
   }
 
-  /** Sends one message; `nextSeq` numbers each datagram (fragments get consecutive numbers). */
-  send(h: OutHeader, payload: Buffer, key: Buffer, nextSeq: () => number, to: PeerAddress): void {
+  /**
+   * Sends one message; `nextSeq` numbers each datagram (fragments get consecutive numbers). Returns the
+   * fragments and the message id when it had to be fragmented (for selective retransmission).
+   */
+  send(h: OutHeader, payload: Buffer, key: Buffer, nextSeq: () => number, to: PeerAddress): {msgId: number; parts: Buffer[]} | undefined {
     const socket = this.socket;
-    if (!socket) return;
+    if (!socket) return undefined;
     const name = TYPE_NAMES[h.type] ?? 'unknown';
     const address = this.v6 && isIP(to.address) === 4 ? `::ffff:${to.address}` : to.address;
     if (payload.length + OVERHEAD_BYTES <= this.opts.maxDatagram) {
@@ -82,7 +85,7 @@ export class Transport {
       const buf = encodeDatagram({type: h.type, flags: h.flags, sender: h.sender, recipient: h.recipient, session: h.session, seq, msgId: seq, fragIndex: 0, fragCount: 1}, payload, key);
       this.counters.countSent(name, buf.length);
       socket.send(buf, to.port, address);
-      return;
+      return undefined;
     }
     const parts = fragment(payload, this.opts.maxDatagram);
     let msgId = 0;
@@ -91,6 +94,22 @@ export class Transport {
       if (i === 0) msgId = seq;
       const buf = encodeDatagram({type: h.type, flags: h.flags, sender: h.sender, recipient: h.recipient, session: h.session, seq, msgId, fragIndex: i, fragCount: parts.length}, parts[i]!, key);
       this.counters.countSent(name, buf.length);
+      socket.send(buf, to.port, address);
+    }
+    return {msgId, parts};
+  }
+
+  /** Sends some fragments of an earlier message again (same message id and indexes, fresh sequence numbers). */
+  resend(h: OutHeader, msgId: number, parts: Buffer[], indexes: number[], key: Buffer, nextSeq: () => number, to: PeerAddress): void {
+    const socket = this.socket;
+    if (!socket) return;
+    const address = this.v6 && isIP(to.address) === 4 ? `::ffff:${to.address}` : to.address;
+    for (const i of indexes) {
+      const part = parts[i];
+      if (!part) continue;
+      const buf = encodeDatagram({type: h.type, flags: h.flags, sender: h.sender, recipient: h.recipient, session: h.session, seq: nextSeq(), msgId, fragIndex: i, fragCount: parts.length}, part, key);
+      this.counters.countSent(TYPE_NAMES[h.type] ?? 'unknown', buf.length);
+      this.counters.fragmentsResent++;
       socket.send(buf, to.port, address);
     }
   }

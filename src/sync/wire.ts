@@ -20,6 +20,7 @@ export const MsgType = {
   HELLO: 16,
   STATE: 17,
   BYE: 18,
+  NACK: 19,
 } as const;
 export type MsgType = (typeof MsgType)[keyof typeof MsgType];
 

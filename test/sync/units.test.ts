@@ -30,7 +30,7 @@ test('config: durations, defaults, timer sanity, parent URLs', () => {
   const c = parseSyncConfig({});
   assert.is(c.helloInterval, 10_000);
   assert.is(c.deadInterval, 40_000);
-  assert.is(c.initToSyncTimeout, 90_000);
+  assert.is(c.maxInFlight, 512);
   assert.is(parseSyncConfig({helloInterval: '1s', deadInterval: '3s'}).deadInterval, 3000);
   assert.throws(() => parseSyncConfig({helloInterval: '10s', deadInterval: '15s'}), /deadInterval: must be at least twice helloInterval/);
   assert.throws(() => parseSyncConfig({bogus: 1}), /config sync/);
@@ -145,6 +145,25 @@ test('fragmentation: reassembled in any order; bounded by size, count, memory an
   assert.equal(few.add(6, 1, 3, Buffer.alloc(100), 0), {error: 'inconsistent'});
   few.add(9, 0, 2, Buffer.alloc(100), 20_000);
   assert.is(few.size, 1, 'incomplete messages older than the ttl are dropped');
+});
+
+test('selective retransmission: an incomplete message, once quiet, lists its missing fragments (a bounded number of times)', () => {
+  const r = new Reassembler(new ByteBudget(1 << 20), 1 << 20);
+  for (const i of [0, 2, 5]) r.add(3, i, 6, Buffer.alloc(10), 1000);
+  assert.equal(r.missing(1010, 50), [], 'not while fragments are still coming');
+  assert.is(r.nextAsk(50), 1050);
+  assert.equal(r.missing(1050, 50), [{msgId: 3, indexes: [1, 3, 4]}]);
+  assert.equal(r.missing(1060, 50), [], 'not again before another quiet period');
+  r.add(3, 1, 6, Buffer.alloc(10), 1070);
+  assert.equal(r.missing(1120, 50), [{msgId: 3, indexes: [3, 4]}]);
+  r.add(3, 3, 6, Buffer.alloc(10), 1130);
+  assert.ok('done' in r.add(3, 4, 6, Buffer.alloc(10), 1131));
+  assert.is(r.nextAsk(50), undefined);
+  const capped = new Reassembler(new ByteBudget(1 << 20), 1 << 20);
+  capped.add(1, 0, 2, Buffer.alloc(10), 0);
+  let asks = 0;
+  for (let t = 100; t < 5000; t += 100) asks += capped.missing(t, 50, 3).length;
+  assert.is(asks, 3);
 });
 
 test('leaves: pointers escape, objects flatten, empty objects survive, group roots', () => {

@@ -108,7 +108,7 @@ async function handle(m: {re: number; op: string; daemon?: number; [k: string]: 
     case 'status':
       return h.sync.status();
     case 'counters':
-      return {dropped: Object.fromEntries(h.sync.counters.dropped), ignored: Object.fromEntries(h.sync.counters.ignored), retransmits: h.sync.counters.retransmits};
+      return {dropped: Object.fromEntries(h.sync.counters.dropped), ignored: Object.fromEntries(h.sync.counters.ignored), retransmits: h.sync.counters.retransmits, fragmentsResent: h.sync.counters.fragmentsResent};
     case 'why':
       return h.daemon.engine.why(m.node as string);
     default:
