@@ -185,7 +185,13 @@ test('forged HMAC, replayed sequence, unknown sender and mismatched payload id a
   for (const r of reasons) assert.is(metric(after, r), metric(before, r) + 1, r);
   assert.is.not(probe((await views()).get(kids[1]!.id), 'dsc').echo, 'pwned');
   fake.close();
-  await parent.request('delete', {ids: [F.id]}).catch(() => undefined);
+  // Deleting nodes, in session (F) or never synced (the original crashed on the latter), ends F's session and nothing else.
+  const ghost = {id: randomUUID(), name: 'ghost', secret: newJoinSecret()};
+  await parent.request('apply', {inputs: [node(ghost)]});
+  await parent.request('delete', {ids: [F.id, ghost.id]});
+  const status = await parent.request<{children: {id: string; state: string}[]}>('status');
+  assert.not.ok(status.children.some((c) => c.id === F.id || c.id === ghost.id));
+  assert.is(status.children.filter((c) => c.state === 'synced').length, N);
 });
 
 test('a killed child is ERROR at the parent within the dead interval, and re-syncs when it is back', async () => {
