@@ -8,7 +8,7 @@
  */
 import type {JsonValue, Node} from '../model/node.js';
 import {applyDsc} from './apply.js';
-import {deriveJoinKey, deriveSessionKey, newNonce} from './crypto.js';
+import {deriveJoinKey, deriveSessionKey, macKey, newNonce, type MacKey} from './crypto.js';
 import {nextNack, onNack, receive, sendHello, sendNacks, sendState, type Link, type RoleContext} from './context.js';
 import type {PeerAddress} from './session.js';
 import {Session} from './session.js';
@@ -39,7 +39,7 @@ export class ChildRole implements Link, Tickable {
   /** The parent's id, learned from its WELCOME. */
   parentId = NIL_UUID;
   private nonce = newNonce();
-  private readonly joinKey: Buffer;
+  private readonly joinKey: MacKey;
   private attempts = 0;
   private nextPhoneAt = 0;
   private retry: number;
@@ -58,7 +58,7 @@ export class ChildRole implements Link, Tickable {
     private readonly knownExtensions: Set<string>,
     private readonly onSynced: () => void,
   ) {
-    this.joinKey = deriveJoinKey(secret, ctx.selfId);
+    this.joinKey = macKey(deriveJoinKey(secret, ctx.selfId));
     this.retry = ctx.config.phoneHomeRetry;
   }
 
@@ -167,7 +167,7 @@ export class ChildRole implements Link, Tickable {
       if (this.state !== 'phoning' || w.nonce !== this.nonce.toString('hex')) return ctx.counters.drop('replay');
       const key = deriveSessionKey(this.secret, ctx.selfId, w.parent, w.session, this.nonce, Buffer.from(w.pnonce, 'hex'));
       this.parentId = w.parent;
-      this.session = new Session(w.session, key, from, ctx.budget, ctx.config.maxMessageBytes, now, ctx.rtt, ctx.config.helloInterval);
+      this.session = new Session(w.session, macKey(key), from, ctx.budget, ctx.config.maxMessageBytes, now, ctx.rtt, ctx.config.helloInterval);
       this.state = 'confirming';
       this.confirmStarted = now;
       if (w.hello !== ctx.config.helloInterval || w.dead !== ctx.config.deadInterval) {

@@ -53,6 +53,7 @@ export function receive(ctx: RoleContext, session: Session, d: Datagram, from: P
   session.window.accept(d.seq);
   session.lastRecv = now;
   session.addr = from; // a peer may move (DHCP renumbering): follow its authenticated datagrams
+  if (d.fragCount === 1) return d.payload;
   const r = session.reassembler.add(d.msgId, d.fragIndex, d.fragCount, d.payload, now);
   if ('error' in r) {
     ctx.counters.drop('reassembly');

@@ -8,7 +8,7 @@
  * The join key authenticates the phone-home exchange; the session key (fresh nonces from both sides)
  * authenticates every datagram of one session.
  */
-import {createHmac, hkdfSync, randomBytes, timingSafeEqual} from 'node:crypto';
+import {createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual, type KeyObject} from 'node:crypto';
 import {uuidToBytes} from './uuid.js';
 
 export const MAC_BYTES = 32;
@@ -47,7 +47,14 @@ export function deriveSessionKey(secret: Buffer, childId: string, parentId: stri
   return hkdf(secret, Buffer.concat([childNonce, parentNonce]), info);
 }
 
-export function mac(key: Buffer, data: Uint8Array): Buffer {
+/** A MAC key: raw bytes, or (cheaper per datagram) a KeyObject made once with macKey(). */
+export type MacKey = Buffer | KeyObject;
+
+export function macKey(bytes: Buffer): KeyObject {
+  return createSecretKey(bytes);
+}
+
+export function mac(key: MacKey, data: Uint8Array): Buffer {
   return createHmac('sha256', key).update(data).digest();
 }
 

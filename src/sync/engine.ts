@@ -298,12 +298,14 @@ export class SyncEngine {
     const isSelf = id === this.selfId;
     if (!isSelf) {
       for (const prefix of d.cfg) {
-        const leaves = new Map([...flatten(getAt(view.cfg, prefix), prefix)].filter(([p]) => !this.ownership.isSecret(p)));
+        const leaves = flatten(getAt(view.cfg, prefix), prefix);
+        for (const p of leaves.keys()) if (this.ownership.isSecret(p)) leaves.delete(p);
         ledger.rescan('cfg', leaves, prefix);
       }
     }
     for (const prefix of d.dsc) {
-      const leaves = new Map([...flatten(getAt(view.dsc, prefix), prefix)].filter(([p]) => dscSyncable(p)));
+      const leaves = flatten(getAt(view.dsc, prefix), prefix);
+      for (const p of leaves.keys()) if (!dscSyncable(p)) leaves.delete(p);
       const changed = ledger.rescan('dsc', leaves, prefix);
       if (!isSelf && changed.some((p) => this.ownership.authority(p) === 'child')) this.parentRole.askFull(id);
     }

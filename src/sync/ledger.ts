@@ -31,6 +31,8 @@ export class Ledger {
   ver = 0;
   readonly cfg = new Map<string, Entry>();
   readonly dsc = new Map<string, Entry>();
+  /** How many tombstones there may be (prune has nothing to do at 0). */
+  private tombstones = 0;
 
   map(view: 'cfg' | 'dsc'): Map<string, Entry> {
     return view === 'cfg' ? this.cfg : this.dsc;
@@ -54,6 +56,7 @@ export class Ledger {
     for (const [ptr, e] of map) {
       if (e.value === undefined || !under(ptr, prefix) || leaves.has(ptr)) continue;
       map.set(ptr, {value: undefined, canon: '', ver: ++this.ver, owner: 'local'});
+      this.tombstones++;
       changed.push(ptr);
     }
     return changed;
@@ -64,6 +67,7 @@ export class Ledger {
     const map = this.map(view);
     const prev = map.get(ptr);
     map.set(ptr, {value, canon: value === undefined ? '' : canonical(value), ver: prev?.ver ?? 0, owner: 'peer'});
+    if (value === undefined) this.tombstones++;
   }
 
   /** Makes a local leaf newer than anything the peer has seen (to re-assert it after refusing a concurrent peer change). */
@@ -85,8 +89,14 @@ export class Ledger {
 
   /** Forgets tombstones the peer has acknowledged. */
   prune(acked: number): void {
+    if (!this.tombstones) return;
+    this.tombstones = 0;
     for (const map of [this.cfg, this.dsc]) {
-      for (const [ptr, e] of map) if (e.value === undefined && e.ver <= acked) map.delete(ptr);
+      for (const [ptr, e] of map) {
+        if (e.value !== undefined) continue;
+        if (e.ver <= acked) map.delete(ptr);
+        else this.tombstones++;
+      }
     }
   }
 }

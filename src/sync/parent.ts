@@ -5,7 +5,7 @@
  */
 import type {NodeView} from '../model/node.js';
 import {applyDsc} from './apply.js';
-import {deriveJoinKey, deriveSessionKey, newNonce, parseJoinSecret} from './crypto.js';
+import {deriveJoinKey, deriveSessionKey, macKey, newNonce, parseJoinSecret, type MacKey} from './crypto.js';
 import {nextNack, onNack, receive, sendBye, sendHello, sendNacks, sendState, type Link, type RoleContext} from './context.js';
 import {decodePhoneHome, decodeState, encodeJson, type StateMsg, type Welcome} from './payload.js';
 import type {Tickable} from './scheduler.js';
@@ -53,7 +53,7 @@ export class ParentRole {
   /** Children with an unacknowledged update (flow control), and those waiting for a slot. */
   private readonly inFlight = new Set<ChildLink>();
   private readonly waiting = new Set<ChildLink>();
-  private readonly joinKeys = new Map<string, {text: string; secret: Buffer; key: Buffer}>();
+  private readonly joinKeys = new Map<string, {text: string; secret: Buffer; key: MacKey}>();
 
   constructor(private readonly ctx: RoleContext) {}
 
@@ -63,14 +63,14 @@ export class ParentRole {
     return v && v.cfg.parentId === this.ctx.selfId && id !== this.ctx.selfId ? v : undefined;
   }
 
-  private joinSecret(view: NodeView): {secret: Buffer; key: Buffer} | undefined {
+  private joinSecret(view: NodeView): {secret: Buffer; key: MacKey} | undefined {
     const text = (view.cfg.extensions.sync as {joinSecret?: unknown} | undefined)?.joinSecret;
     if (typeof text !== 'string' || text === '') return undefined;
     const cached = this.joinKeys.get(view.cfg.id);
     if (cached && cached.text === text) return cached;
     try {
       const secret = parseJoinSecret(text, `node ${view.cfg.nodename || view.cfg.id} sync.joinSecret`);
-      const entry = {text, secret, key: deriveJoinKey(secret, view.cfg.id)};
+      const entry = {text, secret, key: macKey(deriveJoinKey(secret, view.cfg.id))};
       this.joinKeys.set(view.cfg.id, entry);
       return entry;
     } catch (error) {
@@ -122,7 +122,7 @@ export class ParentRole {
     let sessionId = 0;
     while (sessionId === 0 || sessionId === link.session?.id || link.pending.some((p) => p.session.id === sessionId)) sessionId = randomInt(1, 0xffffffff);
     const key = deriveSessionKey(join.secret, d.sender, ctx.selfId, sessionId, Buffer.from(req.nonce, 'hex'), pnonce);
-    const session = new Session(sessionId, key, from, ctx.budget, ctx.config.maxMessageBytes, now, ctx.rtt, ctx.config.helloInterval);
+    const session = new Session(sessionId, macKey(key), from, ctx.budget, ctx.config.maxMessageBytes, now, ctx.rtt, ctx.config.helloInterval);
     const welcome: Welcome = {nonce: req.nonce, pnonce: pnonce.toString('hex'), session: sessionId, parent: ctx.selfId, hello: ctx.config.helloInterval, dead: ctx.config.deadInterval};
     const payload = encodeJson(welcome);
     link.pending.push({session, nonce: req.nonce, welcome: payload, created: now});
@@ -144,7 +144,7 @@ export class ParentRole {
     return `not expected: dsc runState is ${dsc.runState} (INIT expected) and cfg runState is ${cfg.runState}`;
   }
 
-  private sendJoin(recipient: string, type: number, session: number, payload: Buffer, key: Buffer, to: PeerAddress): void {
+  private sendJoin(recipient: string, type: number, session: number, payload: Buffer, key: MacKey, to: PeerAddress): void {
     this.ctx.transport.send({type, flags: 0, sender: this.ctx.selfId, recipient, session}, payload, key, () => randomInt(1, 0xffffffff), to);
   }
 

@@ -6,6 +6,7 @@ import type {ByteBudget} from './reassembly.js';
 import {Reassembler} from './reassembly.js';
 import {ReplayWindow} from './replay.js';
 import type {RttEstimator} from './rtt.js';
+import type {MacKey} from './crypto.js';
 
 export interface PeerAddress {
   address: string;
@@ -33,7 +34,7 @@ export class Session {
 
   constructor(
     readonly id: number,
-    readonly key: Buffer,
+    readonly key: MacKey,
     public addr: PeerAddress,
     budget: ByteBudget,
     maxMessageBytes: number,

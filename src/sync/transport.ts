@@ -4,6 +4,7 @@
  */
 import dgram from 'node:dgram';
 import {isIP} from 'node:net';
+import type {MacKey} from './crypto.js';
 import type {Logger} from './deps.js';
 import type {HostPort} from './config.js';
 import type {SyncCounters} from './metrics.js';
@@ -75,7 +76,7 @@ export class Transport {
    * Sends one message; `nextSeq` numbers each datagram (fragments get consecutive numbers). Returns the
    * fragments and the message id when it had to be fragmented (for selective retransmission).
    */
-  send(h: OutHeader, payload: Buffer, key: Buffer, nextSeq: () => number, to: PeerAddress): {msgId: number; parts: Buffer[]} | undefined {
+  send(h: OutHeader, payload: Buffer, key: MacKey, nextSeq: () => number, to: PeerAddress): {msgId: number; parts: Buffer[]} | undefined {
     const socket = this.socket;
     if (!socket) return undefined;
     const name = TYPE_NAMES[h.type] ?? 'unknown';
@@ -100,7 +101,7 @@ export class Transport {
   }
 
   /** Sends some fragments of an earlier message again (same message id and indexes, fresh sequence numbers). */
-  resend(h: OutHeader, msgId: number, parts: Buffer[], indexes: number[], key: Buffer, nextSeq: () => number, to: PeerAddress): void {
+  resend(h: OutHeader, msgId: number, parts: Buffer[], indexes: number[], key: MacKey, nextSeq: () => number, to: PeerAddress): void {
     const socket = this.socket;
     if (!socket) return;
     const address = this.v6 && isIP(to.address) === 4 ? `::ffff:${to.address}` : to.address;

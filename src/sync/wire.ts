@@ -2,7 +2,7 @@
  * The datagram format (docs/sync-protocol.md has the table). Every datagram carries a fixed 54-byte
  * header, a payload (one fragment of a message) and an HMAC-SHA256 over everything before it.
  */
-import {MAC_BYTES, mac, macEqual} from './crypto.js';
+import {MAC_BYTES, mac, macEqual, type MacKey} from './crypto.js';
 import {readUuid, writeUuid} from './uuid.js';
 
 export const MAGIC0 = 0x4c; // 'L'
@@ -53,7 +53,7 @@ export interface Datagram extends Header {
   raw: Buffer;
 }
 
-export function encodeDatagram(h: Header, payload: Uint8Array, key: Buffer): Buffer {
+export function encodeDatagram(h: Header, payload: Uint8Array, key: MacKey): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_BYTES + payload.length + MAC_BYTES);
   buf[0] = MAGIC0;
   buf[1] = MAGIC1;
@@ -98,7 +98,7 @@ export function decodeDatagram(buf: Buffer): Datagram | DecodeError {
   };
 }
 
-export function verifyDatagram(d: Datagram, key: Buffer): boolean {
+export function verifyDatagram(d: Datagram, key: MacKey): boolean {
   const end = d.raw.length - MAC_BYTES;
   return macEqual(mac(key, d.raw.subarray(0, end)), d.raw.subarray(end));
 }

@@ -77,9 +77,12 @@ export class StoreDouble implements SyncStore {
       const changed: [string, JsonValue][] = [];
       for (const [p, v] of flatten(input)) if (canonical(getAt(view.cfg, p)) !== canonical(v)) changed.push([p, v]);
       if (changed.length === 0) return view.cfg;
-      next = structuredClone(view.cfg);
-      for (const [p, v] of changed) setAt(next as unknown as Record<string, unknown>, p, v);
-      this.normalize(next);
+      for (const [p] of changed) {
+        const ext = /^\/extensions\/([^/]+)/.exec(p)?.[1];
+        if (ext !== undefined && !this.extensions.includes(ext)) throw new Error(`unknown extension ${ext}`);
+      }
+      next = copyAlong(view.cfg, changed.map(([p]) => p)) as Node; // copy on write: only the objects on the changed paths
+      for (const [p, v] of changed) setAt(next as unknown as Record<string, unknown>, p, structuredClone(v));
       view.cfg = next;
       this.cfgWrites++;
       for (const [p, v] of changed) this.emit({type: 'STATE_CHANGE', nodeId: id, view: 'cfg', op: 'UPDATE', url: p, value: v});
@@ -146,3 +149,18 @@ export function registryDouble(extra: SyncRegistry['mutations'] extends () => in
 }
 
 export const DOUBLE_EXTENSIONS = ['sync', 'image', 'big', 'vault'];
+
+/** A copy of `root` sharing everything except the objects on the way to `pointers`. */
+function copyAlong(root: unknown, pointers: string[]): unknown {
+  const top = {...(root as Record<string, unknown>)};
+  for (const p of pointers) {
+    let cur = top;
+    const segs = p.slice(1).split('/');
+    for (const seg of segs.slice(0, -1)) {
+      const v = cur[seg];
+      cur[seg] = typeof v === 'object' && v !== null && !Array.isArray(v) ? {...(v as Record<string, unknown>)} : {};
+      cur = cur[seg] as Record<string, unknown>;
+    }
+  }
+  return top;
+}
