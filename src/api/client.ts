@@ -167,6 +167,20 @@ export class ApiClient {
     return (await this.request<EnumerablesResult>('GET', '/enumerables')).enumerables;
   }
 
+  /**
+   * The enums of the values the engine drives (those some mutation changes): what decides whether a node
+   * has converged. Other enum fields (a boot method, an image's source kind) are settings, not states.
+   */
+  async stateEnumerables(): Promise<Record<string, readonly string[]>> {
+    const [enums, mutations] = await Promise.all([this.enumerables(), this.mutations()]);
+    const mutated = [...new Set(mutations.flatMap((m) => Object.keys(m.mutates)))];
+    const matches = (pattern: string, url: string) => {
+      const p = pattern.split('/'), u = url.split('/');
+      return p.length === u.length && p.every((seg, i) => seg === '*' || seg === u[i]);
+    };
+    return Object.fromEntries(Object.entries(enums).filter(([pattern]) => mutated.some((url) => matches(pattern, url))));
+  }
+
   async modules(): Promise<ModuleInfo[]> {
     return (await this.request<ModulesResult>('GET', '/modules')).modules;
   }

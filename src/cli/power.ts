@@ -59,7 +59,7 @@ async function confirmDisruption(action: PowerAction, views: readonly NodeView[]
 export async function runPowerAction(client: ApiClient, action: PowerAction, views: NodeView[], opts: PowerOptions): Promise<PowerResult> {
   const ids = views.map((v) => v.cfg.id);
   const nodes = views.map((v) => ({id: v.cfg.id, nodename: v.cfg.nodename}));
-  const enumsP = client.enumerables();
+  const enumsP = client.stateEnumerables();
   let result: ApplyResult;
   if (action === 'on') {
     const set: Record<string, JsonValue> = {physState: 'POWER_ON'};

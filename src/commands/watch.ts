@@ -31,7 +31,7 @@ export default class Watch extends BaseCommand<typeof Watch> {
       throw new CliError((error as Error).message, {code: 'LC_ERR_USAGE', exit: 2});
     }
     const ids = this.argvRest.length ? (await resolveTargets(client, this.argvRest)).views.map((v) => v.cfg.id) : undefined;
-    const enums = await client.enumerables();
+    const enums = await client.stateEnumerables();
     const mode = this.jsonEnabled() ? 'json' : process.stdout.isTTY ? 'table' : 'lines';
     const result = await watch(client, enums, {
       ids, type: this.flags.type as 'mixed' | 'cfg' | 'dsc', columns: this.flags.columns?.split(',').map((c) => c.trim()).filter(Boolean),

@@ -32,7 +32,7 @@ export default class NodeList extends BaseCommand<typeof NodeList> {
   public async run(): Promise<NodeListResult> {
     const client = await this.api();
     const type = this.flags.type as NodeListResult['type'];
-    const [all, enums] = await Promise.all([client.listNodes(), client.enumerables()]);
+    const [all, enums] = await Promise.all([client.listNodes(), client.stateEnumerables()]);
     const sorted = sortParentFirst(all, (v) => v.cfg);
     const views = this.argvRest.length ? sortParentFirst(matchTargets(this.argvRest, all), (v) => v.cfg) : sorted;
     const columns = this.flags.columns?.split(',').map((c) => c.trim()).filter(Boolean);

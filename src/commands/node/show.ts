@@ -10,7 +10,7 @@ export default class NodeShow extends BaseCommand<typeof NodeShow> {
 
   public async run(): Promise<NodeView> {
     const client = await this.api();
-    const [view, enums] = await Promise.all([client.getNode(this.args.node), client.enumerables()]);
+    const [view, enums] = await Promise.all([client.getNode(this.args.node), client.stateEnumerables()]);
     this.log(nodeDetail(view, enums));
     return view;
   }

@@ -47,7 +47,8 @@ export default class Demo extends LocalCommand<typeof Demo> {
     const interactive = Boolean(process.stdout.isTTY) && !this.jsonEnabled();
     if (!this.jsonEnabled()) {
       this.log(`layercake demo: ${flags.nodes} simulated machines${flags.faults ? ' with faults' : ''}; daemon API at ${api}`);
-      this.log(`In another terminal: layercake node list --url ${api}   (watch, node why n03, power off n03, image roll ...)`);
+      const url = flags.listen === '127.0.0.1:3141' ? '' : ` --url ${api}`;
+      this.log(`In another terminal: layercake node list${url}   (watch, node why n03, power off n03, image roll ...)`);
     }
     cluster.daemon.store.apply(cluster.nodes, {source: 'demo'});
     let stopping = false;

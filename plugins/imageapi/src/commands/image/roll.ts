@@ -83,7 +83,7 @@ export default class ImageRoll extends BaseCommand<typeof ImageRoll> {
     };
     const fresh = await resolveTargets(client, views.map((v) => v.cfg.id));
     const wait = await followConvergence({
-      client, views: fresh.views, enums: await client.enumerables(), mode: progressMode(views.length, {json: this.jsonEnabled()}),
+      client, views: fresh.views, enums: await client.stateEnumerables(), mode: progressMode(views.length, {json: this.jsonEnabled()}),
       timeoutMs, isDone: rolled, doneLabel: 'rolled', log: (line) => this.log(line),
     });
     this.log(`${wait.converged} rolled${wait.failed ? `, ${wait.failed} failed` : ''}${wait.timedOut ? `, ${wait.timedOut} still rolling at the time limit` : ''}`);
