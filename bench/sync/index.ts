@@ -8,7 +8,7 @@
  * Targets (ratios printed against them): fan-out < 1 s, steady-state parent CPU < 5% of one core.
  *
  * Env: BENCH_SYNC_N (children, default 10000), BENCH_SYNC_PROCS (child processes, default 4),
- *      BENCH_SYNC_WINDOW_S (steady-state window, default 30).
+ *      BENCH_SYNC_WINDOW_S (steady-state window, default 60: one full-state cycle).
  */
 import {fork} from 'node:child_process';
 import dgram from 'node:dgram';
@@ -22,7 +22,7 @@ import {Host, until} from '../../test/sync/support/hosts.js';
 
 const N = Number(process.env.BENCH_SYNC_N ?? 10_000);
 const PROCS = Number(process.env.BENCH_SYNC_PROCS ?? 4);
-const WINDOW_S = Number(process.env.BENCH_SYNC_WINDOW_S ?? 30);
+const WINDOW_S = Number(process.env.BENCH_SYNC_WINDOW_S ?? 60);
 const FANOUT_TARGET_MS = 1000;
 const CPU_TARGET_PCT = 5;
 

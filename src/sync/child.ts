@@ -16,7 +16,7 @@ import {canonical, setAt, splitPointer} from './leaves.js';
 import {decodeRefuse, decodeResync, decodeState, decodeWelcome, encodeJson, type StateMsg} from './payload.js';
 import type {Tickable} from './scheduler.js';
 import {NIL_UUID} from './uuid.js';
-import {FLAG_FULL, FLAG_REPLY, MsgType, decodeHello, verifyDatagram, type Datagram} from './wire.js';
+import {FLAG_FULL, FLAG_NOACK, FLAG_REPLY, MsgType, decodeHello, verifyDatagram, type Datagram} from './wire.js';
 import {randomInt} from 'node:crypto';
 
 export type ChildState = 'phoning' | 'confirming' | 'synced';
@@ -226,7 +226,7 @@ export class ChildRole implements Link, Tickable {
         return;
       }
       case MsgType.STATE:
-        return this.onState(message, d.flags & FLAG_REPLY ? true : false, now);
+        return this.onState(message, (d.flags & FLAG_REPLY) !== 0, now, (d.flags & FLAG_NOACK) !== 0);
       case MsgType.BYE:
         this.lose('the parent said goodbye', now);
         return;
@@ -237,7 +237,7 @@ export class ChildRole implements Link, Tickable {
     }
   }
 
-  private onState(message: Buffer, reply: boolean, now: number): void {
+  private onState(message: Buffer, reply: boolean, now: number, noAck = false): void {
     const {ctx} = this;
     const s = this.session!;
     const st = decodeState(message);
@@ -265,7 +265,7 @@ export class ChildRole implements Link, Tickable {
     if (this.state !== 'synced') return;
     // Answer: our full state after the parent's first (or periodic) full state, else our changes or a bare ack.
     if (first || (reply && st.f === 1)) this.sendUpdate('full');
-    else if (!this.sendUpdate('delta')) sendHello(ctx, this, ctx.ledger(ctx.selfId).ver);
+    else if (!this.sendUpdate('delta') && !noAck) sendHello(ctx, this, ctx.ledger(ctx.selfId).ver);
     ctx.scheduler.schedule(this, now + ctx.config.helloInterval);
     if (first && this.firstSync) {
       this.firstSync = false;

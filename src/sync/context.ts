@@ -10,7 +10,7 @@ import type {ByteBudget} from './reassembly.js';
 import type {Scheduler} from './scheduler.js';
 import type {PeerAddress, Session} from './session.js';
 import type {Transport} from './transport.js';
-import {FLAG_REPLY, MsgType, encodeHello, type Datagram, verifyDatagram} from './wire.js';
+import {FLAG_NOACK, FLAG_REPLY, MsgType, encodeHello, type Datagram, verifyDatagram} from './wire.js';
 import {decodeNack, encodeJson, type StateMsg} from './payload.js';
 import type {Changes} from './ledger.js';
 import type {RttEstimator} from './rtt.js';
@@ -94,7 +94,7 @@ export function sendState(ctx: RoleContext, link: Link, nodeId: string, version:
   if (Object.keys(dsc.set).length) msg.d = dsc.set;
   if (!full && dsc.del.length) msg.dd = dsc.del;
   const now = ctx.now();
-  const flags = reply ? FLAG_REPLY : 0;
+  const flags = (reply ? FLAG_REPLY : 0) | (version <= s.peerAck ? FLAG_NOACK : 0);
   const frags = ctx.transport.send(
     {type: MsgType.STATE, flags, sender: ctx.selfId, recipient: link.peerId, session: s.id},
     encodeJson(msg), s.key, () => s.nextSeq(), s.addr,

@@ -10,7 +10,7 @@ import {nextNack, onNack, receive, sendBye, sendHello, sendNacks, sendState, typ
 import {decodePhoneHome, decodeState, encodeJson, type StateMsg, type Welcome} from './payload.js';
 import type {Tickable} from './scheduler.js';
 import {Session, type PeerAddress} from './session.js';
-import {FLAG_FULL, FLAG_REPLY, MsgType, decodeHello, verifyDatagram, type Datagram} from './wire.js';
+import {FLAG_FULL, FLAG_NOACK, FLAG_REPLY, MsgType, decodeHello, verifyDatagram, type Datagram} from './wire.js';
 import {randomInt} from 'node:crypto';
 import {batchWindowMs} from './config.js';
 
@@ -184,7 +184,7 @@ export class ParentRole {
         return;
       }
       case MsgType.STATE:
-        return this.onState(link, message);
+        return this.onState(link, message, (d.flags & FLAG_NOACK) !== 0);
       case MsgType.NACK:
         return onNack(ctx, link, message);
       default:
@@ -222,7 +222,7 @@ export class ParentRole {
     return Math.round(this.ctx.config.helloInterval * (0.5 + Math.random() * 0.5));
   }
 
-  private onState(link: ChildLink, message: Buffer): void {
+  private onState(link: ChildLink, message: Buffer, noAck: boolean): void {
     const {ctx} = this;
     const s = link.session!;
     const st = decodeState(message);
@@ -240,7 +240,7 @@ export class ParentRole {
       if (r.reasserted) ctx.markDirty(link.peerId);
     }
     // Acknowledge: with our own changes if there are any, else with a HELLO.
-    if (!this.sendUpdate(link, 'delta')) sendHello(ctx, link, ctx.ledger(link.peerId).ver);
+    if (!this.sendUpdate(link, 'delta') && !noAck) sendHello(ctx, link, ctx.ledger(link.peerId).ver);
   }
 
   /** Whether a STATE message brings something new that can be applied on top of what we have. */

@@ -32,6 +32,8 @@ export function isJoinKeyed(type: number): boolean {
 
 /** HELLO flag: the sender asks for a HELLO back (the parent's periodic hello; the child's answer carries no flag). */
 export const FLAG_REPLY = 1;
+/** STATE flag: the recipient has this version already (a periodic full state): no acknowledgement needed. */
+export const FLAG_NOACK = 4;
 /** HELLO flag (parent → child): send your full state (the parent's copy of a child-owned value was reset here). */
 export const FLAG_FULL = 2;
 
