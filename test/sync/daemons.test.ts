@@ -199,10 +199,12 @@ test('a killed child is ERROR at the parent within the dead interval, and re-syn
   const k = kids[N - 1]!;
   const tKill = Date.now();
   await hosts[last]!.kill();
-  await until('ERROR at the parent', async () => (await views()).get(k.id)?.dsc.runState === 'ERROR', DEAD + 2000, 5);
-  const elapsed = Date.now() - tKill;
-  console.log(`    killed child declared ERROR after ${elapsed} ms (dead interval ${DEAD} ms, hello ${HELLO} ms)`);
-  assert.ok(elapsed <= DEAD + 30, `${elapsed} ms`);
+  const error = await until('ERROR at the parent', async () => (await parent.request<{time: number; kind: string; url?: string; value?: unknown}[]>('history', {node: k.id}))
+    .find((e) => e.kind === 'dsc' && e.url === '/runState' && e.value === 'ERROR' && e.time >= tKill), DEAD + 2000, 10);
+  const elapsed = error.time - tKill;
+  console.log(`    killed child declared ERROR ${elapsed} ms after the kill (dead interval ${DEAD} ms, hello ${HELLO} ms)`);
+  // The dead timer runs from the last datagram heard, which came before the kill; allow for timer jitter on a busy machine.
+  assert.ok(elapsed <= DEAD + 100, `${elapsed} ms`);
   hosts[last] = await Host.start([kidSpec(k)]);
   await until('SYNC again, probe READY', async () => {
     const v = (await views()).get(k.id);
