@@ -23,6 +23,8 @@ export interface SyncStore {
 export interface SyncRegistry {
   mutations(): {id: string; module: string; name: string; mutates: Record<string, [string, string]>; context: MutationContext}[];
   extensions(): {name: string; secrets: string[]}[];
+  /** The zero ("unknown") value of an enum URL. */
+  zeroOf?(pointer: string): string | undefined;
 }
 
 /** The engine, on a child: started frozen, thawed once the parent's state has arrived. */

@@ -27,7 +27,7 @@ export class Ownership {
   private readonly secretPrefixes: string[];
   private readonly cache = new Map<string, Authority>();
 
-  constructor(registry: SyncRegistry) {
+  constructor(private readonly registry: SyncRegistry) {
     for (const m of registry.mutations()) {
       for (const ptr of Object.keys(m.mutates)) {
         let set = this.contexts.get(ptr);
@@ -53,6 +53,11 @@ export class Ownership {
   isSecret(ptr: string): boolean {
     for (const s of this.secretPrefixes) if (ptr === s || ptr.startsWith(s + '/')) return true;
     return false;
+  }
+
+  /** An enum value that only says "unknown" (its zero value). */
+  isZero(ptr: string, value: unknown): boolean {
+    return typeof value === 'string' && this.registry.zeroOf?.(ptr) === value;
   }
 
   /** What the parent sends down: cfg except secrets; its own dsc values except the child's. */

@@ -296,6 +296,9 @@ export class ParentRole {
     if (asFull) {
       cfg.del = [];
       dsc.del = [];
+      // A full state asserts what the parent knows: "unknown" (an enum's zero, e.g. pxe.state after the
+      // parent restarted) would only erase what the child knows. Changes to zero still go as deltas.
+      for (const [p, v] of Object.entries(dsc.set)) if (ctx.ownership.isZero(p, v)) delete dsc.set[p];
     }
     sendState(ctx, link, link.peerId, ledger.ver, asFull, cfg, dsc, reply);
     if (s.pending) this.inFlight.add(link);

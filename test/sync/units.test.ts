@@ -221,6 +221,9 @@ test('ownership: CHILD-only values are the parent\'s, SELF-only the child\'s, th
   assert.not.ok(o.parentSends('dsc', '/nodename'), 'identity fields are cfg facts, not synced dsc');
   assert.not.ok(o.parentSends('dsc', '/extensions/image/state'));
   assert.ok(o.parentSends('dsc', '/runState'));
+  assert.ok(o.isZero('/physState', 'PHYS_UNKNOWN'), 'zero: unknown');
+  assert.not.ok(o.isZero('/physState', 'POWER_ON'));
+  assert.not.ok(o.isZero('/extensions/image/images', 'UNKNOWN'), 'not an enum');
   assert.not.ok(o.childSends('/physState'));
   assert.ok(o.childSends('/extensions/image/state'));
 });

@@ -142,7 +142,9 @@ export function registryDouble(extra: SyncRegistry['mutations'] extends () => in
     m('image', 'UKtoIDLE', '/extensions/image/state', 'UNKNOWN', 'IDLE', 'SELF'),
     ...extra,
   ];
+  const zeros: Record<string, string> = {'/physState': 'PHYS_UNKNOWN', '/runState': 'UNKNOWN', '/busy': 'FREE', '/extensions/image/state': 'UNKNOWN'};
   return {
+    zeroOf: (p: string) => zeros[p],
     mutations: () => mutations,
     extensions: () => [{name: 'sync', secrets: ['/joinSecret']}, {name: 'image', secrets: []}, {name: 'big', secrets: []}, {name: 'vault', secrets: ['/password']}],
   };
