@@ -20,6 +20,7 @@ interface Pending {
   nonce: string;
   welcome: Buffer;
   created: number;
+  lastSent: number;
 }
 
 const MAX_PENDING = 4;
@@ -29,6 +30,7 @@ class ChildLink implements Link, Tickable {
   session?: Session;
   pending: Pending[] = [];
   lastResync = 0;
+  lastRefuse = 0;
   lastAskFull = 0;
   /** We asked the child for its full state and have not had it yet. */
   wantFull = false;
@@ -107,12 +109,18 @@ export class ParentRole {
     link.pending = link.pending.filter((p) => now - p.created < PENDING_TTL_MS);
     const again = link.pending.find((p) => p.nonce === req.nonce);
     if (again) {
-      // Our WELCOME was lost: the same answer again (the same nonces, the same session).
-      this.sendJoin(d.sender, MsgType.WELCOME, again.session.id, again.welcome, join.key, from);
+      // Our WELCOME was lost: the same answer again (the same nonces, the same session), at most every
+      // 250 ms (a replayed PHONE_HOME must not make this daemon a reflector).
+      if (now - again.lastSent >= 250) {
+        again.lastSent = now;
+        this.sendJoin(d.sender, MsgType.WELCOME, again.session.id, again.welcome, join.key, from);
+      }
       return;
     }
     const refusal = this.refusal(view);
     if (refusal) {
+      if (now - link.lastRefuse < 250) return; // rate-limited, like WELCOME
+      link.lastRefuse = now;
       ctx.counters.phoneHome.refused++;
       ctx.log.info({node: view.cfg.nodename || view.cfg.id, reason: refusal}, 'sync: phone-home refused');
       this.sendJoin(d.sender, MsgType.REFUSE, 0, encodeJson({nonce: req.nonce, reason: refusal}), join.key, from);
@@ -125,7 +133,7 @@ export class ParentRole {
     const session = new Session(sessionId, macKey(key), from, ctx.budget, ctx.config.maxMessageBytes, now, ctx.rtt, ctx.config.helloInterval);
     const welcome: Welcome = {nonce: req.nonce, pnonce: pnonce.toString('hex'), session: sessionId, parent: ctx.selfId, hello: ctx.config.helloInterval, dead: ctx.config.deadInterval};
     const payload = encodeJson(welcome);
-    link.pending.push({session, nonce: req.nonce, welcome: payload, created: now});
+    link.pending.push({session, nonce: req.nonce, welcome: payload, created: now, lastSent: now});
     while (link.pending.length > MAX_PENDING) link.pending.shift()!.session.close();
     this.sendJoin(d.sender, MsgType.WELCOME, sessionId, payload, join.key, from);
   }
@@ -247,11 +255,7 @@ export class ParentRole {
   private fresh(s: Session, st: StateMsg): boolean {
     if (st.f === 1) return st.v >= s.peerVersion; // a full state (again): applied unless older than what we have
     if (st.v <= s.peerVersion) return false; // old or duplicate (a later cumulative update already came)
-    if (st.b > s.peerVersion) {
-      // A gap: the sender thinks we have more than we do. Our acknowledgement will make it resend.
-      this.ctx.counters.ignore('stale');
-      return false;
-    }
+    if (st.b > s.peerVersion) return false; // a gap: our acknowledgement makes the sender resend from what we have
     return true;
   }
 
