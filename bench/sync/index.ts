@@ -8,7 +8,7 @@
  * Targets (ratios printed against them): fan-out < 1 s, steady-state parent CPU < 5% of one core.
  *
  * Env: BENCH_SYNC_N (children, default 10000), BENCH_SYNC_PROCS (child processes, default 4),
- *      BENCH_SYNC_WINDOW_S (steady-state window, default 60: one full-state cycle).
+ *      BENCH_SYNC_WINDOW_S (steady-state window, default 60: one full-state cycle), BENCH_SYNC_ROUNDS (fan-out rounds, default 3).
  */
 import {fork} from 'node:child_process';
 import dgram from 'node:dgram';
@@ -76,7 +76,7 @@ try {
 
   // Fan-out: one cfg change for every node, in one durable write.
   const fanouts: {total: number; fromCommit: number}[] = [];
-  for (let round = 1; round <= 3; round++) {
+  for (let round = 1; round <= Number(process.env.BENCH_SYNC_ROUNDS ?? 3); round++) {
     const value = `v${round}`;
     messages.length = 0;
     for (const c of children) c.send({op: 'expect', value});
