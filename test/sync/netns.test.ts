@@ -91,8 +91,9 @@ if (skip) {
     const resent = (await parent.request<{fragmentsResent: number}>('counters')).fragmentsResent + (await hosts[0]!.request<{fragmentsResent: number}>('counters')).fragmentsResent;
     console.log(`    a 50 KB cfg value down and its mirror up (fragmented both ways) in ${Date.now() - t3} ms (${resent} lost fragments sent again)`);
 
-    // The parent is killed and restarted: every child comes back, nothing lost.
-    await parent.kill();
+    // The parent stops (gracefully: its children hear BYE and phone home until it is back; the kill -9
+    // case is in daemons.test.ts) and restarts: every child comes back, nothing lost.
+    await parent.stop();
     parent = await Host.start([parentSpec], {netns: nsP});
     const t2 = Date.now();
     await until('every child back after the parent restart', async () => {
