@@ -21,7 +21,7 @@ const engineOnly = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--
 const rss0 = process.memoryUsage().rss;
 const cluster = await startCluster({
   nodes: N, modules: [syncModule, pxeModule, imagesetModule, simModule] as ModuleSpec[], bmcDelayMs: 0, postMs: 0,
-  helloInterval: 10_000,
+  helloInterval: 10_000, bmcTimeout: 10_000, quickTimeouts: false,
 });
 let peakRss = 0;
 const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 500);

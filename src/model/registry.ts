@@ -77,9 +77,10 @@ export class Registry {
     if (this.exts.has(spec.name)) throw new Error(`extension "${spec.name}" of module ${module} is already registered by module ${this.exts.get(spec.name)!.module}`);
     const enums: Record<string, readonly string[]> = {};
     enumsOf(spec.schema as unknown as AnySchema, `/extensions/${spec.name}`, enums);
+    let jsonSchema: unknown;
     this.exts.set(spec.name, {
-      name: spec.name, module, description: spec.description ?? '', schema: spec.schema,
-      jsonSchema: z.toJSONSchema(spec.schema, {unrepresentable: 'any'}), enums, secrets: spec.secrets ?? [],
+      name: spec.name, module, description: spec.description ?? '', schema: spec.schema, enums, secrets: spec.secrets ?? [],
+      get jsonSchema() { return (jsonSchema ??= z.toJSONSchema(spec.schema, {unrepresentable: 'any'})); }, // only the API asks
     });
     this.invalidate();
   }

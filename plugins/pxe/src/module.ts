@@ -45,14 +45,15 @@ function ownIp(ctx: ModuleContext<PxeConfig>): string | undefined {
 export async function runPxe(ctx: ModuleContext<PxeConfig>): Promise<PxeServers> {
   const log = ctx.log;
   let persistTimer: NodeJS.Timeout | undefined;
+  let saving = Promise.resolve(); // one save at a time: a slow save must not race the next over the .tmp file
   const persist = (): void => {
     if (persistTimer) return;
     persistTimer = setTimeout(() => {
       persistTimer = undefined;
       const file = leasesFile(ctx.stateDir);
       const tmp = `${file}.tmp`;
-      const body = JSON.stringify([...servers.leases.values()], null, 1);
-      fs.writeFile(tmp, body).then(() => fs.rename(tmp, file)).catch((e: Error) => log.warn({err: e.message}, 'cannot save leases'));
+      saving = saving.then(() => fs.writeFile(tmp, JSON.stringify([...servers.leases.values()], null, 1)).then(() => fs.rename(tmp, file)))
+        .catch((e: Error) => log.warn({err: e.message}, 'cannot save leases'));
     }, 500);
   };
   const servers = new PxeServers({

@@ -31,6 +31,15 @@ export interface ClusterOptions {
   deadTime?: number;
   logLevel?: string;
   log?: (message: string) => void;
+  /** Machines starting Layer0 at once (default 64): the whole world shares one process. */
+  maxStarting?: number;
+  /** How long the sim module waits for a BMC (ms; default 2000). */
+  bmcTimeout?: number;
+  /**
+   * Short boot timeouts (default true): a hung machine is power-cycled within seconds, which suits the
+   * demo. Off, the modules' own timeouts apply (90 s for a boot or a phone-home), as for real hardware.
+   */
+  quickTimeouts?: boolean;
 }
 
 export interface SimulatedCluster {
@@ -99,23 +108,24 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
   await copyFile(join(pxeDir, 'templates', 'boot.ipxe.tpl'), join(tftpRoot, 'boot.ipxe.tpl'));
 
   const world = new World({
-    machines, bmcDelayMs: options.bmcDelayMs ?? 50, postMs: options.postMs ?? 300, log: options.log,
+    machines, bmcDelayMs: options.bmcDelayMs ?? 50, postMs: options.postMs ?? 300, log: options.log, maxStarting: options.maxStarting ?? 64,
     boot: {dhcpHost: '127.0.0.1', dhcpPort, timeoutMs: 1000, tries: 4},
     layer0: layer0({dir: join(stateDir, 'machines'), parentSyncPort: syncPort, modules: options.modules, helloInterval: options.helloInterval, deadTime: options.deadTime, logLevel: options.logLevel}),
   });
   const bmcUrl = await world.start();
   const hello = options.helloInterval ?? 2000;
+  const quick = options.quickTimeouts ?? true;
   const config = parseDaemonConfig({
     stateDir: join(stateDir, 'parent'), listen: options.listen ?? '127.0.0.1:0', logLevel: options.logLevel ?? 'warn', nodename: 'head',
     retry: {max: 3, base: '1s', max_backoff: '10s'},
     sync: {listen: `127.0.0.1:${syncPort}`, helloInterval: hello, deadInterval: options.deadTime ?? hello * 4},
     modules: {
-      sim: {bmcUrl, requestTimeout: 2000, pollInterval: 5000},
+      sim: {bmcUrl, requestTimeout: options.bmcTimeout ?? 2000, pollInterval: 5000},
       pxe: {
         serverIp: '127.0.0.1', bindAddress: '127.0.0.1', dhcp: {port: dhcpPort}, tftp: {port: tftpPort, root: tftpRoot}, http: {port: httpPort},
-        maxConcurrent: 500, mutations: {WAITtoINIT: {timeout: '8s'}},
+        maxConcurrent: 500, ...(quick ? {mutations: {WAITtoINIT: {timeout: '8s'}}} : {}),
       },
-      sync: {mutations: {INITtoSYNC: {timeout: '15s'}}},
+      ...(quick ? {sync: {mutations: {INITtoSYNC: {timeout: '15s'}}}} : {}),
     },
   });
   let daemon: Daemon;

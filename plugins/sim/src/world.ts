@@ -22,6 +22,8 @@ export interface WorldOptions {
   /** Where the BMC service listens (port 0: any free port). */
   bmcHost?: string;
   bmcPort?: number;
+  /** How many machines may start Layer0 at once (they share this process's CPU; default unlimited). */
+  maxStarting?: number;
   log?: (message: string) => void;
 }
 
@@ -31,9 +33,10 @@ export class World {
   bmcUrl = '';
 
   constructor(private readonly options: WorldOptions) {
+    const layer0 = options.maxStarting ? limited(options.layer0, options.maxStarting) : options.layer0;
     for (const m of options.machines) {
       this.machines.set(m.id, new Machine({
-        ...m, boot: options.boot, layer0: options.layer0, bmcDelayMs: options.bmcDelayMs, postMs: options.postMs, log: options.log,
+        ...m, boot: options.boot, layer0, bmcDelayMs: options.bmcDelayMs, postMs: options.postMs, log: options.log,
       }));
     }
     this.bmc = new BmcServer((id) => this.machines.get(id));
@@ -55,4 +58,20 @@ export class World {
     for (const m of this.machines.values()) out[m.stage] = (out[m.stage] ?? 0) + 1;
     return out;
   }
+}
+
+/** At most `n` Layer0 starts at a time; the others wait their turn (as CPU-bound boots would). */
+function limited(factory: Layer0Factory, n: number): Layer0Factory {
+  let running = 0;
+  const queue: (() => void)[] = [];
+  return async (machine, args, signal) => {
+    if (running >= n) await new Promise<void>((r) => queue.push(r));
+    running++;
+    try {
+      return await factory(machine, args, signal);
+    } finally {
+      running--;
+      queue.shift()?.();
+    }
+  };
 }
