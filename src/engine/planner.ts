@@ -124,8 +124,16 @@ export class Planner {
     return this.blocker(m, state, facts) === '';
   }
 
+  /**
+   * Whether a knowability condition still holds: a required value that is merely unknown (zero) does not
+   * contradict it (a restarted parent knows nothing yet, and must not forget what its children report);
+   * a known, different value does.
+   */
   private holds(cond: Condition, state: State, facts: Record<string, JsonValue>): boolean {
-    for (const [u, v] of cond.requires) if (canonical(this.value(state, facts, u)) !== canonical(v)) return false;
+    for (const [u, v] of cond.requires) {
+      const have = this.value(state, facts, u);
+      if (have !== undefined && have !== this.registry.zeroOf(u) && have !== '' && canonical(have) !== canonical(v)) return false;
+    }
     for (const [u, v] of cond.excludes) if (canonical(this.value(state, facts, u)) === canonical(v)) return false;
     return true;
   }

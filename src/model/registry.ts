@@ -261,6 +261,19 @@ export class Registry {
     return copy ?? node;
   }
 
+  /** `next` with every secret it omits taken from `previous` (a secret is never lost by leaving it out). */
+  keepSecrets(previous: Node, next: Record<string, unknown>): Record<string, unknown> {
+    const extensions = next.extensions as Record<string, Record<string, unknown>> | undefined;
+    for (const [name, value] of Object.entries(previous.extensions)) {
+      const target = extensions?.[name];
+      if (!target) continue;
+      for (const pointer of this.secretsIn(name, value)) {
+        if (getAt(target, pointer) === undefined) setAt(target, pointer, getAt(value, pointer));
+      }
+    }
+    return next;
+  }
+
   /** A copy without secrets at all (what is synced to children). */
   stripSecrets(node: Node): Node {
     const copy = structuredClone(node);

@@ -129,7 +129,8 @@ export class Store {
       if (existing && mode === 'create') {
         throw new ConflictError(describe({node: existing.nodename || existing.id}, `already exists (id ${existing.id})`), {node: existing.nodename || existing.id, hint: 'use apply or node update to change it'});
       }
-      const merged = existing && mode !== 'replace' ? deepMerge(existing, raw) : {...raw, id: existing?.id ?? raw.id ?? randomUUID()};
+      const merged = existing && mode !== 'replace' ? deepMerge(existing, raw)
+        : existing ? this.registry.keepSecrets(existing, structuredClone({...raw, id: existing.id})) : {...raw, id: raw.id ?? randomUUID()};
       if (!merged.parentId && this.options.defaultParentId && merged.id !== this.options.defaultParentId) merged.parentId = this.options.defaultParentId;
       const node = deepFreeze(this.registry.validateNode(merged));
       if (next.has(node.id)) throw new ConflictError(describe({node: node.nodename || node.id}, 'appears twice in the input'), {node: node.nodename || node.id});
