@@ -23,15 +23,18 @@ export interface DaemonFlags {
   nodename?: string;
   freeze?: boolean;
   'log-level'?: string;
+  'join-secret-file'?: string;
 }
 
 /** Flags over the file over defaults, validated by the daemon's schema (an error names the key and file). */
 export function effectiveConfig(flags: DaemonFlags, loaded: LoadedConfig): DaemonConfig {
   const fromFile = Object.fromEntries(Object.entries(loaded.config).filter(([k]) => !CLIENT_KEYS.includes(k)));
-  const fromFlags = Object.fromEntries(Object.entries({
+  const fromFlags: Record<string, unknown> = Object.fromEntries(Object.entries({
     stateDir: flags['state-dir'], listen: flags.listen, parent: flags.parent, id: flags.id, nodename: flags.nodename,
     freeze: flags.freeze, logLevel: flags['log-level'],
   }).filter(([, v]) => v !== undefined));
+  const secretFile = flags['join-secret-file'];
+  if (secretFile) fromFlags.sync = {...(fromFile.sync as Record<string, unknown> | undefined), joinSecretFile: secretFile};
   try {
     return parseDaemonConfig({...fromFile, ...fromFlags}, loaded.filepath ? `config ${loaded.filepath}` : 'config');
   } catch (error) {

@@ -19,6 +19,7 @@ export default class Daemon extends LocalCommand<typeof Daemon> {
     parent: Flags.string({summary: 'Address of the parent daemon (this daemon then runs as a child).'}),
     id: Flags.string({summary: 'This daemon\'s node id (a UUID; default: generated once and kept in the state dir).'}),
     nodename: Flags.string({summary: 'Name of this daemon\'s own node (default: the host name).'}),
+    'join-secret-file': Flags.string({summary: 'A child\'s join secret (hex) for the sync protocol (default: layercake.secret= on the kernel command line).'}),
     freeze: Flags.boolean({summary: 'Start with the engine frozen (it records state but plans and fires nothing).', allowNo: true}),
     'log-level': Flags.string({summary: 'Log level of the structured (pino) log on stdout.', options: [...LOG_LEVELS]}),
     'print-config': Flags.boolean({summary: 'Print the effective configuration with every module and mutation, and exit.'}),
