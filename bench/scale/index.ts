@@ -6,13 +6,14 @@
  * zero failed boots.   Usage: node --expose-gc --import tsx bench/scale/index.ts [--nodes 1000] [--json]
  */
 import {execFileSync} from 'node:child_process';
+import {readFileSync} from 'node:fs';
 import {parseArgs} from 'node:util';
 import {syncModule, type ModuleSpec} from '@layercake/sdk';
 import {pxeModule} from '@layercake/plugin-pxe';
 import {imagesetModule} from '@layercake/plugin-imageapi';
-import {convergence, simModule, startCluster} from '@layercake/plugin-sim';
+import {convergence, simModule, startCluster, WorldProcesses} from '@layercake/plugin-sim';
 
-const {values} = parseArgs({options: {nodes: {type: 'string', default: '1000'}, json: {type: 'boolean', default: false}, timeout: {type: 'string', default: '900'}}});
+const {values} = parseArgs({options: {nodes: {type: 'string', default: '1000'}, json: {type: 'boolean', default: false}, timeout: {type: 'string', default: '900'}, 'world-processes': {type: 'string', default: '2'}}});
 const N = Number(values.nodes);
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -21,10 +22,17 @@ const engineOnly = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--
 const rss0 = process.memoryUsage().rss;
 const cluster = await startCluster({
   nodes: N, modules: [syncModule, pxeModule, imagesetModule, simModule] as ModuleSpec[], bmcDelayMs: 0, postMs: 0,
-  helloInterval: 10_000, bmcTimeout: 10_000, quickTimeouts: false,
+  helloInterval: 10_000, bmcTimeout: 10_000, quickTimeouts: false, worldProcesses: Number(values['world-processes']), cliRoot: root,
 });
 let peakRss = 0;
-const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 500);
+let peakWorldRss = 0;
+/** Resident set of a process (bytes), from /proc (the world's processes are not ours to ask). */
+const rssOf = (pid: number) => Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096;
+const worldPids = cluster.world instanceof WorldProcesses ? cluster.world.pids : [];
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  peakWorldRss = Math.max(peakWorldRss, worldPids.reduce((sum, pid) => sum + rssOf(pid), 0));
+}, 500);
 const t0 = performance.now();
 cluster.daemon.store.apply(cluster.nodes, {source: 'bench'});
 const deadline = Date.now() + Number(values.timeout) * 1000;
@@ -38,12 +46,21 @@ const seconds = (performance.now() - t0) / 1000;
 clearInterval(sampler);
 const failed = [...cluster.daemon.engine.metrics.modules.values()].reduce((n, m) => n + m.failed, 0);
 const reboots = [...cluster.world.machines.values()].filter((m) => m.boots !== 1).length;
+const reasons = new Map<string, number>();
+for (const m of cluster.machines) {
+  for (const h of cluster.daemon.store.history(m.id)) {
+    if (h.kind !== 'failure') continue;
+    const reason = `${h.mutation}: ${(h.message ?? '').replace(/[0-9a-f-]{36}/g, '<id>')}`;
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  }
+}
 await cluster.stop();
 
 const target = N <= 1000 ? 60 : 600;
 const result = {
   nodes: N, converged: c.converged, seconds: +seconds.toFixed(1), failedMutations: failed, failedBoots: reboots,
-  peakRssMB: Math.round(peakRss / 2 ** 20), rssPerNodeKB: Math.round((peakRss - rss0) / N / 1024),
+  peakRssMB: Math.round(peakRss / 2 ** 20), rssPerNodeKB: Math.round((peakRss - rss0) / N / 1024), worldPeakRssMB: Math.round(peakWorldRss / 2 ** 20),
+  failureReasons: Object.fromEntries(reasons), worldProcesses: Number(values['world-processes']),
   engineOnlySeconds: engineOnly.wallSeconds, ratioToEngineOnly: +(seconds / engineOnly.wallSeconds).toFixed(1), targetSeconds: target,
 };
 if (values.json) console.log(JSON.stringify(result));
@@ -52,7 +69,8 @@ else {
   console.log(`bench/scale: ${N} simulated nodes, power on → DHCP → HTTP boot script → phone home → image ACTIVE, zero simulated delays`);
   console.log(`  converged: ${c.converged}/${N} in ${result.seconds} s (target < ${target} s: ${c.converged === N && seconds < target ? 'met' : 'NOT met'})`);
   console.log(`  failed mutations: ${failed}; machines that needed more than one boot: ${reboots} (target 0)`);
-  console.log(`  peak RSS ${result.peakRssMB} MB (${result.rssPerNodeKB} KB per node: parent, every agent and simulated ImageAPI in one process)`);
+  for (const [reason, n] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 5)) console.log(`    ${n} × ${reason}`);
+  console.log(`  peak RSS of the daemon ${result.peakRssMB} MB (${result.rssPerNodeKB} KB per node); of the world (${worldPids.length} processes: every agent and simulated ImageAPI) ${result.worldPeakRssMB} MB`);
   console.log(`  baseline: the engine alone converges ${N} nodes in ${engineOnly.wallSeconds} s (bench/engine); ratio ${result.ratioToEngineOnly}x`);
 }
 process.exit(c.converged === N && failed === 0 ? 0 : 1);

@@ -1,6 +1,7 @@
 /**
  * Simulated BMCs: one small HTTP service answers for every simulated machine, the way a Redfish
  * aggregator would. A dead BMC never answers (its requests hang until the caller gives up).
+ *   GET  /bmc                    → {"<node id>": "on" | "off", ...} (every BMC that answers)
  *   GET  /bmc/<node id>          → {"power": "on" | "off"}
  *   POST /bmc/<node id>/power    {"action": "on" | "off" | "cycle"} → {"power": ...}
  */
@@ -21,7 +22,7 @@ export class BmcServer {
   private server?: Server;
   private readonly hung = new Set<ServerResponse>();
 
-  constructor(private readonly lookup: (id: string) => SimulatedBmc | undefined) {}
+  constructor(private readonly machines: ReadonlyMap<string, SimulatedBmc>) {}
 
   async listen(host = '127.0.0.1', port = 0): Promise<string> {
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -40,8 +41,9 @@ export class BmcServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.url === '/bmc' && req.method === 'GET') return reply(res, 200, this.powers());
     const m = /^\/bmc\/([0-9a-f-]{36})(\/power)?$/i.exec(req.url ?? '');
-    const bmc = m && this.lookup(m[1]);
+    const bmc = m && this.machines.get(m[1]);
     if (!bmc) return reply(res, 404, {error: `no simulated BMC at ${req.url}`});
     if (bmc.dead) { // never answer: the caller's timeout is what a dead BMC looks like
       this.hung.add(res);
@@ -58,6 +60,12 @@ export class BmcServer {
       return reply(res, 200, {power: bmc.power()});
     }
     reply(res, 405, {error: `${req.method} not allowed on ${req.url}`});
+  }
+
+  private powers(): Record<string, 'on' | 'off'> {
+    const out: Record<string, 'on' | 'off'> = {};
+    for (const [id, bmc] of this.machines) if (!bmc.dead) out[id] = bmc.power();
+    return out;
   }
 }
 

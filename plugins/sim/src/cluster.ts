@@ -11,7 +11,8 @@ import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {parseDaemonConfig, startDaemon, type Daemon, type ModuleSpec} from '@layercake/sdk';
 import {layer0} from './layer0.js';
-import {World, type WorldMachine} from './world.js';
+import {World, type WorldMachine, type WorldView} from './world.js';
+import {WorldProcesses} from './world-processes.js';
 
 export interface ClusterOptions {
   nodes: number;
@@ -31,8 +32,15 @@ export interface ClusterOptions {
   deadTime?: number;
   logLevel?: string;
   log?: (message: string) => void;
-  /** Machines starting Layer0 at once (default 64): the whole world shares one process. */
+  /** Machines starting Layer0 at once, per world process (default 64). */
   maxStarting?: number;
+  /**
+   * Run the world in this many child processes (default 0: in this process). Large clusters need it: the
+   * daemon under test then has a core of its own. The agents there load their modules from `cliRoot`.
+   */
+  worldProcesses?: number;
+  /** The layercake CLI whose installed plugins the agents of world processes use (its package root). */
+  cliRoot?: string;
   /** How long the sim module waits for a BMC (ms; default 2000). */
   bmcTimeout?: number;
   /**
@@ -44,7 +52,7 @@ export interface ClusterOptions {
 
 export interface SimulatedCluster {
   daemon: Daemon;
-  world: World;
+  world: WorldView;
   stateDir: string;
   machines: WorldMachine[];
   /** The generated cluster file's nodes (what `layercake apply` would take). */
@@ -70,11 +78,12 @@ export function machinesOf(n: number, faults = false): WorldMachine[] {
 
 export const ipOf = (i: number) => `127.42.${(i >> 8) & 255}.${i & 255}`;
 
-/** The cfg of every machine: on, synced, running one Layer1 image. */
-export function clusterNodes(machines: WorldMachine[]): Record<string, unknown>[] {
+/** The cfg of every machine: on, synced, running one Layer1 image; its BMC answers at `bmcUrlOf(id)`. */
+export function clusterNodes(machines: WorldMachine[], bmcUrlOf: (id: string) => string): Record<string, unknown>[] {
   return machines.map((m, k) => ({
     id: m.id, nodename: m.nodename, platform: 'sim', arch: 'amd64', physState: 'POWER_ON', runState: 'SYNC',
     extensions: {
+      sim: {bmcUrl: bmcUrlOf(m.id)},
       ipv4: {iface: 'eth0', mac: m.mac, ip: ipOf(k + 1), prefix: 8},
       pxe: {method: 'ipxe'},
       imageset: {state: 'ACTIVE', images: {base: {source: {kind: 'file', path: '/images/layer1-base.sqfs'}, container: {command: '/sbin/init'}}}},
@@ -107,12 +116,28 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
   const pxeDir = dirname(dirname(fileURLToPath(import.meta.resolve('@layercake/plugin-pxe'))));
   await copyFile(join(pxeDir, 'templates', 'boot.ipxe.tpl'), join(tftpRoot, 'boot.ipxe.tpl'));
 
-  const world = new World({
-    machines, bmcDelayMs: options.bmcDelayMs ?? 50, postMs: options.postMs ?? 300, log: options.log, maxStarting: options.maxStarting ?? 64,
+  const shared = {
+    bmcDelayMs: options.bmcDelayMs ?? 50, postMs: options.postMs ?? 300, maxStarting: options.maxStarting ?? 64,
     boot: {dhcpHost: '127.0.0.1', dhcpPort, timeoutMs: 1000, tries: 4},
-    layer0: layer0({dir: join(stateDir, 'machines'), parentSyncPort: syncPort, modules: options.modules, helloInterval: options.helloInterval, deadTime: options.deadTime, logLevel: options.logLevel}),
-  });
-  const bmcUrl = await world.start();
+  };
+  const agents = {dir: join(stateDir, 'machines'), parentSyncPort: syncPort, helloInterval: options.helloInterval, deadTime: options.deadTime, logLevel: options.logLevel};
+  let world: WorldView;
+  let bmcUrlOf: (id: string) => string;
+  if (options.worldProcesses) {
+    if (!options.cliRoot) throw new Error('startCluster: worldProcesses needs cliRoot (the CLI whose plugins the agents load)');
+    const processes = new WorldProcesses({...shared, machines, processes: options.worldProcesses, cliRoot: options.cliRoot, layer0: agents, log: options.log});
+    world = processes;
+    bmcUrlOf = (id) => processes.bmcUrls.get(id)!;
+    await processes.start().catch(async (error: Error) => {
+      await processes.stop();
+      throw error;
+    });
+  } else {
+    const local = new World({...shared, machines, log: options.log, layer0: layer0({...agents, modules: options.modules})});
+    world = local;
+    const url = await local.start();
+    bmcUrlOf = () => url;
+  }
   const hello = options.helloInterval ?? 2000;
   const quick = options.quickTimeouts ?? true;
   const config = parseDaemonConfig({
@@ -120,7 +145,7 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
     retry: {max: 3, base: '1s', max_backoff: '10s'},
     sync: {listen: `127.0.0.1:${syncPort}`, helloInterval: hello, deadInterval: options.deadTime ?? hello * 4},
     modules: {
-      sim: {bmcUrl, requestTimeout: options.bmcTimeout ?? 2000, pollInterval: 5000},
+      sim: {requestTimeout: options.bmcTimeout ?? 2000, pollInterval: 5000},
       pxe: {
         serverIp: '127.0.0.1', bindAddress: '127.0.0.1', dhcp: {port: dhcpPort}, tftp: {port: tftpPort, root: tftpRoot}, http: {port: httpPort},
         maxConcurrent: 500, ...(quick ? {mutations: {WAITtoINIT: {timeout: '8s'}}} : {}),
@@ -136,7 +161,7 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
     if (owned) await rm(stateDir, {recursive: true, force: true});
     throw error;
   }
-  const nodes = clusterNodes(machines);
+  const nodes = clusterNodes(machines, bmcUrlOf);
   return {
     daemon, world, stateDir, machines, nodes,
     async stop() {

@@ -30,18 +30,36 @@ export interface MachineOptions {
   boot: BootTarget;
   layer0: Layer0Factory;
   log?: (message: string) => void;
+  /** Told of every change of stage (a world in another process reports them to the cluster). */
+  onChange?: (machine: Machine) => void;
 }
 
 export type MachineStage = 'off' | 'post' | 'dhcp' | 'loading' | 'layer0' | 'hung' | 'failed';
 
-export class Machine implements SimulatedBmc {
-  stage: MachineStage = 'off';
+/** What the cluster sees of a machine, wherever its world runs. */
+export interface MachineStatus {
+  readonly stage: MachineStage;
+  readonly boots: number;
+  readonly lastError?: string;
+}
+
+export class Machine implements SimulatedBmc, MachineStatus {
+  private current: MachineStage = 'off';
   lastError?: string;
   boots = 0;
   private abort?: AbortController;
   private layer0?: Layer0;
 
   constructor(readonly options: MachineOptions) {}
+
+  get stage(): MachineStage {
+    return this.current;
+  }
+
+  private set stage(stage: MachineStage) {
+    this.current = stage;
+    this.options.onChange?.(this);
+  }
 
   get id(): string {
     return this.options.id;
@@ -71,8 +89,8 @@ export class Machine implements SimulatedBmc {
     this.abort = abort;
     void this.boot(abort.signal).catch((error: Error) => {
       if (abort.signal.aborted) return;
-      this.stage = 'failed'; // stays "on" but never phones home: the engine's timeout sees a hang
       this.lastError = error.message;
+      this.stage = 'failed'; // stays "on" but never phones home: the engine's timeout sees a hang
       this.options.log?.(`${this.options.nodename}: boot failed: ${error.message}`);
     });
   }

@@ -4,7 +4,7 @@
  */
 import {BmcServer} from './bmc.js';
 import type {BootTarget} from './firmware.js';
-import {Machine, type Layer0Factory, type MachineFaults} from './machine.js';
+import {Machine, type Layer0Factory, type MachineFaults, type MachineStatus} from './machine.js';
 
 export interface WorldMachine {
   id: string;
@@ -25,9 +25,20 @@ export interface WorldOptions {
   /** How many machines may start Layer0 at once (they share this process's CPU; default unlimited). */
   maxStarting?: number;
   log?: (message: string) => void;
+  /** Told of every machine's change of stage. */
+  onChange?: (machine: Machine) => void;
 }
 
-export class World {
+/** What the cluster needs of a world, whether it runs in this process or in others. */
+export interface WorldView {
+  readonly machines: ReadonlyMap<string, MachineStatus>;
+  /** How many machines are at each stage. */
+  stages(): Record<string, number>;
+  /** Powers everything off (stopping every Layer0) and closes the BMC services. */
+  stop(): Promise<void>;
+}
+
+export class World implements WorldView {
   readonly machines = new Map<string, Machine>();
   private readonly bmc: BmcServer;
   bmcUrl = '';
@@ -36,10 +47,10 @@ export class World {
     const layer0 = options.maxStarting ? limited(options.layer0, options.maxStarting) : options.layer0;
     for (const m of options.machines) {
       this.machines.set(m.id, new Machine({
-        ...m, boot: options.boot, layer0, bmcDelayMs: options.bmcDelayMs, postMs: options.postMs, log: options.log,
+        ...m, boot: options.boot, layer0, bmcDelayMs: options.bmcDelayMs, postMs: options.postMs, log: options.log, onChange: options.onChange,
       }));
     }
-    this.bmc = new BmcServer((id) => this.machines.get(id));
+    this.bmc = new BmcServer(this.machines);
   }
 
   async start(): Promise<string> {
@@ -47,17 +58,20 @@ export class World {
     return this.bmcUrl;
   }
 
-  /** Powers everything off (stopping every Layer0) and closes the BMC service. */
   async stop(): Promise<void> {
     await this.bmc.close();
     await Promise.all([...this.machines.values()].map((m) => m.halt()));
   }
 
   stages(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const m of this.machines.values()) out[m.stage] = (out[m.stage] ?? 0) + 1;
-    return out;
+    return stageCounts(this.machines.values());
   }
+}
+
+export function stageCounts(machines: Iterable<MachineStatus>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of machines) out[m.stage] = (out[m.stage] ?? 0) + 1;
+  return out;
 }
 
 /** At most `n` Layer0 starts at a time; the others wait their turn (as CPU-bound boots would). */

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import {syncModule, type LcEvent, type ModuleSpec, type MutationEvent} from '@layercake/sdk';
 import {pxeModule} from '@layercake/plugin-pxe';
 import {imagesetModule} from '@layercake/plugin-imageapi';
-import {convergence, simModule, startCluster, type SimulatedCluster} from '../src/index.js';
+import {convergence, simModule, startCluster, type SimulatedCluster, type WorldProcesses} from '../src/index.js';
 
 const modules = [syncModule, pxeModule, imagesetModule, simModule] as ModuleSpec[];
 
@@ -96,6 +96,29 @@ test('power off of a synced node: images stop, then SYNC→INIT, then power off,
   } finally {
     await cluster.stop();
   }
+});
+
+test('a world in two processes: converges, heals a machine powered off behind its back, leaves no process', async () => {
+  const cliRoot = new URL('../../..', import.meta.url).pathname; // the layercake CLI: the agents load its plugins
+  const cluster = await startCluster({nodes: 8, modules, helloInterval: 1000, worldProcesses: 2, cliRoot});
+  const pids = (cluster.world as WorldProcesses).pids;
+  try {
+    assert.is(pids.length, 2);
+    const urls = new Set(cluster.nodes.map((n) => (n.extensions as {sim: {bmcUrl: string}}).sim.bmcUrl));
+    assert.is(urls.size, 2, 'each world process answers for its own machines\' BMCs');
+    cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
+    await until(cluster, () => convergence(cluster).converged === 8, 90_000, 'all 8 converged');
+    const target = cluster.nodes[3] as {id: string; extensions: {sim: {bmcUrl: string}}};
+    const before = cluster.world.machines.get(target.id)!.boots;
+    const res = await fetch(`${target.extensions.sim.bmcUrl}/bmc/${target.id}/power`, {method: 'POST', body: JSON.stringify({action: 'off'})});
+    assert.is(res.status, 200);
+    // The sim module's status poll notices, and the engine boots the machine again.
+    await until(cluster, () => cluster.world.machines.get(target.id)!.boots > before && convergence(cluster).converged === 8, 60_000, 'the machine healed');
+    assert.ok(cluster.daemon.store.history(target.id).some((h) => h.kind === 'dsc' && h.url === '/physState' && h.value === 'POWER_OFF'), 'the power-off was discovered');
+  } finally {
+    await cluster.stop();
+  }
+  for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `world process ${pid} is gone`);
 });
 
 test.run();

@@ -34,9 +34,12 @@ function query<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   return result.data;
 }
 
+let cachedDocument: Record<string, unknown> | undefined;
+/** Built on first request: generating it takes milliseconds, and a node (or the simulator) runs many servers. */
+const apiDocument = () => (cachedDocument ??= openApiDocument(API_BASE, API_VERSION));
+
 export function buildApp(service: ImageApiService, options: {logger?: boolean} = {}): FastifyInstance {
   const app = Fastify({logger: options.logger ?? false, bodyLimit: 1 << 20, forceCloseConnections: true});
-  const doc = openApiDocument(API_BASE, API_VERSION);
 
   app.setErrorHandler((error: Error & {statusCode?: number; code?: string}, _request, reply) => {
     if (error instanceof ApiError) return reply.status(error.status).send(error.toJSON());
@@ -54,8 +57,8 @@ export function buildApp(service: ImageApiService, options: {logger?: boolean} =
     return value;
   };
 
-  app.get('/openapi.json', async () => doc);
-  app.get(`${API_BASE}/openapi.json`, async () => doc);
+  app.get('/openapi.json', async () => apiDocument());
+  app.get(`${API_BASE}/openapi.json`, async () => apiDocument());
   app.get(`${API_BASE}/info`, async () => service.info());
   app.get(`${API_BASE}/watch`, async (request) => {
     const q = query(watchQuery, request.query);
