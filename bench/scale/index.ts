@@ -22,7 +22,7 @@ const engineOnly = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--
 const rss0 = process.memoryUsage().rss;
 const cluster = await startCluster({
   nodes: N, modules: [syncModule, pxeModule, imagesetModule, simModule] as ModuleSpec[], bmcDelayMs: 0, postMs: 0,
-  helloInterval: 10_000, bmcTimeout: 10_000, quickTimeouts: false, worldProcesses: Number(values['world-processes']), cliRoot: root,
+  helloInterval: 10_000, bmcTimeout: 10_000, quickTimeouts: false, logLevel: 'error', worldProcesses: Number(values['world-processes']), cliRoot: root,
 });
 let peakRss = 0;
 let peakWorldRss = 0;
@@ -37,22 +37,30 @@ const t0 = performance.now();
 cluster.daemon.store.apply(cluster.nodes, {source: 'bench'});
 const deadline = Date.now() + Number(values.timeout) * 1000;
 let c = convergence(cluster);
+let nextReport = 10;
 while (c.converged < N && Date.now() < deadline) {
   await new Promise((r) => setTimeout(r, 250));
   c = convergence(cluster);
-  if (!values.json && process.stderr.isTTY) process.stderr.write(`\r${((performance.now() - t0) / 1000).toFixed(0)} s  ${c.summary}   `);
+  const elapsed = (performance.now() - t0) / 1000;
+  if (process.stderr.isTTY) process.stderr.write(`\r${elapsed.toFixed(0)} s  ${c.summary}   `);
+  else if (elapsed >= nextReport) {
+    process.stderr.write(`${elapsed.toFixed(0)} s  ${c.summary}\n`);
+    nextReport += 10;
+  }
 }
 const seconds = (performance.now() - t0) / 1000;
 clearInterval(sampler);
 const failed = [...cluster.daemon.engine.metrics.modules.values()].reduce((n, m) => n + m.failed, 0);
 const reboots = [...cluster.world.machines.values()].filter((m) => m.boots !== 1).length;
+/** Why things failed, with ids and addresses taken out so that alike reasons count together. */
 const reasons = new Map<string, number>();
+const count = (reason: string) => {
+  const key = reason.replace(/[0-9a-f-]{36}/g, '<id>').replace(/127\.42\.\d+\.\d+/g, '<ip>').replace(/127\.0\.0\.1:\d+/g, '<service>');
+  reasons.set(key, (reasons.get(key) ?? 0) + 1);
+};
+for (const m of cluster.world.machines.values()) if (m.lastError) count(`machine: ${m.lastError}`);
 for (const m of cluster.machines) {
-  for (const h of cluster.daemon.store.history(m.id)) {
-    if (h.kind !== 'failure') continue;
-    const reason = `${h.mutation}: ${(h.message ?? '').replace(/[0-9a-f-]{36}/g, '<id>')}`;
-    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-  }
+  for (const h of cluster.daemon.store.history(m.id)) if (h.kind === 'failure') count(`${h.mutation}: ${h.message ?? ''}`);
 }
 await cluster.stop();
 

@@ -118,7 +118,7 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
 
   const shared = {
     bmcDelayMs: options.bmcDelayMs ?? 50, postMs: options.postMs ?? 300, maxStarting: options.maxStarting ?? 64,
-    boot: {dhcpHost: '127.0.0.1', dhcpPort, timeoutMs: 1000, tries: 4},
+    boot: {dhcpHost: '127.0.0.1', dhcpPort, timeoutMs: 1000, tries: 6},
   };
   const agents = {dir: join(stateDir, 'machines'), parentSyncPort: syncPort, helloInterval: options.helloInterval, deadTime: options.deadTime, logLevel: options.logLevel};
   let world: WorldView;

@@ -18,7 +18,7 @@ export interface BootTarget {
   /** The pxe plugin's DHCP server (host:port on loopback). */
   dhcpHost: string;
   dhcpPort: number;
-  /** Per DHCP message: how long to wait for an answer, and how many tries. */
+  /** Per DHCP message: how long to wait for the first answer (doubled on each retry), and how many tries. */
   timeoutMs: number;
   tries: number;
 }
@@ -84,7 +84,9 @@ function exchange(socket: Socket, packet: Buffer, xid: number, want: dhcp.Messag
     const send = () => {
       if (tries++ >= target.tries) return done(new Error(`no DHCP ${dhcp.MessageType[want]} after ${target.tries} tries`));
       socket.send(packet, target.dhcpPort, target.dhcpHost);
-      timer = setTimeout(send, target.timeoutMs * tries);
+      // As PXE firmware does (RFC 2131 §4.1): double the wait each time, randomized, so that a boot storm
+      // spreads out instead of retransmitting in lockstep.
+      timer = setTimeout(send, target.timeoutMs * 2 ** (tries - 1) * (0.5 + Math.random()));
     };
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, {once: true});

@@ -58,7 +58,9 @@ export class HttpBootServer {
     server.keepAliveTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.opts.port, this.opts.bindAddress || '0.0.0.0', () => { server.off('error', reject); resolve(); });
+      // A boot storm opens thousands of connections at once: a deep accept queue (capped by the kernel's
+      // net.core.somaxconn) keeps them from being reset while the server catches up.
+      server.listen({port: this.opts.port, host: this.opts.bindAddress || '0.0.0.0', backlog: 4096}, () => { server.off('error', reject); resolve(); });
     });
     server.on('error', (e) => this.opts.log.error({err: e.message}, 'HTTP boot server error'));
     this.server = server;
