@@ -1,7 +1,7 @@
 /**
  * The node-level operations the service needs, behind one interface: the real Linux parts (losetup,
- * mount, unshare + chroot; linux.ts) or a simulation that records them and stands a plain child process
- * in for each container's init (simulated.ts), for simulated clusters and tests without root.
+ * mount, unshare + chroot; linux.ts) or a simulation that records them and stands a plain process in
+ * for each container's init (simulated.ts), for simulated clusters and tests without root.
  */
 import type {ChildProcess} from 'node:child_process';
 import type {z} from '@layercake/sdk';
@@ -36,13 +36,21 @@ export interface Started {
   /** The container's init as the host sees it (PID 1 in its namespace). */
   initPid: number;
   initStart: number;
-  child: ChildProcess;
+  /** The spawned process when this process is its parent (linux.ts; the service does not use it). */
+  child?: ChildProcess;
   /** Settles when the spawned process ends (captured from the spawn on, so no exit is missed). */
-  exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>;
+  exited: Promise<ExitStatus>;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Why code and signal are unknown, when they are (e.g. the end was noticed in /proc). */
+  note?: string;
 }
 
 /** The end of a child process as a promise, from now on. */
-export function exitOf(child: ChildProcess): Promise<{code: number | null; signal: NodeJS.Signals | null}> {
+export function exitOf(child: ChildProcess): Promise<ExitStatus> {
   return new Promise((resolve) => {
     child.once('exit', (code, signal) => resolve({code, signal}));
     child.once('error', () => resolve({code: null, signal: null}));

@@ -18,7 +18,6 @@
  * recycled pid is not mistaken for them); mounts and loop devices are checked against the kernel. After a
  * reboot (another boot id) the table is discarded, since the kernel state it described is gone.
  */
-import type {ChildProcess} from 'node:child_process';
 import {mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs';
 import {join, resolve} from 'node:path';
 import type {z} from '@layercake/sdk';
@@ -151,7 +150,8 @@ export class ImageApiService {
   private readonly attaches = new Map<number, AttachRec>();
   private readonly mounts = new Map<number, MountRec>();
   private readonly containers = new Map<number, ContainerRec>();
-  private readonly children = new Map<number, ChildProcess>();
+  /** Containers this service started: the platform reports their end (Started.exited); the others are polled. */
+  private readonly children = new Set<number>();
   private readonly exitWaiters = new Map<number, Set<() => void>>();
   private readonly watchers = new Set<() => void>();
   private nextId = 1;
@@ -452,9 +452,9 @@ export class ImageApiService {
       state: 'running', pid: started.pid, pidStart: started.pidStart, initPid: started.initPid, initStart: started.initStart,
       startedAt: now(), exit: null, stopRequested: false, error: undefined,
     });
-    this.children.set(rec.id, started.child);
+    this.children.add(rec.id);
     const pid = started.pid;
-    void started.exited.then(({code, signal}) => this.onExit(rec.id, pid, code, signal));
+    void started.exited.then(({code, signal, note}) => this.onExit(rec.id, pid, code, signal, note));
   }
 
   private onExit(id: number, pid: number, code: number | null, signal: NodeJS.Signals | null, note?: string): void {

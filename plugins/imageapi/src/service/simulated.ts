@@ -1,14 +1,14 @@
 /**
  * The simulation (`--simulate`): no root, no kernel state. Attachments and mounts are recorded (device
- * files and mountpoints are names only); a container is a plain child process (`sleep infinity`)
- * standing in for its init, so that it can be listed, stopped, killed and found again after a restart
- * exactly like a real one. The API, the object table and the state machine are the same.
+ * files and mountpoints are names only); a container is a plain process (`sleep infinity`) standing in
+ * for its init, so that it can be listed, stopped, killed and found again after a restart exactly like a
+ * real one. The API, the object table and the state machine are the same. The stand-ins are started by
+ * a small spawner process shared by the whole process (spawner.ts), so that a start does not cost a fork
+ * of a large process (a simulated cluster runs thousands of services in one).
  */
-import {spawn} from 'node:child_process';
-import {closeSync, openSync} from 'node:fs';
 import {failed} from '../api/errors.js';
-import {exitOf, type DriverStatus, type IscsiSpec, type NfsSpec, type Platform, type RbdSpec, type StartSpec, type Started} from './platform.js';
-import {startTime} from './procfs.js';
+import type {DriverStatus, IscsiSpec, NfsSpec, Platform, RbdSpec, StartSpec, Started} from './platform.js';
+import {startStandIn} from './spawner.js';
 
 export class SimulatedPlatform implements Platform {
   readonly simulated = true;
@@ -88,18 +88,13 @@ export class SimulatedPlatform implements Platform {
   }
 
   async start(spec: StartSpec): Promise<Started> {
-    const log = openSync(spec.logfile, 'a', 0o640);
-    let child;
+    let standIn;
     try {
-      child = spawn('sleep', ['infinity'], {detached: true, stdio: ['ignore', log, log]});
-    } finally {
-      closeSync(log);
+      standIn = await startStandIn(spec.logfile);
+    } catch (error) {
+      throw failed(`cannot start the stand-in process for container ${spec.name}: ${(error as Error).message}`);
     }
-    const pid = child.pid;
-    if (!pid) throw failed(`cannot start the stand-in process for container ${spec.name}`);
-    child.unref();
-    const exited = exitOf(child);
-    const start = startTime(pid) ?? 0;
-    return {pid, pidStart: start, initPid: pid, initStart: start, child, exited};
+    const {pid, start, exited} = standIn;
+    return {pid, pidStart: start, initPid: pid, initStart: start, exited};
   }
 }
