@@ -1,20 +1,26 @@
 /**
  * Read-only TFTP server (RFC 1350) with the option extension (RFC 2347), blksize (RFC 2348), timeout and
- * tsize (RFC 2349) and windowsize (RFC 7440). Each transfer runs on its own socket (its TID), connected to
- * the client, so the kernel drops datagrams from any other TID (RFC 1350 asks for an error packet back;
- * silence is the safer answer to a stranger, and it keeps the per-packet path short). Lost
- * packets are recovered by retransmitting the unacknowledged window with exponential backoff; duplicate
- * ACKs are ignored (no Sorcerer's Apprentice). Block numbers roll over from 65535 to 0, as tftp-hpa,
- * curl and iPXE expect for files over 32 MB at 512-byte blocks.
+ * tsize (RFC 2349) and windowsize (RFC 7440).
+ *
+ * The main thread answers read requests on the server port: it checks that the source address is a
+ * registered booting node, resolves and opens the file (templates render here, per node), negotiates the
+ * options, and hands the transfer to one of `workers` worker threads (transfer-worker: worker.ts), which
+ * owns the transfer's socket (its TID, connected to the client) and runs the per-block loop. A worker
+ * asks the main thread for the file's bytes in chunks as the transfer advances (views of shared memory). Spreading transfers over
+ * threads is what lets many concurrent transfers use every core (tftpd-hpa forks a process per transfer).
+ * Strangers to a transfer socket get silence (the kernel drops them), not RFC 1350's error packet.
  */
 import dgram from 'node:dgram';
 import type {AddressInfo} from 'node:net';
+import {availableParallelism} from 'node:os';
+import {Worker} from 'node:worker_threads';
 import type {Logger} from '@layercake/sdk';
 import type {BootNode} from '../bootnode.js';
 import {FileError} from '../files.js';
 import {BufferSource, type Source} from '../source.js';
 import {TemplateError} from '../template.js';
-import {BadPacket, decodeRequest, encodeError, encodeOack, ErrorCode, Op, toNetascii} from './packet.js';
+import {BadPacket, decodeRequest, encodeError, ErrorCode, Op, toNetascii} from './packet.js';
+import type {FromWorker, ToWorker, TransferSpec} from './worker.js';
 
 export interface TftpServerOptions {
   port: number;
@@ -24,6 +30,8 @@ export interface TftpServerOptions {
   retries: number;
   maxBlksize: number;
   maxWindowsize: number;
+  /** Transfer worker threads, started as transfers come (default: the number of CPUs). */
+  workers?: number;
   /** The registered node using this source address, if any. */
   lookup(ip: string): BootNode | undefined;
   /** Opens a node's file (throws FileError / TemplateError). */
@@ -45,162 +53,83 @@ export interface TransferEvent {
   retransmits: number;
 }
 
-const MAX_BACKOFF_FACTOR = 16;
+/** Chunks of a file handed to a worker are at least this big (and at least one window). */
+const CHUNK_BYTES = 1 << 20;
 
-class Transfer {
-  private blocks = 0;
-  private acked = 0;
-  private sent = 0;
-  private waitingOack: boolean;
-  private timer: NodeJS.Timeout | undefined;
-  /** When the current retransmission timer expires (ms, monotonic); re-armed lazily, not per packet. */
-  private deadline = 0;
-  private tries = 0;
-  private retransmits = 0;
-  private done = false;
-  private reading = false;
-  private readonly started = Date.now();
+/** Shared-memory copies of the buffers holding file contents, made once per buffer. */
+const sharedCopies = new WeakMap<ArrayBufferLike, SharedArrayBuffer>();
 
-  constructor(
-    private readonly server: TftpServer,
-    /** Connected to the peer: the kernel drops datagrams from any other TID, and sends need no address. */
-    private readonly sock: dgram.Socket,
-    private readonly peer: {address: string; port: number},
-    private readonly source: Source,
-    private readonly blksize: number,
-    private readonly windowsize: number,
-    private readonly baseTimeout: number,
-    private readonly oack: Map<string, string> | undefined,
-    private readonly info: {node: BootNode; filename: string; key: string},
-  ) {
-    this.blocks = Math.floor(source.size / blksize) + 1;
-    this.waitingOack = oack !== undefined;
-    sock.on('message', (msg) => this.onMessage(msg));
-    sock.on('error', (e) => this.finish(false, `socket error: ${e.message}`));
+/**
+ * b's bytes in memory a worker can see without a copy per transfer: b's own memory when it is shared
+ * already; else a view of a copy of b's whole backing store, made once (a boot storm sends the same
+ * cached file to every node), which relies on sources never rewriting bytes they have returned (true of
+ * source.ts: cached files and read chunks are written once); else, for a buffer in Node's small-buffer
+ * pool (whose slab later buffers are written into), a copy of b alone.
+ */
+function shared(b: Buffer): Uint8Array {
+  const ab = b.buffer;
+  let sab = ab instanceof SharedArrayBuffer ? ab : sharedCopies.get(ab);
+  if (!sab && ab.byteLength <= Buffer.poolSize) {
+    const copy = new Uint8Array(new SharedArrayBuffer(b.length));
+    copy.set(b);
+    return copy;
   }
-
-  start(): void {
-    if (this.oack) this.send(encodeOack(this.oack));
-    else this.sendWindow();
-    this.arm();
+  if (!sab) {
+    sab = new SharedArrayBuffer(ab.byteLength);
+    new Uint8Array(sab).set(new Uint8Array(ab));
+    sharedCopies.set(ab, sab);
   }
+  return new Uint8Array(sab, b.byteOffset, b.length);
+}
 
-  private timeout(): number {
-    return this.baseTimeout * Math.min(MAX_BACKOFF_FACTOR, 2 ** this.tries);
-  }
+interface Lane {
+  worker: Worker;
+  /** Transfers running on it. */
+  load: number;
+  stopped?: () => void;
+}
 
-  /** (Re)starts the retransmission clock. The timer object is reused: when it fires early it re-sleeps. */
-  private arm(): void {
-    this.deadline = performance.now() + this.timeout();
-    if (!this.timer) this.timer = setTimeout(() => this.onTimer(), this.timeout());
-  }
+interface Active {
+  spec: TransferSpec;
+  key: string;
+  lane: Lane;
+  source: Source;
+  node: BootNode;
+  filename: string;
+  rinfo: dgram.RemoteInfo;
+}
 
-  private onTimer(): void {
-    this.timer = undefined;
-    if (this.done) return;
-    const left = this.deadline - performance.now();
-    if (left > 1) { this.timer = setTimeout(() => this.onTimer(), left); return; }
-    this.tries++;
-    if (this.tries > this.server.opts.retries) {
-      this.send(encodeError(ErrorCode.NOT_DEFINED, 'timed out'), true);
-      this.finish(false, `no acknowledgement after ${this.server.opts.retries} retransmissions`);
-      return;
-    }
-    this.retransmits++;
-    if (this.waitingOack) this.send(encodeOack(this.oack!));
-    else this.sendWindow();
-    this.arm();
-  }
-
-  private closeAfterSend = false;
-
-  private send(b: Buffer | Buffer[], last = false): void {
-    if (last) this.closeAfterSend = true;
-    this.sock.send(b as Buffer, last ? () => this.closeSocket() : undefined);
-  }
-
-  private closeSocket(): void {
-    try { this.sock.close(); } catch { /* already closed */ }
-  }
-
-  /** Sends blocks acked+1 .. acked+windowsize; synchronous while the data is in memory. */
-  private sendWindow(): void {
-    const last = Math.min(this.acked + this.windowsize, this.blocks);
-    for (let n = this.acked + 1; n <= last && !this.done; n++) {
-      const data = this.source.read((n - 1) * this.blksize, this.blksize);
-      if (data instanceof Promise) {
-        // The next chunk of a large file is being read: send the rest of the window once it is in.
-        if (this.reading) return;
-        this.reading = true;
-        data.then(() => { this.reading = false; if (!this.done) this.sendWindow(); },
-          (e: Error) => { this.reading = false; this.send(encodeError(ErrorCode.NOT_DEFINED, 'read error'), true); this.finish(false, `read error: ${e.message}`); });
-        return;
-      }
-      const h = Buffer.allocUnsafe(4);
-      h.writeUInt16BE(Op.DATA, 0);
-      h.writeUInt16BE(n & 0xffff, 2);
-      this.send([h, data]);
-      if (n > this.sent) this.sent = n;
-    }
-  }
-
-  private onMessage(msg: Buffer): void {
-    if (this.done) return;
-    if (msg.length < 4) return;
-    const op = msg.readUInt16BE(0);
-    if (op === Op.ERROR) {
-      const code = msg.readUInt16BE(2);
-      const text = msg.subarray(4).toString('latin1').replace(/\0.*$/s, '');
-      this.finish(false, `client error ${code}: ${text}`);
-      return;
-    }
-    if (op !== Op.ACK) return;
-    const wire = msg.readUInt16BE(2);
-    if (this.waitingOack) {
-      if (wire !== 0) return;
-      this.waitingOack = false;
-      this.tries = 0;
-      this.sendWindow();
-      this.arm();
-      return;
-    }
-    // Map the 16-bit block number onto the blocks in flight (acked .. sent).
-    const base = this.acked;
-    const delta = (wire - (base & 0xffff) + 0x10000) & 0xffff;
-    const n = base + delta;
-    if (delta === 0 || n > this.sent) return; // duplicate or stale ACK: the timer handles loss
-    this.acked = n;
-    this.tries = 0;
-    if (n >= this.blocks) { this.finish(true); return; }
-    this.sendWindow();
-    this.arm();
-  }
-
-  finish(ok: boolean, error?: string): void {
-    if (this.done) return;
-    this.done = true;
-    clearTimeout(this.timer);
-    this.source.close();
-    if (!this.closeAfterSend) this.closeSocket();
-    this.server.ended(this.info.key, {
-      node: this.info.node, address: this.peer.address, filename: this.info.filename, ok, error,
-      bytes: ok ? this.source.size : Math.min(this.source.size, this.acked * this.blksize),
-      ms: Date.now() - this.started, blksize: this.blksize, windowsize: this.windowsize, retransmits: this.retransmits,
-    });
-  }
+/** A worker thread running worker.ts: the compiled .js, or the .ts through tsx (tests and benchmarks run
+ * the sources; tsx does not register itself in worker threads on Node 20, so the worker does it). */
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url));
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const entry = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
+  return new Worker(`import(${tsx}).then((t) => { t.register(); return import(${entry}); })`, {eval: true});
 }
 
 export class TftpServer {
   private sock: dgram.Socket | undefined;
-  private readonly active = new Map<string, Transfer>();
-  constructor(readonly opts: TftpServerOptions) {}
+  /** Requests being opened or transferred, by address:port:file (a retransmitted request is ignored). */
+  private readonly keys = new Set<string>();
+  private readonly active = new Map<number, Active>();
+  private readonly lanes: Lane[] = [];
+  private readonly maxWorkers: number;
+  private nextId = 1;
+
+  constructor(readonly opts: TftpServerOptions) {
+    this.maxWorkers = Math.max(1, opts.workers ?? availableParallelism());
+  }
 
   get address(): AddressInfo {
     if (!this.sock) throw new Error('TFTP server is not started');
     return this.sock.address();
   }
 
-  get transfers(): number { return this.active.size; }
+  get transfers(): number { return this.keys.size; }
+
+  /** Worker threads running. */
+  get threads(): number { return this.lanes.length; }
 
   async start(): Promise<void> {
     const sock = dgram.createSocket({type: 'udp4', reuseAddr: true});
@@ -217,14 +146,76 @@ export class TftpServer {
   }
 
   async close(): Promise<void> {
-    for (const t of [...this.active.values()]) t?.finish(false, 'server stopped');
     const s = this.sock;
     this.sock = undefined;
     if (s) await new Promise<void>((r) => s.close(() => r()));
+    // Each worker ends its transfers ('server stopped', reported as usual), then is terminated.
+    await Promise.all(this.lanes.map(async (lane) => {
+      lane.worker.ref(); // the answer keeps the process alive
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        lane.stopped = () => { clearTimeout(timer); resolve(); };
+        this.post(lane, {t: 'stop'});
+      });
+      await lane.worker.terminate();
+    }));
   }
 
-  ended(key: string, e: TransferEvent): void {
-    this.active.delete(key);
+  private post(lane: Lane, m: ToWorker): void {
+    lane.worker.postMessage(m);
+  }
+
+  /** An idle worker, else a new one while below the limit, else the least loaded. */
+  private lane(): Lane {
+    let best = this.lanes[0];
+    for (const l of this.lanes) if (l.load < best!.load) best = l;
+    if (best && (best.load === 0 || this.lanes.length >= this.maxWorkers)) return best;
+    const lane: Lane = {worker: startWorker(), load: 0};
+    lane.worker.unref();
+    lane.worker.on('message', (m: FromWorker) => this.onWorker(lane, m));
+    lane.worker.on('error', (e) => this.opts.log.error({err: e.message}, 'TFTP transfer worker failed'));
+    lane.worker.on('exit', () => {
+      const i = this.lanes.indexOf(lane);
+      if (i >= 0) this.lanes.splice(i, 1);
+      for (const a of [...this.active.values()]) {
+        if (a.lane === lane) this.ended(a, {t: 'end', id: a.spec.id, ok: false, error: 'transfer worker exited', bytes: 0, ms: 0, retransmits: 0});
+      }
+      lane.stopped?.();
+    });
+    this.lanes.push(lane);
+    return lane;
+  }
+
+  private onWorker(lane: Lane, m: FromWorker): void {
+    if (m.t === 'stopped') { lane.stopped?.(); return; }
+    const a = this.active.get(m.id);
+    if (!a) return;
+    if (m.t === 'read') void this.read(a, m.offset);
+    else this.ended(a, m);
+  }
+
+  /** Sends the worker the chunk at offset, as a view of shared memory. */
+  private async read(a: Active, offset: number): Promise<void> {
+    let m: ToWorker;
+    try {
+      const r = a.source.read(offset, a.spec.chunk);
+      m = {t: 'data', id: a.spec.id, offset, data: shared(r instanceof Promise ? await r : r)};
+    } catch (e) {
+      m = {t: 'fail', id: a.spec.id, error: `read error: ${(e as Error).message}`};
+    }
+    if (this.active.get(a.spec.id) === a) this.post(a.lane, m);
+  }
+
+  private ended(a: Active, m: Extract<FromWorker, {t: 'end'}>): void {
+    this.active.delete(a.spec.id);
+    this.keys.delete(a.key);
+    a.lane.load--;
+    a.source.close();
+    if (m.early) this.reply(a.rinfo, ErrorCode.NOT_DEFINED, 'server busy');
+    const e: TransferEvent = {
+      node: a.node, address: a.rinfo.address, filename: a.filename, ok: m.ok, error: m.error, bytes: m.bytes, ms: m.ms,
+      blksize: a.spec.blksize, windowsize: a.spec.windowsize, retransmits: m.retransmits,
+    };
     if (e.ok) this.opts.log.debug({node: e.node?.nodename, file: e.filename, bytes: e.bytes, ms: e.ms}, 'TFTP transfer done');
     else this.opts.log.warn({node: e.node?.nodename, file: e.filename, error: e.error}, 'TFTP transfer failed');
     this.opts.onTransfer?.(e);
@@ -248,14 +239,14 @@ export class TftpServer {
       throw e;
     }
     const key = `${rinfo.address}:${rinfo.port}:${req.filename}`;
-    if (this.active.has(key)) return; // a retransmitted request: the transfer's own timer answers it
+    if (this.keys.has(key)) return; // a retransmitted request: the transfer's own timer answers it
     const node = this.opts.lookup(rinfo.address);
     if (!node) {
       this.opts.log.debug({from: rinfo.address, file: req.filename}, 'TFTP request from an address that is not booting; refused');
       return this.reply(rinfo, ErrorCode.ACCESS_VIOLATION, 'not a booting node');
     }
     if (req.mode !== 'octet' && req.mode !== 'netascii') return this.reply(rinfo, ErrorCode.ILLEGAL_OPERATION, `unsupported mode ${req.mode}`);
-    this.active.set(key, undefined as unknown as Transfer); // reserve against duplicates while opening
+    this.keys.add(key); // reserved against duplicates while opening
     let source: Source;
     try {
       source = await this.opts.open(node, req.filename);
@@ -266,7 +257,7 @@ export class TftpServer {
         source = new BufferSource(toNetascii(data));
       }
     } catch (e) {
-      this.active.delete(key);
+      this.keys.delete(key);
       const err = e as Error;
       if (e instanceof FileError) {
         this.opts.log.info({node: node.nodename, file: req.filename, reason: err.message}, 'TFTP request refused');
@@ -279,44 +270,35 @@ export class TftpServer {
       this.opts.log.error({node: node.nodename, file: req.filename, reason: err.message}, 'TFTP open failed');
       return this.reply(rinfo, ErrorCode.NOT_DEFINED, 'cannot read file');
     }
-    if (!this.sock) { source.close(); this.active.delete(key); return; }
+    if (!this.sock) { source.close(); this.keys.delete(key); return; }
     // Options (RFC 2347): answer those we understand, within our limits.
-    const oack = new Map<string, string>();
+    const oack: [string, string][] = [];
     let blksize = 512, windowsize = 1, timeoutMs = this.opts.retransmitMs;
     const b = Number(req.options.get('blksize'));
     if (req.options.has('blksize') && Number.isInteger(b) && b >= 8) {
       blksize = Math.min(b, this.opts.maxBlksize);
-      oack.set('blksize', String(blksize));
+      oack.push(['blksize', String(blksize)]);
     }
     const t = Number(req.options.get('timeout'));
     if (req.options.has('timeout') && Number.isInteger(t) && t >= 1 && t <= 255) {
       timeoutMs = t * 1000;
-      oack.set('timeout', String(t));
+      oack.push(['timeout', String(t)]);
     }
-    if (req.options.has('tsize')) oack.set('tsize', String(source.size));
+    if (req.options.has('tsize')) oack.push(['tsize', String(source.size)]);
     const w = Number(req.options.get('windowsize'));
     if (req.options.has('windowsize') && Number.isInteger(w) && w >= 1) {
       windowsize = Math.min(w, this.opts.maxWindowsize);
-      oack.set('windowsize', String(windowsize));
+      oack.push(['windowsize', String(windowsize)]);
     }
-    const sock = dgram.createSocket('udp4');
     const local = this.sock.address().address;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.bind({port: 0, address: local === '0.0.0.0' ? undefined : local}, () => {
-          sock.connect(rinfo.port, rinfo.address, () => { sock.off('error', reject); resolve(); });
-        });
-      });
-    } catch (e) {
-      source.close();
-      this.active.delete(key);
-      this.opts.log.error({err: (e as Error).message}, 'TFTP cannot open a transfer socket');
-      return this.reply(rinfo, ErrorCode.NOT_DEFINED, 'server busy');
-    }
-    const transfer = new Transfer(this, sock, {address: rinfo.address, port: rinfo.port}, source, blksize, windowsize,
-      timeoutMs, oack.size ? oack : undefined, {node, filename: req.filename, key});
-    this.active.set(key, transfer);
-    transfer.start();
+    const spec: TransferSpec = {
+      id: this.nextId++, peer: {address: rinfo.address, port: rinfo.port}, local: local === '0.0.0.0' ? '' : local,
+      size: source.size, blksize, windowsize, timeoutMs, retries: this.opts.retries, oack: oack.length ? oack : undefined,
+      chunk: blksize * Math.max(windowsize, Math.ceil(CHUNK_BYTES / blksize)),
+    };
+    const lane = this.lane();
+    lane.load++;
+    this.active.set(spec.id, {spec, key, lane, source, node, filename: req.filename, rinfo});
+    this.post(lane, {t: 'start', spec});
   }
 }
