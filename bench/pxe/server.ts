@@ -9,7 +9,7 @@ import {PxeServers} from '../../plugins/pxe/src/servers.js';
 import {benchNodes, CLIENT_IP, PREFIX, SERVER_IP} from './nodes.js';
 
 const arg = JSON.parse(process.argv[2]!) as {nodes: number; root: string; stateDir: string; tftpPort: number; dhcpPort: number; clientIps?: boolean};
-const quiet = {debug() {}, info() {}, warn() {}, error(...a: unknown[]) { console.error(...a); }};
+const quiet = {debug() {}, info() {}, warn(...a: unknown[]) { if (process.env.BENCH_WARN) console.error(...a); }, error(...a: unknown[]) { console.error(...a); }};
 let booted = 0;
 let transfersOk = 0, transfersFailed = 0, retransmits = 0;
 const servers = new PxeServers({

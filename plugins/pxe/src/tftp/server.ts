@@ -132,7 +132,9 @@ export class TftpServer {
   get threads(): number { return this.lanes.length; }
 
   async start(): Promise<void> {
-    const sock = dgram.createSocket({type: 'udp4', reuseAddr: true});
+    // A boot storm's burst of requests waits in the socket instead of being dropped (the kernel caps this at
+    // net.core.rmem_max, which operators of large clusters raise).
+    const sock = dgram.createSocket({type: 'udp4', reuseAddr: true, recvBufferSize: 4 << 20});
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
       sock.bind({port: this.opts.port, address: this.opts.bindAddress || '0.0.0.0'}, () => {

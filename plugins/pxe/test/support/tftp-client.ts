@@ -53,12 +53,15 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
       done = true;
       clearTimeout(deadline);
       clearTimeout(retry);
+      clearInterval(request);
       // Close after pending sends (the final ACK) have left.
       sock.send(Buffer.alloc(0), 9, '127.0.0.1', () => sock.close());
       resolve({ok, error, bytes, sha256: hash.digest('hex'), oack, data: o.keep ? Buffer.concat(chunks) : undefined, ms: Date.now() - started});
     };
     const deadline = setTimeout(() => finish(false, 'deadline'), o.deadline ?? 30_000);
     let retry: NodeJS.Timeout | undefined;
+    /** Resends the request until the server answers, as every real client does (a burst can overflow the server port). */
+    let request: NodeJS.Timeout | undefined;
     const ack = (n: number): void => {
       if (!peer) return;
       sock.send(encodeAck(n), peer.port, peer.address);
@@ -69,6 +72,7 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
     sock.on('message', (msg, rinfo) => {
       if (peer && (rinfo.port !== peer.port || rinfo.address !== peer.address)) return;
       peer ??= {address: rinfo.address, port: rinfo.port};
+      clearInterval(request);
       const op = msg.readUInt16BE(0);
       if (op === Op.ERROR) return finish(false, `error ${msg.readUInt16BE(2)}: ${msg.subarray(4).toString('latin1').replace(/\0.*$/s, '')}`);
       if (op === Op.OACK) {
@@ -109,7 +113,9 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
       if (o.tsize) options.set('tsize', '0');
       if (o.timeout) options.set('timeout', String(o.timeout));
       if (o.windowsize) options.set('windowsize', String(o.windowsize));
-      sock.send(encodeRequest({op: Op.RRQ, filename: o.file, mode: 'octet', options}), o.port, o.host);
+      const rrq = encodeRequest({op: Op.RRQ, filename: o.file, mode: 'octet', options});
+      sock.send(rrq, o.port, o.host);
+      request = setInterval(() => sock.send(rrq, o.port, o.host), (o.timeout ?? 1) * 1000);
     });
   });
 }
