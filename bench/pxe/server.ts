@@ -1,7 +1,7 @@
 /**
  * The plugin's servers for the benchmark, run inside the server namespace: every benchmark node is
  * registered (as NONEtoWAIT would), the TFTP root is given. Prints {"event":"ready"} and then, on
- * stdin's end, {"event":"stats", ...} and exits.
+ * stdin's end, {"event":"stats", ...} and exits. BENCH_WARN=1 prints the servers' warnings (failed transfers).
  */
 import {bootNodeOf} from '../../plugins/pxe/src/bootnode.js';
 import {pxeConfig} from '../../plugins/pxe/src/config.js';
