@@ -1,84 +1,51 @@
 /**
- * Simulated BMCs: one small HTTP service answers for every simulated machine, the way a Redfish
- * aggregator would. A dead BMC never answers (its requests hang until the caller gives up).
+ * Simulated BMCs: one small HTTP service answers for every machine of a world, the way a Redfish
+ * aggregator would. It runs on a thread of its own (bmc-thread.ts) and keeps the power state itself,
+ * because a BMC is hardware of its own: it answers at once however busy the simulated hosts are (a world
+ * of 2,000 booting machines kept its event loop so busy that requests served there waited 13-30 s), and
+ * tells the machines of power actions, which they carry out on the world's thread.
  *   GET  /bmc                    → {"<node id>": "on" | "off", ...} (every BMC that answers)
  *   GET  /bmc/<node id>          → {"power": "on" | "off"}
  *   POST /bmc/<node id>/power    {"action": "on" | "off" | "cycle"} → {"power": ...}
+ * A dead BMC never answers (its requests hang until the caller gives up).
  */
-import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http';
-import type {AddressInfo} from 'node:net';
+import type {Worker} from 'node:worker_threads';
+import {startWorker} from '@layercake/sdk';
+import type {BmcThreadData, FromBmcThread} from './bmc-thread.js';
+
+export type PowerAction = 'on' | 'off' | 'cycle';
 
 export interface SimulatedBmc {
-  power(): 'on' | 'off';
-  /** Performs a power action; resolves once the machine has been told. */
-  act(action: 'on' | 'off' | 'cycle'): Promise<void>;
+  /** Carries out a power action the BMC has taken (the BMC has answered already). */
+  act(action: PowerAction): Promise<void>;
   /** A dead BMC never answers. */
   readonly dead: boolean;
   /** How long the BMC takes to answer, in ms. */
   readonly delayMs: number;
 }
 
-export class BmcServer {
-  private server?: Server;
-  private readonly hung = new Set<ServerResponse>();
+export class BmcService {
+  private worker?: Worker;
 
   constructor(private readonly machines: ReadonlyMap<string, SimulatedBmc>) {}
 
+  /** Starts the service; resolves with its URL. Every machine starts powered off. */
   async listen(host = '127.0.0.1', port = 0): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, host, resolve);
+    const data: BmcThreadData = {host, port, bmcs: [...this.machines].map(([id, m]) => ({id, dead: m.dead, delayMs: m.delayMs}))};
+    const worker = startWorker(new URL('./bmc-thread.js', import.meta.url), {workerData: data});
+    this.worker = worker;
+    return new Promise((resolve, reject) => {
+      worker.once('error', reject);
+      worker.on('message', (m: FromBmcThread) => {
+        if (m.type === 'act') void this.machines.get(m.id)?.act(m.action);
+        else if (m.type === 'ready') resolve(m.url);
+        else reject(new Error(`simulated BMC service: ${m.message}`));
+      });
     });
-    const a = this.server.address() as AddressInfo;
-    return `http://${a.address}:${a.port}`;
   }
 
   async close(): Promise<void> {
-    for (const res of this.hung) res.destroy();
-    this.server?.closeAllConnections();
-    await new Promise((r) => (this.server ? this.server.close(r) : r(undefined)));
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.url === '/bmc' && req.method === 'GET') return reply(res, 200, this.powers());
-    const m = /^\/bmc\/([0-9a-f-]{36})(\/power)?$/i.exec(req.url ?? '');
-    const bmc = m && this.machines.get(m[1]);
-    if (!bmc) return reply(res, 404, {error: `no simulated BMC at ${req.url}`});
-    if (bmc.dead) { // never answer: the caller's timeout is what a dead BMC looks like
-      this.hung.add(res);
-      res.on('close', () => this.hung.delete(res));
-      return;
-    }
-    if (bmc.delayMs) await new Promise((r) => setTimeout(r, bmc.delayMs));
-    if (req.method === 'GET' && !m[2]) return reply(res, 200, {power: bmc.power()});
-    if (req.method === 'POST' && m[2]) {
-      const body = await readJson(req);
-      const action = (body as {action?: string})?.action;
-      if (action !== 'on' && action !== 'off' && action !== 'cycle') return reply(res, 400, {error: 'action must be on, off or cycle'});
-      await bmc.act(action);
-      return reply(res, 200, {power: bmc.power()});
-    }
-    reply(res, 405, {error: `${req.method} not allowed on ${req.url}`});
-  }
-
-  private powers(): Record<string, 'on' | 'off'> {
-    const out: Record<string, 'on' | 'off'> = {};
-    for (const [id, bmc] of this.machines) if (!bmc.dead) out[id] = bmc.power();
-    return out;
-  }
-}
-
-function reply(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, {'content-type': 'application/json'}).end(JSON.stringify(body));
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  let text = '';
-  for await (const chunk of req) text += chunk;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
+    await this.worker?.terminate();
+    this.worker = undefined;
   }
 }

@@ -32,11 +32,12 @@ export interface ClusterOptions {
   deadTime?: number;
   logLevel?: string;
   log?: (message: string) => void;
-  /** Machines starting Layer0 at once, per world process (default 64). */
-  maxStarting?: number;
+  /** Machines booting at once (firmware to Layer0), per world process (default 64). */
+  maxBooting?: number;
   /**
-   * Run the world in this many child processes (default 0: in this process). Large clusters need it: the
-   * daemon under test then has a core of its own. The agents there load their modules from `cliRoot`.
+   * Run the world in this many child processes, or more if the machines need more file descriptors than
+   * one process may have (default 0: in this process). Large clusters need it: the daemon under test then
+   * has a core of its own. The agents there load their modules from `cliRoot`.
    */
   worldProcesses?: number;
   /** The layercake CLI whose installed plugins the agents of world processes use (its package root). */
@@ -44,10 +45,11 @@ export interface ClusterOptions {
   /** How long the sim module waits for a BMC (ms; default 2000). */
   bmcTimeout?: number;
   /**
-   * Short boot timeouts (default true): a hung machine is power-cycled within seconds, which suits the
-   * demo. Off, the modules' own timeouts apply (90 s for a boot or a phone-home), as for real hardware.
+   * How long a machine may take to get its lease (pxe WAITtoINIT) and then to phone home (sync
+   * INITtoSYNC): 'quick' (default: 8 s and 15 s, so that the demo power-cycles a hung machine within
+   * seconds), 'modules' (the modules' own, 90 s each, as for real hardware), or a duration for both.
    */
-  quickTimeouts?: boolean;
+  bootTimeouts?: 'quick' | 'modules' | string;
 }
 
 export interface SimulatedCluster {
@@ -117,7 +119,7 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
   await copyFile(join(pxeDir, 'templates', 'boot.ipxe.tpl'), join(tftpRoot, 'boot.ipxe.tpl'));
 
   const shared = {
-    bmcDelayMs: options.bmcDelayMs ?? 50, postMs: options.postMs ?? 300, maxStarting: options.maxStarting ?? 64,
+    bmcDelayMs: options.bmcDelayMs ?? 50, postMs: options.postMs ?? 300, maxBooting: options.maxBooting ?? 64,
     boot: {dhcpHost: '127.0.0.1', dhcpPort, timeoutMs: 1000, tries: 6},
   };
   const agents = {dir: join(stateDir, 'machines'), parentSyncPort: syncPort, helloInterval: options.helloInterval, deadTime: options.deadTime, logLevel: options.logLevel};
@@ -139,18 +141,22 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
     bmcUrlOf = () => url;
   }
   const hello = options.helloInterval ?? 2000;
-  const quick = options.quickTimeouts ?? true;
+  const boot = options.bootTimeouts ?? 'quick';
+  const bootTimeout = (quick: string) => (boot === 'modules' ? {} : {timeout: boot === 'quick' ? quick : boot});
+  const bmcTimeout = options.bmcTimeout ?? 2000;
+  // Power mutations outlast a BMC request and its retry (their own defaults are 10 s, 20 s for HANGtoOFF).
+  const power = (defaultS: number) => ({timeout: `${Math.max(defaultS, Math.ceil((bmcTimeout * 2) / 1000))}s`});
   const config = parseDaemonConfig({
     stateDir: join(stateDir, 'parent'), listen: options.listen ?? '127.0.0.1:0', logLevel: options.logLevel ?? 'warn', nodename: 'head',
     retry: {max: 3, base: '1s', max_backoff: '10s'},
     sync: {listen: `127.0.0.1:${syncPort}`, helloInterval: hello, deadInterval: options.deadTime ?? hello * 4},
     modules: {
-      sim: {requestTimeout: options.bmcTimeout ?? 2000, pollInterval: 5000},
+      sim: {requestTimeout: bmcTimeout, pollInterval: 5000, mutations: {UKtoOFF: power(10), OFFtoON: power(10), ONtoOFF: power(10), HANGtoOFF: power(20)}},
       pxe: {
         serverIp: '127.0.0.1', bindAddress: '127.0.0.1', dhcp: {port: dhcpPort}, tftp: {port: tftpPort, root: tftpRoot}, http: {port: httpPort},
-        maxConcurrent: 500, ...(quick ? {mutations: {WAITtoINIT: {timeout: '8s'}}} : {}),
+        mutations: {WAITtoINIT: bootTimeout('8s')},
       },
-      ...(quick ? {sync: {mutations: {INITtoSYNC: {timeout: '15s'}}}} : {}),
+      sync: {mutations: {INITtoSYNC: bootTimeout('15s')}},
     },
   });
   let daemon: Daemon;

@@ -102,6 +102,9 @@ export function kernelArgs(script: string): Record<string, string> {
   return args;
 }
 
+/** iPXE waits this long for an HTTP server before the boot fails. */
+const HTTP_TIMEOUT_MS = 30_000;
+
 /**
  * Fetches the boot script the lease names, from the machine's own address (the boot servers answer only
  * the addresses of booting nodes; on loopback every 127.x.y.z is this host, so each machine has its own).
@@ -109,13 +112,14 @@ export function kernelArgs(script: string): Record<string, string> {
 export function bootScript(lease: Lease, signal: AbortSignal): Promise<string> {
   if (!/^http:\/\//.test(lease.bootfile)) return Promise.reject(new Error(`the simulated firmware boots over HTTP, but DHCP gave it "${lease.bootfile}"`));
   return new Promise((resolve, reject) => {
-    const req = http.get(lease.bootfile, {localAddress: lease.ip, signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)])}, (res) => {
+    const timeout = AbortSignal.timeout(HTTP_TIMEOUT_MS);
+    const req = http.get(lease.bootfile, {localAddress: lease.ip, signal: AbortSignal.any([signal, timeout])}, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));
       res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`boot script ${lease.bootfile}: HTTP ${res.statusCode} ${text.trim()}`))));
       res.on('error', reject);
     });
-    req.on('error', reject);
+    req.on('error', (error) => reject(timeout.aborted ? new Error(`boot script ${lease.bootfile}: no answer within ${HTTP_TIMEOUT_MS / 1000} s`) : error));
   });
 }

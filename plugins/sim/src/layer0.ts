@@ -32,7 +32,7 @@ export function layer0(options: Layer0Options): Layer0Factory {
         stateDir: join(dir, 'agent'), listen: 'none', id: args.id, nodename: args.name,
         parent: `udp://${args.parent}:${options.parentSyncPort}`, logLevel: options.logLevel ?? 'warn',
         sync: {listen: `${args.ip ?? '127.0.0.1'}:0`, ...(options.helloInterval ? {helloInterval: options.helloInterval} : {}), ...(options.deadTime ? {deadInterval: options.deadTime} : {})},
-        modules: {imageset: {url: server.url, pollInterval: 10_000}}, // changes arrive through the service's /watch
+        modules: {imageset: {url: server.url, pollInterval: 60_000}}, // changes arrive through the service's /watch
       });
       const agent = await startDaemon({config, modules: options.modules, joinSecret: args.secret || undefined});
       return {

@@ -2,7 +2,8 @@
  * One simulated machine: a BMC, firmware that network-boots through the pxe plugin, and, once booted,
  * a Layer0 (a real child agent and a simulated ImageAPI) started by the world's agent factory.
  */
-import type {SimulatedBmc} from './bmc.js';
+import type {PowerAction, SimulatedBmc} from './bmc.js';
+import type {Slots} from './world.js';
 import {bootScript, dhcpLease, kernelArgs, type BootTarget} from './firmware.js';
 
 export interface MachineFaults {
@@ -29,6 +30,8 @@ export interface MachineOptions {
   postMs?: number;
   boot: BootTarget;
   layer0: Layer0Factory;
+  /** The world's boot slots: a machine holds one from its first DHCP until its Layer0 runs. */
+  bootSlots?: Slots;
   log?: (message: string) => void;
   /** Told of every change of stage (a world in another process reports them to the cluster). */
   onChange?: (machine: Machine) => void;
@@ -73,11 +76,7 @@ export class Machine implements SimulatedBmc, MachineStatus {
     return this.options.bmcDelayMs ?? 0;
   }
 
-  power(): 'on' | 'off' {
-    return this.stage === 'off' ? 'off' : 'on';
-  }
-
-  async act(action: 'on' | 'off' | 'cycle'): Promise<void> {
+  async act(action: PowerAction): Promise<void> {
     if (action !== 'on') await this.halt();
     if (action !== 'off' && this.stage === 'off') this.powerOn();
   }
@@ -102,18 +101,23 @@ export class Machine implements SimulatedBmc, MachineStatus {
       this.stage = 'hung';
       return;
     }
-    this.stage = 'dhcp';
-    const lease = await dhcpLease(this.options.mac, this.options.boot, signal);
-    this.stage = 'loading';
-    const args = kernelArgs(await bootScript(lease, signal));
-    if (args.id !== this.id) throw new Error(`the boot script is for node ${args.id ?? '(none)'}, not ${this.id}`);
-    const layer0 = await this.options.layer0(this, args, signal);
-    if (signal.aborted) {
-      await layer0.stop();
-      return;
+    const release = await this.options.bootSlots?.acquire(signal);
+    try {
+      this.stage = 'dhcp';
+      const lease = await dhcpLease(this.options.mac, this.options.boot, signal);
+      this.stage = 'loading';
+      const args = kernelArgs(await bootScript(lease, signal));
+      if (args.id !== this.id) throw new Error(`the boot script is for node ${args.id ?? '(none)'}, not ${this.id}`);
+      const layer0 = await this.options.layer0(this, args, signal);
+      if (signal.aborted) {
+        await layer0.stop();
+        return;
+      }
+      this.layer0 = layer0;
+      this.stage = 'layer0';
+    } finally {
+      release?.();
     }
-    this.layer0 = layer0;
-    this.stage = 'layer0';
   }
 
   /** Power off: whatever runs is gone at once. */

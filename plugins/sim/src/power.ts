@@ -11,8 +11,6 @@ export const simConfigSchema = z.object({
   requestTimeout: z.number().int().positive().default(3000),
   /** Status polling of every sim node, to notice power changes behind the engine's back (ms; 0 = off). */
   pollInterval: z.number().int().min(0).default(10_000),
-  /** Mutation timeouts. */
-  timeout: z.string().default('10s'),
 });
 
 export type SimConfig = z.infer<typeof simConfigSchema>;

@@ -21,7 +21,8 @@ export function convergence(cluster: SimulatedCluster): Convergence {
     const view = cluster.daemon.store.get(m.id);
     if (!view) continue;
     if (view.dsc.physState === 'POWER_ON' && view.dsc.runState === 'SYNC' && ext(view.dsc, 'imageset', 'state') === 'ACTIVE') converged++;
-    else if (cluster.daemon.engine.why(m.id).held) unrecoverable.push(m.nodename);
+    // Held by the engine, or an image set its module gave up on (FATAL waits for an operator).
+    else if (cluster.daemon.engine.why(m.id).held || ext(view.dsc, 'imageset', 'state') === 'FATAL') unrecoverable.push(m.nodename);
   }
   const expected = cluster.machines.length;
   const counts = Object.entries(cluster.world.stages()).map(([s, n]) => `${s} ${n}`).join(', ');

@@ -3,6 +3,7 @@
  * BMC service and their Layer0 agents. The agents load their modules from the installed plugins, as a
  * real `layercake daemon --parent` on a node does. Stage changes go to the cluster over IPC, batched.
  */
+import {monitorEventLoopDelay} from 'node:perf_hooks';
 import {Config} from '@oclif/core';
 import {collectModules} from '@layercake/sdk';
 import {layer0, type Layer0Options} from './layer0.js';
@@ -46,6 +47,17 @@ async function start(shard: WorldShard): Promise<void> {
     },
   });
   send({type: 'ready', bmcUrl: await world.start()});
+  reportStalls();
+}
+
+/** Says when this process's event loop stalled for seconds: its BMCs and agents went silent meanwhile. */
+function reportStalls(): void {
+  const lag = monitorEventLoopDelay({resolution: 50});
+  lag.enable();
+  setInterval(() => {
+    if (lag.max > 2e9) send({type: 'log', message: `world process ${process.pid}: event loop stalled up to ${(lag.max / 1e9).toFixed(1)} s in the last 10 s`});
+    lag.reset();
+  }, 10_000).unref();
 }
 
 let stopping = false;

@@ -4,7 +4,8 @@
  * process k mod n; each process answers for its machines' BMCs at its own URL and reports their stages.
  */
 import {fork, type ChildProcess} from 'node:child_process';
-import {totalmem} from 'node:os';
+import {readFileSync} from 'node:fs';
+import {setPriority, totalmem} from 'node:os';
 import {fileURLToPath} from 'node:url';
 import type {MachineStatus} from './machine.js';
 import type {FromShard, ToShard, WorldShard} from './world-process.js';
@@ -18,6 +19,17 @@ export interface WorldProcessesOptions extends Omit<WorldShard, 'machines'> {
 
 const entry = fileURLToPath(new URL('./world-process.js', import.meta.url));
 
+/**
+ * A machine's Layer0 holds about ten file descriptors in its world process (the agent's sync socket and
+ * store, its ImageAPI's listener, both ends of their HTTP connections...): more machines than the
+ * descriptor limit allows go to more processes.
+ */
+function machinesPerProcess(): number {
+  const limits = readFileSync('/proc/self/limits', 'utf8');
+  const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1] ?? 1024);
+  return Math.max(64, Math.floor(soft / 10));
+}
+
 export class WorldProcesses implements WorldView {
   readonly machines = new Map<string, MachineStatus>();
   /** Each machine's BMC service. */
@@ -29,13 +41,17 @@ export class WorldProcesses implements WorldView {
   }
 
   async start(): Promise<void> {
-    const {processes, machines, log, ...shared} = this.options;
+    const {machines, log, ...shared} = this.options;
+    const processes = Math.max(this.options.processes, Math.ceil(machines.length / machinesPerProcess()));
     const shares = Array.from({length: processes}, (_, p) => machines.filter((_m, k) => k % processes === p));
+    // Thousands of agents outgrow V8's default heap limit: share the machine's memory with the daemon.
+    const heapMB = Math.floor(totalmem() / 2 ** 20 / (processes + 1));
     await Promise.all(shares.filter((s) => s.length).map(async (share) => {
-      // Thousands of agents outgrow V8's default heap limit: share the machine's memory with the daemon.
-      const heapMB = Math.floor(totalmem() / 2 ** 20 / (processes + 1));
       const child = fork(entry, [], {stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, `--max-old-space-size=${heapMB}`]});
       this.children.push(child);
+      // The world is the harness, the daemon the system under test: on a shared CPU the daemon comes first,
+      // as a head node's would (each real machine has CPUs of its own).
+      if (child.pid) setPriority(child.pid, 10);
       child.on('message', (message: FromShard) => {
         if (message.type === 'changes') for (const m of message.machines) this.machines.set(m.id, m);
         else if (message.type === 'log') log?.(message.message);

@@ -2,7 +2,7 @@
  * The simulated world: machines with BMCs, firmware and Layer0. Only the world is simulated; the daemon
  * that drives it (engine, pxe, sync, imageset) is the real code.
  */
-import {BmcServer} from './bmc.js';
+import {BmcService} from './bmc.js';
 import type {BootTarget} from './firmware.js';
 import {Machine, type Layer0Factory, type MachineFaults, type MachineStatus} from './machine.js';
 
@@ -22,8 +22,11 @@ export interface WorldOptions {
   /** Where the BMC service listens (port 0: any free port). */
   bmcHost?: string;
   bmcPort?: number;
-  /** How many machines may start Layer0 at once (they share this process's CPU; default unlimited). */
-  maxStarting?: number;
+  /**
+   * How many machines may boot at once, from firmware to a running Layer0 (default unlimited). The world
+   * shares this process's CPU: past what it can serve, machines wait in POST instead of timing out in DHCP.
+   */
+  maxBooting?: number;
   log?: (message: string) => void;
   /** Told of every machine's change of stage. */
   onChange?: (machine: Machine) => void;
@@ -40,17 +43,17 @@ export interface WorldView {
 
 export class World implements WorldView {
   readonly machines = new Map<string, Machine>();
-  private readonly bmc: BmcServer;
+  private readonly bmc: BmcService;
   bmcUrl = '';
 
   constructor(private readonly options: WorldOptions) {
-    const layer0 = options.maxStarting ? limited(options.layer0, options.maxStarting) : options.layer0;
+    const bootSlots = options.maxBooting ? new Slots(options.maxBooting) : undefined;
     for (const m of options.machines) {
       this.machines.set(m.id, new Machine({
-        ...m, boot: options.boot, layer0, bmcDelayMs: options.bmcDelayMs, postMs: options.postMs, log: options.log, onChange: options.onChange,
+        ...m, boot: options.boot, layer0: options.layer0, bootSlots, bmcDelayMs: options.bmcDelayMs, postMs: options.postMs, log: options.log, onChange: options.onChange,
       }));
     }
-    this.bmc = new BmcServer(this.machines);
+    this.bmc = new BmcService(this.machines);
   }
 
   async start(): Promise<string> {
@@ -74,18 +77,37 @@ export function stageCounts(machines: Iterable<MachineStatus>): Record<string, n
   return out;
 }
 
-/** At most `n` Layer0 starts at a time; the others wait their turn (as CPU-bound boots would). */
-function limited(factory: Layer0Factory, n: number): Layer0Factory {
-  let running = 0;
-  const queue: (() => void)[] = [];
-  return async (machine, args, signal) => {
-    if (running >= n) await new Promise<void>((r) => queue.push(r));
-    running++;
-    try {
-      return await factory(machine, args, signal);
-    } finally {
-      running--;
-      queue.shift()?.();
-    }
-  };
+/** At most `n` holders at a time; the others wait their turn, in order, unless their signal aborts. */
+export class Slots {
+  private held = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(private readonly n: number) {}
+
+  /** Resolves with the release function once a slot is free. */
+  async acquire(signal: AbortSignal): Promise<() => void> {
+    signal.throwIfAborted();
+    if (this.held >= this.n) {
+      await new Promise<void>((resolve, reject) => {
+        const turn = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          this.queue.splice(this.queue.indexOf(turn), 1);
+          reject(signal.reason as Error);
+        };
+        this.queue.push(turn);
+        signal.addEventListener('abort', onAbort, {once: true});
+      });
+    } else this.held++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.queue.shift();
+      if (next) next(); // the slot passes on
+      else this.held--;
+    };
+  }
 }

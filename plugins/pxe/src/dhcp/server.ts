@@ -66,9 +66,7 @@ export class DhcpServer {
   get proxyAddress(): AddressInfo | undefined { return this.proxy?.address(); }
 
   private async bind(port: number, address: string): Promise<dgram.Socket> {
-    // A boot storm's burst of DISCOVERs waits in the socket instead of being dropped (the kernel caps this at
-    // net.core.rmem_max, which operators of large clusters raise).
-    const sock = dgram.createSocket({type: 'udp4', reuseAddr: true, recvBufferSize: 4 << 20});
+    const sock = dgram.createSocket({type: 'udp4', reuseAddr: true});
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
       sock.bind({port, address}, () => { sock.off('error', reject); resolve(); });

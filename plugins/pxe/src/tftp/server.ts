@@ -13,8 +13,8 @@
 import dgram from 'node:dgram';
 import type {AddressInfo} from 'node:net';
 import {availableParallelism} from 'node:os';
-import {Worker} from 'node:worker_threads';
-import type {Logger} from '@layercake/sdk';
+import type {Worker} from 'node:worker_threads';
+import {startWorker, type Logger} from '@layercake/sdk';
 import type {BootNode} from '../bootnode.js';
 import {FileError} from '../files.js';
 import {BufferSource, type Source} from '../source.js';
@@ -99,15 +99,6 @@ interface Active {
   rinfo: dgram.RemoteInfo;
 }
 
-/** A worker thread running worker.ts: the compiled .js, or the .ts through tsx (tests and benchmarks run
- * the sources; tsx does not register itself in worker threads on Node 20, so the worker does it). */
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url));
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const entry = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
-  return new Worker(`import(${tsx}).then((t) => { t.register(); return import(${entry}); })`, {eval: true});
-}
-
 export class TftpServer {
   private sock: dgram.Socket | undefined;
   /** Requests being opened or transferred, by address:port:file (a retransmitted request is ignored). */
@@ -132,9 +123,7 @@ export class TftpServer {
   get threads(): number { return this.lanes.length; }
 
   async start(): Promise<void> {
-    // A boot storm's burst of requests waits in the socket instead of being dropped (the kernel caps this at
-    // net.core.rmem_max, which operators of large clusters raise).
-    const sock = dgram.createSocket({type: 'udp4', reuseAddr: true, recvBufferSize: 4 << 20});
+    const sock = dgram.createSocket({type: 'udp4', reuseAddr: true});
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
       sock.bind({port: this.opts.port, address: this.opts.bindAddress || '0.0.0.0'}, () => {
@@ -142,6 +131,9 @@ export class TftpServer {
         resolve();
       });
     });
+    // A boot storm's burst of requests waits in the socket instead of being dropped (the kernel caps this
+    // at net.core.rmem_max, which operators of large clusters raise).
+    try { sock.setRecvBufferSize(4 * 1024 * 1024); } catch { /* keep the default */ }
     sock.on('error', (e) => this.opts.log.error({err: e.message}, 'TFTP socket error'));
     sock.on('message', (msg, rinfo) => void this.onRequest(msg, rinfo));
     this.sock = sock;
@@ -172,7 +164,7 @@ export class TftpServer {
     let best = this.lanes[0];
     for (const l of this.lanes) if (l.load < best!.load) best = l;
     if (best && (best.load === 0 || this.lanes.length >= this.maxWorkers)) return best;
-    const lane: Lane = {worker: startWorker(), load: 0};
+    const lane: Lane = {worker: startWorker(new URL('./worker.js', import.meta.url)), load: 0};
     lane.worker.unref();
     lane.worker.on('message', (m: FromWorker) => this.onWorker(lane, m));
     lane.worker.on('error', (e) => this.opts.log.error({err: e.message}, 'TFTP transfer worker failed'));

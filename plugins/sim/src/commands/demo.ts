@@ -36,7 +36,9 @@ export default class Demo extends LocalCommand<typeof Demo> {
     const started = Date.now();
     let cluster: SimulatedCluster;
     try {
-      cluster = await startCluster({nodes: flags.nodes, faults: flags.faults, modules, listen: flags.listen});
+      // From a few hundred machines the world gets processes of its own, so the daemon keeps a core.
+      const worldProcesses = flags.nodes >= 200 ? 2 : 0;
+      cluster = await startCluster({nodes: flags.nodes, faults: flags.faults, modules, listen: flags.listen, worldProcesses, cliRoot: this.config.root});
     } catch (error) {
       const e = error as Error & {code?: string};
       this.error(e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message)
