@@ -5,7 +5,7 @@ import type {JsonValue} from './node.js';
 
 const CORE_FIELDS = new Set(['id', 'nodename', 'parentId', 'arch', 'platform', 'physState', 'runState', 'busy', 'extensions', 'services']);
 
-const escape = (s: string) => s.replaceAll('~', '~0').replaceAll('/', '~1');
+const escape = (s: string) => (s.includes('~') || s.includes('/') ? s.replaceAll('~', '~0').replaceAll('/', '~1') : s);
 const unescape = (s: string) => s.replaceAll('~1', '/').replaceAll('~0', '~');
 
 /** `pxe.state` → `/extensions/pxe/state`; `physState` → `/physState`; a pointer is returned as it is. */
@@ -84,14 +84,28 @@ export interface Change {
   value?: JsonValue;
 }
 
-/** One change per differing leaf (objects recurse; arrays and scalars compare whole). */
+/**
+ * One change per differing leaf (objects recurse; arrays and scalars compare whole), in key order.
+ * It runs for every node of every cfg write (10,000 at once in a fan-out), so equal leaves are skipped
+ * before their pointer is built, and only arrays are compared by their canonical text.
+ */
 export function diff(a: unknown, b: unknown, prefix = ''): Change[] {
+  const out: Change[] = [];
+  diffInto(a, b, prefix, out);
+  return out;
+}
+
+function diffInto(a: unknown, b: unknown, prefix: string, out: Change[]): void {
+  if (a === b) return;
   if (isObject(a) && isObject(b)) {
-    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-    return keys.flatMap((k) => diff(a[k], b[k], prefix + '/' + escape(k)));
+    const keys = Object.keys(a);
+    for (const k of Object.keys(b)) if (!Object.hasOwn(a, k)) keys.push(k);
+    keys.sort();
+    for (const k of keys) if (a[k] !== b[k]) diffInto(a[k], b[k], prefix + '/' + escape(k), out);
+    return;
   }
-  if (a === b || (a !== undefined && b !== undefined && canonical(a) === canonical(b))) return [];
-  return [{url: prefix, previous: a as JsonValue | undefined, value: b as JsonValue | undefined}];
+  if (typeof a === 'object' && typeof b === 'object' && canonical(a) === canonical(b)) return;
+  out.push({url: prefix, previous: a as JsonValue | undefined, value: b as JsonValue | undefined});
 }
 
 /** `*` matches one segment, a trailing `**` any remainder (including nothing). */

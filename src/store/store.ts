@@ -123,6 +123,7 @@ export class Store {
     const result: ApplyResult = {created: [], updated: [], unchanged: [], deleted: [], changes: []};
     const next = new Map<string, Node>();
     const claimed = new Map<string, string>(); // nodename → id within this batch
+    const changesOf = new Map<string, Change[]>(); // per updated node, for its commit
     inputs.forEach((input, index) => {
       const raw = asObject(input, `item ${index + 1}`);
       const existing = this.match(raw);
@@ -141,6 +142,7 @@ export class Store {
         result.changes.push({id: node.id, nodename: node.nodename, url: '', value: node as unknown as JsonValue});
       } else {
         const changes = diff(existing, node);
+        changesOf.set(node.id, changes);
         (changes.length ? result.updated : result.unchanged).push(node);
         for (const c of changes) result.changes.push({id: node.id, nodename: node.nodename, ...c});
       }
@@ -153,7 +155,7 @@ export class Store {
     if (put.length === 0 && result.deleted.length === 0) return result;
     this.journal.append({put, del: result.deleted.map((n) => n.id)});
     for (const node of result.created) this.commitCreate(node, opts.source ?? 'api');
-    for (const node of result.updated) this.commitUpdate(node, opts.source ?? 'api');
+    for (const node of result.updated) this.commitUpdate(node, changesOf.get(node.id)!, opts.source ?? 'api');
     for (const node of result.deleted) this.commitDelete(node);
     this.compact();
     return result;
@@ -265,9 +267,9 @@ export class Store {
     this.events.emit({type: 'STATE_CHANGE', nodeId: node.id, view: 'cfg', op: 'CREATE', url: '', value: node as unknown as JsonValue});
   }
 
-  private commitUpdate(node: Node, source: string): void {
+  /** changes: diff(current cfg, node), as apply has computed it. */
+  private commitUpdate(node: Node, changes: Change[], source: string): void {
     const previous = this.cfg.get(node.id)!;
-    const changes: Change[] = diff(previous, node);
     if (previous.nodename !== node.nodename) this.names.delete(previous.nodename);
     if (node.nodename) this.names.set(node.nodename, node.id);
     this.cfg.set(node.id, node);
