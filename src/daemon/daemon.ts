@@ -5,7 +5,7 @@ import {randomBytes, randomUUID} from 'node:crypto';
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {hostname} from 'node:os';
 import {join, resolve} from 'node:path';
-import {pino, type Logger} from 'pino';
+import {destination, pino, type Logger} from 'pino';
 import {createApiServer} from '../api/server.js';
 import {Engine} from '../engine/engine.js';
 import {parseDuration} from '../model/duration.js';
@@ -24,6 +24,8 @@ export interface DaemonOptions {
   /** Every module the plugins contributed (the `layercake:modules` hook's results). */
   modules: ModuleSpec[];
   logger?: Logger;
+  /** Where log lines go when no logger is given: stdout (default), or stderr for an embedder whose stdout is its output (the demo's --json). */
+  logTo?: 'stdout' | 'stderr';
   /** A child's join secret (hex), when the embedder has it already (a simulated node reads it from its boot script). */
   joinSecret?: string;
 }
@@ -59,7 +61,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const {config} = options;
   const stateDir = resolve(config.stateDir);
   mkdirSync(stateDir, {recursive: true, mode: 0o700});
-  const logger = options.logger ?? pino({level: config.logLevel});
+  const logger = options.logger ?? pino({level: config.logLevel}, destination(options.logTo === 'stderr' ? 2 : 1));
   const selfId = config.id ?? persistent(join(stateDir, 'id'), randomUUID);
   const token = config.api.token ?? persistent(join(stateDir, 'token'), () => randomBytes(24).toString('base64url'));
 

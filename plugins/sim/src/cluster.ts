@@ -161,7 +161,7 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
   });
   let daemon: Daemon;
   try {
-    daemon = await startDaemon({config, modules: options.modules});
+    daemon = await startDaemon({config, modules: options.modules, logTo: 'stderr'}); // stdout is the demo's output
   } catch (error) {
     await world.stop();
     if (owned) await rm(stateDir, {recursive: true, force: true});

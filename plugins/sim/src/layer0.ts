@@ -34,7 +34,7 @@ export function layer0(options: Layer0Options): Layer0Factory {
         sync: {listen: `${args.ip ?? '127.0.0.1'}:0`, ...(options.helloInterval ? {helloInterval: options.helloInterval} : {}), ...(options.deadTime ? {deadInterval: options.deadTime} : {})},
         modules: {imageset: {url: server.url, pollInterval: 60_000}}, // changes arrive through the service's /watch
       });
-      const agent = await startDaemon({config, modules: options.modules, joinSecret: args.secret || undefined});
+      const agent = await startDaemon({config, modules: options.modules, joinSecret: args.secret || undefined, logTo: 'stderr'});
       return {
         async stop() {
           await agent.stop();

@@ -7,6 +7,8 @@ import {convergence, renderStatus, type Convergence} from '../status.js';
 export interface DemoResult {
   nodes: number;
   converged: number;
+  /** Nodes the engine gave up on (with --faults: the one whose BMC never answers); `node why` says why. */
+  givenUp: string[];
   seconds: number;
   api: string;
 }
@@ -92,7 +94,7 @@ export default class Demo extends LocalCommand<typeof Demo> {
         }, 200);
       }
     });
-    const result = {nodes: flags.nodes, converged: last.converged, seconds: +((Date.now() - started) / 1000).toFixed(1), api};
+    const result = {nodes: flags.nodes, converged: last.converged, givenUp: last.unrecoverable, seconds: +((Date.now() - started) / 1000).toFixed(1), api};
     if (flags.exit && !last.done) this.error(`only ${last.converged} of ${last.expected} nodes converged within ${flags.timeout} s`, {exit: 1});
     return result;
   }
