@@ -27,17 +27,11 @@ const engineOnly = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--
  * large run allows what an operator would set for such a storm: 15 minutes.
  */
 const bootTimeouts = N <= 1000 ? 'modules' : '15m';
-/**
- * The same for the simulated BMCs: they answer from the world's event loops, which a storm of 10,000
- * saturates (a request then waits behind several turns of 1-2.5 s each), where a real BMC is hardware of
- * its own. The large run waits 30 s for them, as Redfish clients commonly do; 1,000 nodes keep 10 s.
- */
-const bmcTimeout = N <= 1000 ? 10_000 : 30_000;
 const rss0 = process.memoryUsage().rss;
 let lastLog = '';
 const cluster = await startCluster({
   nodes: N, modules: [syncModule, pxeModule, imagesetModule, simModule] as ModuleSpec[], bmcDelayMs: 0, postMs: 0,
-  log: (message) => { lastLog = message; }, helloInterval: 10_000, bmcTimeout, bootTimeouts, logLevel: values['log-level'], worldProcesses: Number(values['world-processes']), cliRoot: root,
+  log: (message) => { lastLog = message; }, helloInterval: 10_000, bmcTimeout: 10_000, bootTimeouts, logLevel: values['log-level'], worldProcesses: Number(values['world-processes']), cliRoot: root,
 });
 // Interrupted: stop the cluster, so that no simulated machine (nor its containers' stand-ins) outlives us.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -18,25 +18,25 @@ export type FromBmcThread =
   | {type: 'act'; id: string; action: PowerAction}
   | {type: 'failed'; message: string};
 
-const {host, port, bmcs} = workerData as BmcThreadData;
-const power = new Map(bmcs.map((b) => [b.id, 'off' as 'on' | 'off']));
-const bmcOf = new Map(bmcs.map((b) => [b.id, b]));
+const {host, port, bmcs: table} = workerData as BmcThreadData;
+/** Every machine's BMC, powered off at the start. */
+const bmcs = new Map(table.map((b) => [b.id, {...b, power: 'off' as 'on' | 'off'}]));
 const post = (m: FromBmcThread) => parentPort!.postMessage(m);
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (req.url === '/bmc' && req.method === 'GET') return reply(res, 200, Object.fromEntries(bmcs.filter((b) => !b.dead).map((b) => [b.id, power.get(b.id)])));
+  if (req.url === '/bmc' && req.method === 'GET') return reply(res, 200, Object.fromEntries([...bmcs.values()].filter((b) => !b.dead).map((b) => [b.id, b.power])));
   const m = /^\/bmc\/([0-9a-f-]{36})(\/power)?$/i.exec(req.url ?? '');
-  const bmc = m && bmcOf.get(m[1]!);
+  const bmc = m && bmcs.get(m[1]!);
   if (!bmc) return reply(res, 404, {error: `no simulated BMC at ${req.url}`});
   if (bmc.dead) return; // never answer: the caller's timeout is what a dead BMC looks like
   if (bmc.delayMs) await new Promise((r) => setTimeout(r, bmc.delayMs));
-  if (req.method === 'GET' && !m[2]) return reply(res, 200, {power: power.get(bmc.id)});
+  if (req.method === 'GET' && !m[2]) return reply(res, 200, {power: bmc.power});
   if (req.method === 'POST' && m[2]) {
     const action = ((await readJson(req)) as {action?: string} | undefined)?.action;
     if (action !== 'on' && action !== 'off' && action !== 'cycle') return reply(res, 400, {error: 'action must be on, off or cycle'});
-    power.set(bmc.id, action === 'off' ? 'off' : 'on');
+    bmc.power = action === 'off' ? 'off' : 'on';
     post({type: 'act', id: bmc.id, action});
-    return reply(res, 200, {power: power.get(bmc.id)});
+    return reply(res, 200, {power: bmc.power});
   }
   reply(res, 405, {error: `${req.method} not allowed on ${req.url}`});
 }

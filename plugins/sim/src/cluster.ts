@@ -5,7 +5,6 @@
 import {randomUUID} from 'node:crypto';
 import {createSocket} from 'node:dgram';
 import {copyFile, mkdir, mkdtemp, rm} from 'node:fs/promises';
-import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -93,25 +92,21 @@ export function clusterNodes(machines: WorldMachine[], bmcUrlOf: (id: string) =>
   }));
 }
 
-async function freePort(kind: 'tcp' | 'udp'): Promise<number> {
-  if (kind === 'udp') {
-    const s = createSocket('udp4');
-    await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-    const {port} = s.address();
-    s.close();
-    return port;
-  }
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const {port} = server.address() as {port: number};
-  await new Promise((r) => server.close(r));
+/** A UDP port free right now (the caller binds it at once: the daemon starts right after). */
+async function freePort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const {port} = s.address();
+  s.close();
   return port;
 }
 
 export async function startCluster(options: ClusterOptions): Promise<SimulatedCluster> {
   const owned = !options.stateDir;
   const stateDir = options.stateDir ?? await mkdtemp(join(tmpdir(), 'layercake-demo-'));
-  const [dhcpPort, tftpPort, httpPort, syncPort] = await Promise.all([freePort('udp'), freePort('udp'), freePort('tcp'), freePort('udp')]);
+  // The world must know the DHCP and sync ports before it starts; the daemon binds them first, right after
+  // they are picked. Its HTTP and TFTP servers take any free port (the boot URLs name the one they got).
+  const [dhcpPort, syncPort] = await Promise.all([freePort(), freePort()]);
   const machines = machinesOf(options.nodes, options.faults);
   const tftpRoot = join(stateDir, 'tftp');
   await mkdir(tftpRoot, {recursive: true});
@@ -123,23 +118,6 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
     boot: {dhcpHost: '127.0.0.1', dhcpPort, timeoutMs: 1000, tries: 6},
   };
   const agents = {dir: join(stateDir, 'machines'), parentSyncPort: syncPort, helloInterval: options.helloInterval, deadTime: options.deadTime, logLevel: options.logLevel};
-  let world: WorldView;
-  let bmcUrlOf: (id: string) => string;
-  if (options.worldProcesses) {
-    if (!options.cliRoot) throw new Error('startCluster: worldProcesses needs cliRoot (the CLI whose plugins the agents load)');
-    const processes = new WorldProcesses({...shared, machines, processes: options.worldProcesses, cliRoot: options.cliRoot, layer0: agents, log: options.log});
-    world = processes;
-    bmcUrlOf = (id) => processes.bmcUrls.get(id)!;
-    await processes.start().catch(async (error: Error) => {
-      await processes.stop();
-      throw error;
-    });
-  } else {
-    const local = new World({...shared, machines, log: options.log, layer0: layer0({...agents, modules: options.modules})});
-    world = local;
-    const url = await local.start();
-    bmcUrlOf = () => url;
-  }
   const hello = options.helloInterval ?? 2000;
   const boot = options.bootTimeouts ?? 'quick';
   const bootTimeout = (quick: string) => (boot === 'modules' ? {} : {timeout: boot === 'quick' ? quick : boot});
@@ -153,7 +131,7 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
     modules: {
       sim: {requestTimeout: bmcTimeout, pollInterval: 5000, mutations: {UKtoOFF: power(10), OFFtoON: power(10), ONtoOFF: power(10), HANGtoOFF: power(20)}},
       pxe: {
-        serverIp: '127.0.0.1', bindAddress: '127.0.0.1', dhcp: {port: dhcpPort}, tftp: {port: tftpPort, root: tftpRoot}, http: {port: httpPort},
+        serverIp: '127.0.0.1', bindAddress: '127.0.0.1', dhcp: {port: dhcpPort}, tftp: {port: 0, root: tftpRoot}, http: {port: 0},
         mutations: {WAITtoINIT: bootTimeout('8s')},
       },
       sync: {mutations: {INITtoSYNC: bootTimeout('15s')}},
@@ -163,9 +141,27 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
   try {
     daemon = await startDaemon({config, modules: options.modules, logTo: 'stderr'}); // stdout is the demo's output
   } catch (error) {
-    await world.stop();
     if (owned) await rm(stateDir, {recursive: true, force: true});
     throw error;
+  }
+  let world: WorldView;
+  let bmcUrlOf: (id: string) => string;
+  if (options.worldProcesses) {
+    if (!options.cliRoot) throw new Error('startCluster: worldProcesses needs cliRoot (the CLI whose plugins the agents load)');
+    const processes = new WorldProcesses({...shared, machines, processes: options.worldProcesses, cliRoot: options.cliRoot, layer0: agents, log: options.log});
+    world = processes;
+    bmcUrlOf = (id) => processes.bmcUrls.get(id)!;
+    await processes.start().catch(async (error: Error) => {
+      await processes.stop();
+      await daemon.stop();
+      if (owned) await rm(stateDir, {recursive: true, force: true});
+      throw error;
+    });
+  } else {
+    const local = new World({...shared, machines, log: options.log, layer0: layer0({...agents, modules: options.modules})});
+    world = local;
+    const url = await local.start();
+    bmcUrlOf = () => url;
   }
   const nodes = clusterNodes(machines, bmcUrlOf);
   return {

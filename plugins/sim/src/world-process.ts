@@ -50,7 +50,7 @@ async function start(shard: WorldShard): Promise<void> {
   reportStalls();
 }
 
-/** Says when this process's event loop stalled for seconds: its BMCs and agents went silent meanwhile. */
+/** Says when this process's event loop stalled for seconds: its agents went silent meanwhile (its BMCs answer from a thread of their own). */
 function reportStalls(): void {
   const lag = monitorEventLoopDelay({resolution: 50});
   lag.enable();

@@ -52,6 +52,8 @@ class Transfer {
   private readonly blocks: number;
   private acked = 0;
   private sent = 0;
+  /** The encoded OACK (RFC 2347), if the transfer starts with one. */
+  private readonly oack: Buffer | undefined;
   private waitingOack: boolean;
   /** The chunk holding block acked+1 (the oldest block that may be sent again), and the one after it. */
   private cur: Chunk | undefined;
@@ -75,7 +77,8 @@ class Transfer {
   constructor(private readonly s: TransferSpec, private readonly sock: dgram.Socket) {
     this.blocks = Math.floor(s.size / s.blksize) + 1;
     this.lastStart = this.chunkOf(this.blocks);
-    this.waitingOack = s.oack !== undefined;
+    this.oack = s.oack && encodeOack(new Map(s.oack));
+    this.waitingOack = this.oack !== undefined;
     sock.on('message', (msg) => this.onMessage(msg));
     sock.on('error', (e) => this.finish(false, `socket error: ${e.message}`));
   }
@@ -84,7 +87,7 @@ class Transfer {
     if (this.done) return;
     this.connected = true;
     this.ensure();
-    if (this.s.oack) this.send(encodeOack(new Map(this.s.oack)));
+    if (this.oack) this.send(this.oack);
     else this.sendWindow();
     this.arm();
   }
@@ -134,11 +137,10 @@ class Transfer {
 
   /** Block n's payload, or undefined while its chunk is on its way. */
   private payload(n: number): Buffer | undefined {
-    const off = (n - 1) * this.s.blksize;
-    const start = off - (off % this.s.chunk);
+    const start = this.chunkOf(n);
     const c = this.cur?.start === start ? this.cur : this.next?.start === start ? this.next : undefined;
     if (!c) return undefined;
-    const from = off - start;
+    const from = (n - 1) * this.s.blksize - start;
     return c.data.subarray(from, from + this.s.blksize);
   }
 
@@ -164,7 +166,7 @@ class Transfer {
       return;
     }
     this.retransmits++;
-    if (this.waitingOack) this.send(encodeOack(new Map(this.s.oack)));
+    if (this.waitingOack) this.send(this.oack!);
     else this.sendWindow();
     this.arm();
   }
