@@ -1,27 +1,28 @@
 /**
  * bench/sync: one real parent daemon (test/sync/support/daemon-host.ts: store, engine, modules, API,
- * sync) and 10,000 children on loopback (real SyncEngines over store doubles, 2,500 per process).
+ * sync) and 10,000 children on loopback (real SyncEngines over store doubles, one process of them per CPU).
  *
  * Prints: the time for the children to phone home and reach SYNC; the fan-out time of a cfg change of
  * every node (one durable write on the parent) until the last child has it; datagrams per second; the
  * parent's CPU share at steady state with the default timers (hello 10 s, dead 40 s, full state 60 s).
  * Targets (ratios printed against them): fan-out < 1 s, steady-state parent CPU < 5% of one core.
  *
- * Env: BENCH_SYNC_N (children, default 10000), BENCH_SYNC_PROCS (child processes, default 4),
+ * Env: BENCH_SYNC_N (children, default 10000), BENCH_SYNC_PROCS (child processes, default one per CPU:
+ *      more processes than cores only add wake-ups and context switches, which loopback makes the sender pay),
  *      BENCH_SYNC_WINDOW_S (steady-state window, default 60: one full-state cycle), BENCH_SYNC_ROUNDS (fan-out rounds, default 3).
  */
 import {fork} from 'node:child_process';
 import dgram from 'node:dgram';
 import {createHmac, createSecretKey, randomUUID, timingSafeEqual} from 'node:crypto';
 import {mkdtempSync, rmSync} from 'node:fs';
-import {tmpdir} from 'node:os';
+import {availableParallelism, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {newJoinSecret} from '../../src/sync/index.js';
 import {Host, until} from '../../test/sync/support/hosts.js';
 
 const N = Number(process.env.BENCH_SYNC_N ?? 10_000);
-const PROCS = Number(process.env.BENCH_SYNC_PROCS ?? 4);
+const PROCS = Number(process.env.BENCH_SYNC_PROCS ?? availableParallelism());
 const WINDOW_S = Number(process.env.BENCH_SYNC_WINDOW_S ?? 60);
 const FANOUT_TARGET_MS = 1000;
 const CPU_TARGET_PCT = 5;
