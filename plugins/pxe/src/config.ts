@@ -62,8 +62,11 @@ export const pxeConfigSchema = z.object({
     maxWindowsize: z.number().int().min(1).max(65535).default(64),
     /** Bytes of file content kept in memory across transfers (boot storms read the same kernel/initrd). */
     cacheBytes: z.number().int().min(0).default(512 * 1024 * 1024),
-    /** Worker threads that run transfers (each owns its transfers' sockets); 0 means one per CPU. */
-    workers: z.number().int().min(0).max(64).default(0),
+    /**
+     * Microseconds a lockstep transfer busy-polls for the next ACK before its thread sleeps, only while
+     * fewer transfers run than there are CPUs, and adaptively (0: never). Saves a wake-up per block.
+     */
+    busyPollUs: z.number().int().min(0).max(1000).default(50),
   }).prefault({}),
   http: z.object({
     enabled: z.boolean().default(true),

@@ -95,7 +95,7 @@ export class PxeServers {
       if (c.tftp.enabled) {
         this.tftp = new TftpServer({
           port: c.tftp.port, bindAddress: c.bindAddress, retransmitMs: c.tftp.retransmitMs, retries: c.tftp.retries,
-          maxBlksize: c.tftp.maxBlksize, maxWindowsize: c.tftp.maxWindowsize, workers: c.tftp.workers || undefined, log,
+          maxBlksize: c.tftp.maxBlksize, maxWindowsize: c.tftp.maxWindowsize, busyPollUs: c.tftp.busyPollUs, log,
           lookup: (ip) => this.registry.byIp(ip),
           open: async (node, name) => this.cache.open(await this.resolve(node, name)),
           onTransfer: this.opts.onTransfer,

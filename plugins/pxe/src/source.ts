@@ -10,6 +10,8 @@ export interface Source {
   readonly size: number;
   /** Bytes [offset, offset+length) (shorter at the end of the file). Synchronous when the data is in memory. */
   read(offset: number, length: number): Buffer | Promise<Buffer>;
+  /** All of it for the TFTP sender: the bytes in memory, or a file descriptor to read them from (valid until close). */
+  content(): Promise<{data: Buffer} | {fd: number}>;
   close(): void;
 }
 
@@ -17,6 +19,7 @@ export class BufferSource implements Source {
   constructor(private readonly data: Buffer) {}
   get size(): number { return this.data.length; }
   read(offset: number, length: number): Buffer { return this.data.subarray(offset, Math.min(offset + length, this.data.length)); }
+  async content(): Promise<{data: Buffer}> { return {data: this.data}; }
   close(): void {}
 }
 
@@ -46,6 +49,7 @@ class ChunkedFileSource implements Source {
     this.chunkStart = offset;
     return this.chunk.subarray(0, Math.min(end - offset, bytesRead));
   }
+  async content(): Promise<{fd: number}> { return {fd: (await this.handle).fd}; }
   close(): void { this.handle.then((h) => h.close()).catch(() => undefined); }
 }
 

@@ -2,25 +2,22 @@
  * Read-only TFTP server (RFC 1350) with the option extension (RFC 2347), blksize (RFC 2348), timeout and
  * tsize (RFC 2349) and windowsize (RFC 7440).
  *
- * The main thread answers read requests on the server port: it checks that the source address is a
- * registered booting node, resolves and opens the file (templates render here, per node), negotiates the
- * options, and hands the transfer to one of `workers` worker threads (transfer-worker: worker.ts), which
- * owns the transfer's socket (its TID, connected to the client) and runs the per-block loop. A worker
- * asks the main thread for the file's bytes in chunks as the transfer advances (views of shared memory). Spreading transfers over
- * threads is what lets many concurrent transfers use every core (tftpd-hpa forks a process per transfer).
+ * This answers read requests on the server port: it checks that the source address is a registered
+ * booting node, resolves and opens the file (templates render here, per node), negotiates the options,
+ * and hands the transfer to the native sender (sender.ts), which runs it on a thread of its own from a
+ * socket of its own (the transfer's TID, connected to the client) and reports how it ended. A thread
+ * per transfer is what lets concurrent transfers use every core (tftpd-hpa forks a process per transfer).
  * Strangers to a transfer socket get silence (the kernel drops them), not RFC 1350's error packet.
  */
 import dgram from 'node:dgram';
 import type {AddressInfo} from 'node:net';
-import {availableParallelism} from 'node:os';
-import type {Worker} from 'node:worker_threads';
-import {startWorker, type Logger} from '@layercake/sdk';
+import type {Logger} from '@layercake/sdk';
 import type {BootNode} from '../bootnode.js';
 import {FileError} from '../files.js';
 import {BufferSource, type Source} from '../source.js';
 import {TemplateError} from '../template.js';
-import {BadPacket, decodeRequest, encodeError, ErrorCode, Op, toNetascii} from './packet.js';
-import type {FromWorker, ToWorker, TransferSpec} from './worker.js';
+import {BadPacket, decodeRequest, encodeError, encodeOack, ErrorCode, Op, toNetascii} from './packet.js';
+import {abort, checkSender, send, type Sending, type SendResult} from './sender.js';
 
 export interface TftpServerOptions {
   port: number;
@@ -30,8 +27,8 @@ export interface TftpServerOptions {
   retries: number;
   maxBlksize: number;
   maxWindowsize: number;
-  /** Transfer worker threads, started as transfers come (default: the number of CPUs). */
-  workers?: number;
+  /** Microseconds a transfer busy-polls for an ACK before it sleeps, while cores are idle (0: never). */
+  busyPollUs?: number;
   /** The registered node using this source address, if any. */
   lookup(ip: string): BootNode | undefined;
   /** Opens a node's file (throws FileError / TemplateError). */
@@ -53,64 +50,24 @@ export interface TransferEvent {
   retransmits: number;
 }
 
-/** Chunks of a file handed to a worker are at least this big (and at least one window). */
-const CHUNK_BYTES = 1 << 20;
-
-/** Shared-memory copies of the buffers holding file contents, made once per buffer. */
-const sharedCopies = new WeakMap<ArrayBufferLike, SharedArrayBuffer>();
-
-/**
- * b's bytes in memory a worker can see without a copy per transfer: b's own memory when it is shared
- * already; else a view of a copy of b's whole backing store, made once (a boot storm sends the same
- * cached file to every node), which relies on sources never rewriting bytes they have returned (true of
- * source.ts: cached files and read chunks are written once); else, for a buffer in Node's small-buffer
- * pool (whose slab later buffers are written into), a copy of b alone.
- */
-function shared(b: Buffer): Uint8Array {
-  const ab = b.buffer;
-  let sab = ab instanceof SharedArrayBuffer ? ab : sharedCopies.get(ab);
-  if (!sab && ab.byteLength <= Buffer.poolSize) {
-    const copy = new Uint8Array(new SharedArrayBuffer(b.length));
-    copy.set(b);
-    return copy;
-  }
-  if (!sab) {
-    sab = new SharedArrayBuffer(ab.byteLength);
-    new Uint8Array(sab).set(new Uint8Array(ab));
-    sharedCopies.set(ab, sab);
-  }
-  return new Uint8Array(sab, b.byteOffset, b.length);
-}
-
-interface Lane {
-  worker: Worker;
-  /** Transfers running on it. */
-  load: number;
-  stopped?: () => void;
-}
-
 interface Active {
-  spec: TransferSpec;
+  sending: Sending;
   key: string;
-  lane: Lane;
   source: Source;
   node: BootNode;
   filename: string;
   rinfo: dgram.RemoteInfo;
+  blksize: number;
+  windowsize: number;
 }
 
 export class TftpServer {
   private sock: dgram.Socket | undefined;
   /** Requests being opened or transferred, by address:port:file (a retransmitted request is ignored). */
   private readonly keys = new Set<string>();
-  private readonly active = new Map<number, Active>();
-  private readonly lanes: Lane[] = [];
-  private readonly maxWorkers: number;
-  private nextId = 1;
+  private readonly active = new Set<Active>();
 
-  constructor(readonly opts: TftpServerOptions) {
-    this.maxWorkers = Math.max(1, opts.workers ?? availableParallelism());
-  }
+  constructor(readonly opts: TftpServerOptions) {}
 
   get address(): AddressInfo {
     if (!this.sock) throw new Error('TFTP server is not started');
@@ -119,10 +76,8 @@ export class TftpServer {
 
   get transfers(): number { return this.keys.size; }
 
-  /** Worker threads running. */
-  get threads(): number { return this.lanes.length; }
-
   async start(): Promise<void> {
+    checkSender();
     const sock = dgram.createSocket({type: 'udp4', reuseAddr: true});
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
@@ -139,76 +94,24 @@ export class TftpServer {
     this.sock = sock;
   }
 
+  /** Stops answering and ends the running transfers ('server stopped', reported as usual). */
   async close(): Promise<void> {
     const s = this.sock;
     this.sock = undefined;
     if (s) await new Promise<void>((r) => s.close(() => r()));
-    // Each worker ends its transfers ('server stopped', reported as usual), then is terminated.
-    await Promise.all(this.lanes.map(async (lane) => {
-      lane.worker.ref(); // the answer keeps the process alive
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 2000);
-        lane.stopped = () => { clearTimeout(timer); resolve(); };
-        this.post(lane, {t: 'stop'});
-      });
-      await lane.worker.terminate();
-    }));
+    const running = [...this.active];
+    for (const a of running) abort(a.sending);
+    await Promise.all(running.map((a) => a.sending.done));
   }
 
-  private post(lane: Lane, m: ToWorker): void {
-    lane.worker.postMessage(m);
-  }
-
-  /** An idle worker, else a new one while below the limit, else the least loaded. */
-  private lane(): Lane {
-    let best = this.lanes[0];
-    for (const l of this.lanes) if (l.load < best!.load) best = l;
-    if (best && (best.load === 0 || this.lanes.length >= this.maxWorkers)) return best;
-    const lane: Lane = {worker: startWorker(new URL('./worker.js', import.meta.url)), load: 0};
-    lane.worker.unref();
-    lane.worker.on('message', (m: FromWorker) => this.onWorker(lane, m));
-    lane.worker.on('error', (e) => this.opts.log.error({err: e.message}, 'TFTP transfer worker failed'));
-    lane.worker.on('exit', () => {
-      const i = this.lanes.indexOf(lane);
-      if (i >= 0) this.lanes.splice(i, 1);
-      for (const a of [...this.active.values()]) {
-        if (a.lane === lane) this.ended(a, {t: 'end', id: a.spec.id, ok: false, error: 'transfer worker exited', bytes: 0, ms: 0, retransmits: 0});
-      }
-      lane.stopped?.();
-    });
-    this.lanes.push(lane);
-    return lane;
-  }
-
-  private onWorker(lane: Lane, m: FromWorker): void {
-    if (m.t === 'stopped') { lane.stopped?.(); return; }
-    const a = this.active.get(m.id);
-    if (!a) return;
-    if (m.t === 'read') void this.read(a, m.offset);
-    else this.ended(a, m);
-  }
-
-  /** Sends the worker the chunk at offset, as a view of shared memory. */
-  private async read(a: Active, offset: number): Promise<void> {
-    let m: ToWorker;
-    try {
-      const r = a.source.read(offset, a.spec.chunk);
-      m = {t: 'data', id: a.spec.id, offset, data: shared(r instanceof Promise ? await r : r)};
-    } catch (e) {
-      m = {t: 'fail', id: a.spec.id, error: `read error: ${(e as Error).message}`};
-    }
-    if (this.active.get(a.spec.id) === a) this.post(a.lane, m);
-  }
-
-  private ended(a: Active, m: Extract<FromWorker, {t: 'end'}>): void {
-    this.active.delete(a.spec.id);
+  private ended(a: Active, r: SendResult): void {
+    this.active.delete(a);
     this.keys.delete(a.key);
-    a.lane.load--;
     a.source.close();
-    if (m.early) this.reply(a.rinfo, ErrorCode.NOT_DEFINED, 'server busy');
+    if (r.early) this.reply(a.rinfo, ErrorCode.NOT_DEFINED, 'server busy');
     const e: TransferEvent = {
-      node: a.node, address: a.rinfo.address, filename: a.filename, ok: m.ok, error: m.error, bytes: m.bytes, ms: m.ms,
-      blksize: a.spec.blksize, windowsize: a.spec.windowsize, retransmits: m.retransmits,
+      node: a.node, address: a.rinfo.address, filename: a.filename, ok: r.ok, error: r.error, bytes: r.bytes, ms: r.ms,
+      blksize: a.blksize, windowsize: a.windowsize, retransmits: r.retransmits,
     };
     if (e.ok) this.opts.log.debug({node: e.node?.nodename, file: e.filename, bytes: e.bytes, ms: e.ms}, 'TFTP transfer done');
     else this.opts.log.warn({node: e.node?.nodename, file: e.filename, error: e.error}, 'TFTP transfer failed');
@@ -285,14 +188,21 @@ export class TftpServer {
       oack.push(['windowsize', String(windowsize)]);
     }
     const local = this.sock.address().address;
-    const spec: TransferSpec = {
-      id: this.nextId++, peer: {address: rinfo.address, port: rinfo.port}, local: local === '0.0.0.0' ? '' : local,
-      size: source.size, blksize, windowsize, timeoutMs, retries: this.opts.retries, oack: oack.length ? oack : undefined,
-      chunk: blksize * Math.max(windowsize, Math.ceil(CHUNK_BYTES / blksize)),
-    };
-    const lane = this.lane();
-    lane.load++;
-    this.active.set(spec.id, {spec, key, lane, source, node, filename: req.filename, rinfo});
-    this.post(lane, {t: 'start', spec});
+    let content: {data: Buffer} | {fd: number};
+    try {
+      content = await source.content();
+    } catch (e) {
+      source.close();
+      this.keys.delete(key);
+      this.opts.log.error({node: node.nodename, file: req.filename, reason: (e as Error).message}, 'TFTP open failed');
+      return this.reply(rinfo, ErrorCode.NOT_DEFINED, 'cannot read file');
+    }
+    const sending = send({
+      local: local === '0.0.0.0' ? '' : local, address: rinfo.address, port: rinfo.port, ...content, size: source.size,
+      blksize, windowsize, timeoutMs, retries: this.opts.retries, busyPollUs: this.opts.busyPollUs ?? 0, ...(oack.length ? {oack: encodeOack(new Map(oack))} : {}),
+    });
+    const a: Active = {sending, key, source, node, filename: req.filename, rinfo, blksize, windowsize};
+    this.active.add(a);
+    void sending.done.then((r) => this.ended(a, r));
   }
 }
