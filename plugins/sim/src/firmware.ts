@@ -1,6 +1,6 @@
 /**
  * The simulated machine's firmware: an iPXE-like client that gets its lease through a (simulated) relay
- * agent on loopback, then fetches its boot script over HTTP or TFTP and reads the kernel command line.
+ * agent on loopback, then fetches its boot script over HTTP and reads the kernel command line.
  * It speaks real DHCP to the pxe plugin's server; only the wire (loopback + giaddr) is simulated.
  */
 import {createSocket, type Socket} from 'node:dgram';
