@@ -9,7 +9,7 @@ import {ApiError, DaemonUnreachableError, isNetworkError, networkReason} from '.
 import {
   API_PREFIX, type ApiErrorBody, type ApplyResult, type DeleteResult, type EngineStatus, type EnumerablesResult,
   type EventFilter, type ExtensionInfo, type ExtensionsResult, type GraphResult, type Health, type HistoryResult,
-  type JsonValue, type LcEvent, type ModuleInfo, type ModulesResult, type MutationInfo, type MutationsResult,
+  type JsonValue, type LcEvent, type ModuleInfo, type ModulesResult, type SyncStatusResult, type MutationInfo, type MutationsResult,
   type Node, type NodesResult, type NodeView, type NodeViewsResult, type PathResult, type SetRequest,
   type StreamMessage, type WhyResult,
 } from './types.js';
@@ -179,6 +179,10 @@ export class ApiClient {
       return p.length === u.length && p.every((seg, i) => seg === '*' || seg === u[i]);
     };
     return Object.fromEntries(Object.entries(enums).filter(([pattern]) => mutated.some((url) => matches(pattern, url))));
+  }
+
+  async syncStatus(): Promise<SyncStatusResult> {
+    return this.request<SyncStatusResult>('GET', '/sync');
   }
 
   async modules(): Promise<ModuleInfo[]> {

@@ -7,6 +7,7 @@ import type {Engine} from '../engine/engine.js';
 import type {Registry} from '../model/registry.js';
 import type {ServiceState} from '../model/node.js';
 import type {Store} from '../store/store.js';
+import type {SyncStatusResult} from './types.js';
 
 export interface ApiLogger {
   info(obj: object, msg?: string): void;
@@ -20,6 +21,8 @@ export interface ApiDaemon {
   registry: Registry;
   modules: {list(): {name: string; state: ServiceState; error?: string; restarts: number; startedAt?: number}[]};
   metrics: {render(): string};
+  /** State sync, when the daemon runs it. */
+  sync?: {status(): Omit<Extract<SyncStatusResult, {enabled: true}>, 'enabled'>};
   /** The daemon's own node id. */
   selfId: string;
   /** The bearer token changing operations need (unless the API listens on loopback only). */

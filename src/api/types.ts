@@ -156,6 +156,33 @@ export interface GraphResult {
   path?: string[];
 }
 
+/** GET /sync: this daemon's state sync, as parent of its children and, with --parent, as a child. */
+export interface SyncChildStatus {
+  id: string;
+  nodename: string;
+  /** synced: in session; pending: known, with state waiting for it; none: never phoned home (or gone). */
+  state: 'pending' | 'synced' | 'none';
+  address?: string;
+  /** Milliseconds since the child was last heard from. */
+  lastHeardMs?: number;
+  session?: number;
+}
+
+export interface SyncParentStatus {
+  state: 'phoning' | 'confirming' | 'synced';
+  parentId?: string;
+  address: string;
+  session?: number;
+  lastHeardMs?: number;
+  syncedSince?: number;
+  phoneHomeAttempts: number;
+  lastRefusal?: string;
+}
+
+export type SyncStatusResult =
+  | {enabled: false}
+  | {enabled: true; selfId: string; listen: string; children: SyncChildStatus[]; parent?: SyncParentStatus};
+
 export interface EngineStatus {
   frozen: boolean;
   nodes: number;

@@ -47,12 +47,12 @@ export const green = (text: string) => paint('good', text);
 export const yellow = (text: string) => paint('moving', text);
 export const cyan = (text: string) => paint('cyan', text);
 
-const GOOD = new Set(['RUN', 'POWER_ON', 'SYNC', 'ACTIVE', 'converged', 'done', 'COMPLETE', 'ok', 'FREE']);
+const GOOD = new Set(['RUN', 'POWER_ON', 'SYNC', 'ACTIVE', 'converged', 'done', 'COMPLETE', 'ok', 'FREE', 'synced']);
 const MOVING = new Set([
-  'INIT', 'POWER_CYCLE', 'PHYS_UNKNOWN', 'UNKNOWN', 'converging', 'running', 'waiting', 'pending', 'MUTATE', 'WAIT', 'BUSY',
+  'INIT', 'POWER_CYCLE', 'PHYS_UNKNOWN', 'UNKNOWN', 'converging', 'running', 'waiting', 'pending', 'MUTATE', 'WAIT', 'BUSY', 'phoning', 'confirming',
 ]);
 const BAD = new Set(['ERROR', 'PHYS_ERROR', 'PHYS_HANG', 'HANG', 'failed', 'held', 'INTERRUPT', 'error']);
-const OFF = new Set(['POWER_OFF', 'STOP', 'NONE', 'frozen']);
+const OFF = new Set(['POWER_OFF', 'STOP', 'NONE', 'frozen', 'none']);
 
 /** The tone of an enum value or status word: states that carry meaning get their colour. */
 export function toneOf(value: string): Tone {

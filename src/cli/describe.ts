@@ -1,5 +1,5 @@
-/** Human renderings of the engine's answers: why, path, history, mutations, extensions, modules, status. */
-import type {EngineStatus, ExtensionInfo, HistoryEntry, ModuleInfo, MutationInfo, WhyResult} from '../api/types.js';
+/** Human renderings of the engine's answers: why, path, history, mutations, extensions, modules, status, sync. */
+import type {EngineStatus, ExtensionInfo, HistoryEntry, ModuleInfo, MutationInfo, SyncStatusResult, WhyResult} from '../api/types.js';
 import {formatDuration} from '../model/duration.js';
 import {toShorthand} from '../model/url.js';
 import {bold, dim, red, state, yellow} from './color.js';
@@ -81,5 +81,30 @@ export function describeEngine(s: EngineStatus): string {
   ];
   const mods = [...new Set([...Object.keys(s.inFlight), ...Object.keys(s.queued)])].sort();
   if (mods.length) lines.push(`mutations: ${mods.map((m) => `${m} ${s.inFlight[m] ?? 0} running${s.queued[m] ? `, ${s.queued[m]} queued` : ''}`).join('; ')}`);
+  return lines.join('\n');
+}
+
+/** State sync: the link to this daemon's parent, if any, then its children (counts; those not in session, or all). */
+export function describeSync(s: SyncStatusResult, all: boolean): string {
+  if (!s.enabled) return 'state sync is not running on this daemon (the core sync module is not installed)';
+  const lines = [`sync: listening on ${s.listen} (node ${s.selfId})`];
+  const p = s.parent;
+  if (p) {
+    const heard = p.lastHeardMs === undefined ? '' : `, last heard ${formatDuration(p.lastHeardMs)} ago`;
+    const since = p.syncedSince ? `, synced since ${clock(p.syncedSince)}` : `, ${p.phoneHomeAttempts} phone-home attempts`;
+    lines.push(`parent ${p.address}: ${state(p.state)}${heard}${since}${p.lastRefusal ? red(`; last refusal: ${p.lastRefusal}`) : ''}`);
+  }
+  const count = (st: string) => s.children.filter((c) => c.state === st).length;
+  lines.push(`children: ${s.children.length} (${count('synced')} synced, ${count('pending')} pending, ${count('none')} not in session)`);
+  const shown = all ? s.children : s.children.filter((c) => c.state !== 'synced');
+  if (shown.length) {
+    lines.push(renderTable([...shown].sort((a, b) => a.nodename.localeCompare(b.nodename)), [
+      {header: 'NODE', get: (c) => c.nodename || c.id},
+      {header: 'STATE', get: (c) => state(c.state)},
+      {header: 'ADDRESS', get: (c) => c.address ?? dim('-')},
+      {header: 'LAST HEARD', get: (c) => (c.lastHeardMs === undefined ? dim('-') : `${formatDuration(c.lastHeardMs)} ago`), right: true},
+    ]));
+  }
+  if (!all && shown.length < s.children.length) lines.push(dim(`${s.children.length - shown.length} synced children not listed (--all lists them)`));
   return lines.join('\n');
 }

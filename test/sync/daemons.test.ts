@@ -8,6 +8,7 @@
  *
  * Timers are shortened (hello 200 ms, dead 1 s) so that the whole file runs in well under a minute.
  */
+import {execFileSync} from 'node:child_process';
 import dgram from 'node:dgram';
 import {randomBytes, randomUUID} from 'node:crypto';
 import {mkdtempSync, rmSync} from 'node:fs';
@@ -20,6 +21,7 @@ import type {NodeView} from '../../src/model/node.js';
 import {newJoinSecret} from '../../src/sync/index.js';
 import {canonical} from '../../src/sync/leaves.js';
 import {MsgType, encodeHello} from '../../src/sync/wire.js';
+import {BIN} from '../support/cli.js';
 import {FakeChild} from './support/fake-child.js';
 import {Host, until, type DaemonSpec} from './support/hosts.js';
 
@@ -92,6 +94,18 @@ test('50 children phone home, reach SYNC, and their own discoveries reach the pa
   assert.is(probe(own, 'dsc').state, 'READY');
   const status = await parent.request<{children: {state: string}[]}>('status');
   assert.is(status.children.filter((c) => c.state === 'synced').length, N);
+  // The same through the API (GET /sync) and the CLI, on the parent and on a child.
+  const viaApi = await new ApiClient({url: `http://${parent.daemons[0]!.api}`}).syncStatus();
+  assert.ok(viaApi.enabled && viaApi.children.length === N && viaApi.children.every((c) => c.state === 'synced' && c.address), JSON.stringify(viaApi).slice(0, 300));
+  const ofChild = await new ApiClient({url: `http://${host.daemons[index]!.api}`}).syncStatus();
+  assert.ok(ofChild.enabled && ofChild.parent?.state === 'synced' && ofChild.parent.parentId === P, JSON.stringify(ofChild));
+  const cli = (...args: string[]) => execFileSync(process.execPath, [BIN, 'sync', 'status', '--url', `http://${parent.daemons[0]!.api}`, ...args], {cwd: dir, env: {...process.env, HOME: dir, NO_COLOR: '1'}, encoding: 'utf8'});
+  const json = JSON.parse(cli('--json')) as {children: {state: string}[]};
+  assert.is(json.children.filter((c) => c.state === 'synced').length, N);
+  const text = cli();
+  assert.match(text, `children: ${N} (${N} synced, 0 pending, 0 not in session)`);
+  assert.match(text, `${N} synced children not listed (--all lists them)`);
+  assert.is(cli('--all').split('\n').filter((l) => / synced /.test(l)).length, N);
 });
 
 test('a cfg change on the parent reaches the child in < 100 ms, and the child\'s discovery comes back up', async () => {

@@ -1,11 +1,11 @@
 /**
  * Engine and registry routes: the mutation graph (whole or per node, JSON or DOT), engine status,
- * freeze and thaw, and what plugins registered: mutations, extensions, enumerables, modules.
+ * freeze and thaw, what plugins registered (mutations, extensions, enumerables, modules), and state sync.
  */
 import type {FastifyInstance} from 'fastify';
 import type {ApiDaemon} from '../daemon-port.js';
 import {toDot} from '../dot.js';
-import type {EngineStatus, GraphResult, MutationsResult, ModuleInfo} from '../types.js';
+import type {EngineStatus, GraphResult, MutationsResult, ModuleInfo, SyncStatusResult} from '../types.js';
 import {resolveAll} from './nodes.js';
 
 const formatQuery = {type: 'object', properties: {format: {type: 'string', enum: ['json', 'dot']}}, additionalProperties: false} as const;
@@ -57,4 +57,5 @@ export function registerEngineRoutes(app: FastifyInstance, daemon: ApiDaemon): v
     }));
     return {modules};
   });
+  app.get('/sync', async (): Promise<SyncStatusResult> => (daemon.sync ? {enabled: true, ...daemon.sync.status()} : {enabled: false}));
 }
