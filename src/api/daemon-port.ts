@@ -7,7 +7,7 @@ import type {Engine} from '../engine/engine.js';
 import type {Registry} from '../model/registry.js';
 import type {ServiceState} from '../model/node.js';
 import type {Store} from '../store/store.js';
-import type {SyncStatusResult} from './types.js';
+import type {SyncStatus} from '../sync/engine.js';
 
 export interface ApiLogger {
   info(obj: object, msg?: string): void;
@@ -22,7 +22,7 @@ export interface ApiDaemon {
   modules: {list(): {name: string; state: ServiceState; error?: string; restarts: number; startedAt?: number}[]};
   metrics: {render(): string};
   /** State sync, when the daemon runs it. */
-  sync?: {status(): Omit<Extract<SyncStatusResult, {enabled: true}>, 'enabled'>};
+  sync?: {status(): SyncStatus};
   /** The daemon's own node id. */
   selfId: string;
   /** The bearer token changing operations need (unless the API listens on loopback only). */

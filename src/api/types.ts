@@ -5,6 +5,7 @@
  */
 import type {EventFilter, EventType, LcEvent} from '../model/events.js';
 import type {JsonValue, Node, NodeView, PhysState, RunState, ServiceState} from '../model/node.js';
+import type {SyncStatus} from '../sync/engine.js';
 
 export type {EventFilter, EventType, LcEvent, JsonValue, Node, NodeView, PhysState, RunState};
 
@@ -157,31 +158,9 @@ export interface GraphResult {
 }
 
 /** GET /sync: this daemon's state sync, as parent of its children and, with --parent, as a child. */
-export interface SyncChildStatus {
-  id: string;
-  nodename: string;
-  /** synced: in session; pending: known, with state waiting for it; none: never phoned home (or gone). */
-  state: 'pending' | 'synced' | 'none';
-  address?: string;
-  /** Milliseconds since the child was last heard from. */
-  lastHeardMs?: number;
-  session?: number;
-}
-
-export interface SyncParentStatus {
-  state: 'phoning' | 'confirming' | 'synced';
-  parentId?: string;
-  address: string;
-  session?: number;
-  lastHeardMs?: number;
-  syncedSince?: number;
-  phoneHomeAttempts: number;
-  lastRefusal?: string;
-}
-
 export type SyncStatusResult =
   | {enabled: false}
-  | {enabled: true; selfId: string; listen: string; children: SyncChildStatus[]; parent?: SyncParentStatus};
+  | ({enabled: true} & SyncStatus);
 
 export interface EngineStatus {
   frozen: boolean;

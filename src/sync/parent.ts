@@ -44,8 +44,10 @@ class ChildLink implements Link, Tickable {
 export interface ChildStatus {
   id: string;
   nodename: string;
+  /** synced: in session; pending: not in session, with state waiting for it; none: not in session. */
   state: 'pending' | 'synced' | 'none';
   address?: string;
+  /** Milliseconds since the child was last heard from. */
   lastHeardMs?: number;
   session?: number;
 }
