@@ -127,10 +127,11 @@ if (!built) {
     assert.match(missing.stderr, /no such file for node p01: nope.cfg/);
   });
 
-  test('layercake pxe check passes, then names a broken template', async () => {
+  test('layercake pxe check passes (the native TFTP sender is built), then names a broken template', async () => {
     const ok = await cli(['pxe', 'check', '--json']);
     assert.is(ok.code, 0, ok.stdout + ok.stderr);
     assert.ok(ok.json.ok);
+    assert.equal(ok.json.checks.find((c: {check: string}) => c.check === 'TFTP sender'), {check: 'TFTP sender', status: 'ok', detail: 'the native sender is built'});
     writeFileSync(join(dir, 'state', 'pxe', 'tftp', 'amd64', 'boot.ipxe.tpl'), 'echo {{.Nodenam}}\n');
     const bad = await cli(['pxe', 'check']);
     assert.is(bad.code, 1);

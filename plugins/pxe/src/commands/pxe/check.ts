@@ -7,6 +7,7 @@ import {bootNodeOf, type BootNode} from '../../bootnode.js';
 import {bootable, daemonIp, localPxe, type LocalPxe} from '../../cli.js';
 import {FileError, resolveFile} from '../../files.js';
 import {interfaceAddress, sameSubnet} from '../../net.js';
+import {checkSender} from '../../tftp/sender.js';
 
 type Status = 'ok' | 'warn' | 'fail';
 interface Check { check: string; status: Status; detail: string }
@@ -58,6 +59,14 @@ export default class PxeCheck extends BaseCommand<typeof PxeCheck> {
       add('interface', local4 ? 'ok' : 'warn', local4 ? `serverIp ${c.serverIp} is local` : `serverIp ${c.serverIp} is not an address of this host: DHCP broadcasts leave by the routing table (set modules.pxe.interface on a multi-homed host)`);
     }
     add('server address', local.serverProblem ? 'fail' : 'ok', local.serverProblem || local.server.serverIp);
+    if (c.tftp.enabled) {
+      try {
+        checkSender();
+        add('TFTP sender', 'ok', 'the native sender is built');
+      } catch (e) {
+        add('TFTP sender', 'fail', (e as Error).message);
+      }
+    }
     try {
       const st = await fs.stat(local.root);
       if (!st.isDirectory()) throw new Error('not a directory');
