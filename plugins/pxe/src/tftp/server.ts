@@ -144,7 +144,8 @@ export class TftpServer {
     }
     if (req.mode !== 'octet' && req.mode !== 'netascii') return this.reply(rinfo, ErrorCode.ILLEGAL_OPERATION, `unsupported mode ${req.mode}`);
     this.keys.add(key); // reserved against duplicates while opening
-    let source: Source;
+    let source: Source | undefined;
+    let content: {data: Buffer} | {fd: number};
     try {
       source = await this.opts.open(node, req.filename);
       if (req.mode === 'netascii') {
@@ -153,7 +154,9 @@ export class TftpServer {
         source.close();
         source = new BufferSource(toNetascii(data));
       }
+      content = await source.content();
     } catch (e) {
+      source?.close();
       this.keys.delete(key);
       const err = e as Error;
       if (e instanceof FileError) {
@@ -188,19 +191,18 @@ export class TftpServer {
       oack.push(['windowsize', String(windowsize)]);
     }
     const local = this.sock.address().address;
-    let content: {data: Buffer} | {fd: number};
+    let sending: Sending;
     try {
-      content = await source.content();
+      sending = send({
+        local: local === '0.0.0.0' ? '' : local, address: rinfo.address, port: rinfo.port, ...content, size: source.size,
+        blksize, windowsize, timeoutMs, retries: this.opts.retries, busyPollUs: this.opts.busyPollUs ?? 0, ...(oack.length ? {oack: encodeOack(new Map(oack))} : {}),
+      });
     } catch (e) {
       source.close();
       this.keys.delete(key);
-      this.opts.log.error({node: node.nodename, file: req.filename, reason: (e as Error).message}, 'TFTP open failed');
-      return this.reply(rinfo, ErrorCode.NOT_DEFINED, 'cannot read file');
+      this.opts.log.error({node: node.nodename, file: req.filename, reason: (e as Error).message}, 'TFTP transfer could not start');
+      return this.reply(rinfo, ErrorCode.NOT_DEFINED, 'server error');
     }
-    const sending = send({
-      local: local === '0.0.0.0' ? '' : local, address: rinfo.address, port: rinfo.port, ...content, size: source.size,
-      blksize, windowsize, timeoutMs, retries: this.opts.retries, busyPollUs: this.opts.busyPollUs ?? 0, ...(oack.length ? {oack: encodeOack(new Map(oack))} : {}),
-    });
     const a: Active = {sending, key, source, node, filename: req.filename, rinfo, blksize, windowsize};
     this.active.add(a);
     void sending.done.then((r) => this.ended(a, r));
