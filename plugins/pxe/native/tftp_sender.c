@@ -151,6 +151,10 @@ static ssize_t poll_recv(transfer_t *t, uint8_t *buf, size_t len, spin_t *spin) 
 
 static void run(transfer_t *t) {
   uint8_t *scratch = malloc(4 + (size_t)t->blksize);
+  if (!scratch) {
+    fail(t, "%s", "out of memory");
+    return;
+  }
   uint8_t in[600];
   uint64_t blocks = t->size / t->blksize + 1, acked = 0, sent = 0;
   uint32_t tries = 0;
