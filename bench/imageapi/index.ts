@@ -66,38 +66,39 @@ function runningMarker(): string | undefined {
   return c && join(c.mount.mountpoint, 'tmp/marker');
 }
 
-// ---- bare: the image mounted once by hand, then unshare + chroot per round ----
-const bareDir = join(work, 'bare');
-mkdirSync(bareDir);
-const bareLoop = sh(`losetup -f --show -r ${images.A}`);
-sh(`cd ${bareDir} && mkdir l u r && mount -t squashfs -o ro ${bareLoop} l && mount -t tmpfs t u && mkdir u/u u/w && mount -t overlay o -o lowerdir=l,upperdir=u/u,workdir=u/w r`);
+/** Attaches `image` and mounts it as <dir>/r (squashfs under a tmpfs overlay), as a roll does; returns the loop device. */
+function mountImage(dir: string, image: string): string {
+  const loop = sh(`losetup -f --show -r ${image}`);
+  sh(`cd ${dir} && mkdir l u r && mount -t squashfs -o ro ${loop} l && mount -t tmpfs t u && mkdir u/u u/w && mount -t overlay o -o lowerdir=l,upperdir=u/u,workdir=u/w r`);
+  return loop;
+}
 
-async function bareStart(): Promise<number> {
-  const marker = join(bareDir, 'r/tmp/marker');
+/** Times `unshare --mount --pid --fork chroot <dir>/r <init>` until the init has written its marker. */
+async function timedStart(dir: string): Promise<number> {
+  const marker = join(dir, 'r/tmp/marker');
   if (existsSync(marker)) unlinkSync(marker);
   const t0 = performance.now();
-  const child = spawn('unshare', ['--mount', '--pid', '--fork', 'chroot', join(bareDir, 'r'), ...INIT_MARKER], {detached: true, stdio: 'ignore'});
+  const child = spawn('unshare', ['--mount', '--pid', '--fork', 'chroot', join(dir, 'r'), ...INIT_MARKER], {detached: true, stdio: 'ignore'});
   const t1 = await until(() => existsSync(marker));
   process.kill(-child.pid!, 'SIGKILL');
   await new Promise((r) => child.once('exit', r));
   return t1 - t0;
 }
 
+// ---- bare: the image mounted once by hand, then unshare + chroot per round ----
+const bareDir = join(work, 'bare');
+mkdirSync(bareDir);
+const bareLoop = mountImage(bareDir, images.A);
+const bareStart = () => timedStart(bareDir);
+
 // ---- bare, cold: the same start, first on a fresh mount of the image (nothing of it decompressed yet) ----
 const coldDir = join(work, 'cold');
 mkdirSync(coldDir);
 
 async function bareColdStart(image: string): Promise<number> {
-  const loop = sh(`losetup -f --show -r ${image}`);
-  sh(`cd ${coldDir} && mkdir l u r && mount -t squashfs -o ro ${loop} l && mount -t tmpfs t u && mkdir u/u u/w && mount -t overlay o -o lowerdir=l,upperdir=u/u,workdir=u/w r`);
+  const loop = mountImage(coldDir, image);
   try {
-    const marker = join(coldDir, 'r/tmp/marker');
-    const t0 = performance.now();
-    const child = spawn('unshare', ['--mount', '--pid', '--fork', 'chroot', join(coldDir, 'r'), ...INIT_MARKER], {detached: true, stdio: 'ignore'});
-    const t1 = await until(() => existsSync(marker));
-    process.kill(-child.pid!, 'SIGKILL');
-    await new Promise((r) => child.once('exit', r));
-    return t1 - t0;
+    return await timedStart(coldDir);
   } finally {
     sh(`cd ${coldDir} && umount r && umount u && umount l && losetup -d ${loop} && rm -rf r u l`);
   }

@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <node_api.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -74,9 +75,12 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void fail(transfer_t *t, const char *fmt, const char *detail) {
+__attribute__((format(printf, 2, 3))) static void fail(transfer_t *t, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
   t->ok = 0;
-  snprintf(t->error, sizeof t->error, fmt, detail);
+  vsnprintf(t->error, sizeof t->error, fmt, ap);
+  va_end(ap);
 }
 
 static void send_error(transfer_t *t, const char *message) {
@@ -152,7 +156,7 @@ static ssize_t poll_recv(transfer_t *t, uint8_t *buf, size_t len, spin_t *spin) 
 static void run(transfer_t *t) {
   uint8_t *scratch = malloc(4 + (size_t)t->blksize);
   if (!scratch) {
-    fail(t, "%s", "out of memory");
+    fail(t, "out of memory");
     return;
   }
   uint8_t in[600];
@@ -186,7 +190,7 @@ static void run(transfer_t *t) {
       if (!first && now_ms() >= deadline) break;
       ssize_t r = poll_recv(t, in, sizeof in - 1, &spin);
       if (atomic_load(&t->aborted)) {
-        fail(t, "%s", "server stopped");
+        fail(t, "server stopped");
         goto out;
       }
       if (r < 0 && errno == EINTR) continue;
@@ -205,9 +209,7 @@ static void run(transfer_t *t) {
       unsigned op = in[0] << 8 | in[1], wire = in[2] << 8 | in[3];
       if (op == OP_ERROR) {
         in[r] = 0;
-        char text[160];
-        snprintf(text, sizeof text, "%u: %.120s", wire, (char *)in + 4);
-        fail(t, "client error %s", text);
+        fail(t, "client error %u: %.120s", wire, (char *)in + 4);
         goto out;
       }
       if (op != OP_ACK) continue;
@@ -231,14 +233,12 @@ static void run(transfer_t *t) {
     }
     /* timed out */
     if (refused) {
-      fail(t, "%s", "the client has gone (its port is unreachable)");
+      fail(t, "the client has gone (its port is unreachable)");
       goto out;
     }
     if (++tries > t->retries) {
       send_error(t, "timed out");
-      char n[16];
-      snprintf(n, sizeof n, "%u", t->retries);
-      fail(t, "no acknowledgement after %s retransmissions", n);
+      fail(t, "no acknowledgement after %u retransmissions", t->retries);
       goto out;
     }
     t->retransmits++;
@@ -263,7 +263,7 @@ static void *thread_main(void *arg) {
     t->sock = s;
     pthread_mutex_unlock(&t->lock);
     atomic_fetch_add(&running, 1);
-    if (atomic_load(&t->aborted)) fail(t, "%s", "server stopped");
+    if (atomic_load(&t->aborted)) fail(t, "server stopped");
     else run(t);
     atomic_fetch_sub(&running, 1);
     pthread_mutex_lock(&t->lock);
