@@ -200,6 +200,11 @@ export class ApiClient {
     return this.request<string>('GET', '/metrics', {raw: true, text: true});
   }
 
+  /** A backup of the store: one checksummed snapshot record at one sequence number (docs/store.md). */
+  async storeBackup(): Promise<Buffer> {
+    return Buffer.from(await this.request<string>('GET', '/store/backup', {text: true}), 'utf8');
+  }
+
   // ---- event stream ----
 
   /**

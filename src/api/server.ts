@@ -17,6 +17,7 @@ import {Redactor} from './redact.js';
 import {registerEngineRoutes} from './routes/engine.js';
 import {registerEventRoutes} from './routes/events.js';
 import {registerNodeRoutes} from './routes/nodes.js';
+import {registerStoreRoutes} from './routes/store.js';
 import {API_PREFIX, type ApiErrorBody, type Health} from './types.js';
 
 export const VERSION: string = (() => {
@@ -40,7 +41,8 @@ export function isLoopback(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\./.test(h) || /^::ffff:127\./.test(h);
 }
 
-function sameToken(given: string, expected: string): boolean {
+/** Compares a given token with the expected one in constant time. */
+export function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
@@ -109,6 +111,7 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {tokenRequired?: b
     registerNodeRoutes(api, daemon, redact);
     registerEngineRoutes(api, daemon);
     registerEventRoutes(api, daemon, redact, VERSION);
+    registerStoreRoutes(api, daemon);
   }, {prefix: API_PREFIX});
   return app;
 }

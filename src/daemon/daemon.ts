@@ -2,7 +2,6 @@
  * The composition root: store + engine + modules (+ sync) + API in one process.
  */
 import {randomBytes, randomUUID} from 'node:crypto';
-import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {hostname} from 'node:os';
 import {join, resolve} from 'node:path';
 import {destination, pino, type Logger} from 'pino';
@@ -12,11 +11,13 @@ import {parseDuration} from '../model/duration.js';
 import {NODENAME} from '../model/node.js';
 import {Registry, type MutationOverride} from '../model/registry.js';
 import type {ModuleSpec} from '../sdk/contract.js';
+import {makeDir} from '../store/journal.js';
 import {Store} from '../store/store.js';
 import {SyncEngine, renderPrometheus} from '../sync/index.js';
 import {type DaemonConfig, moduleSettings} from './config.js';
 import {Metrics} from './metrics.js';
 import {ModuleHost} from './module-host.js';
+import {ID_FILE, TOKEN_FILE, readOrCreateStateFile} from './state-dir.js';
 
 export interface DaemonOptions {
   /** The effective configuration (flags over file over defaults). */
@@ -49,21 +50,13 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** Reads a small file of the state dir, or creates it (mode 0600) with the given value. */
-function persistent(path: string, create: () => string): string {
-  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
-  const value = create();
-  writeFileSync(path, value + '\n', {mode: 0o600, flag: 'wx'});
-  return value;
-}
-
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const {config} = options;
   const stateDir = resolve(config.stateDir);
-  mkdirSync(stateDir, {recursive: true, mode: 0o700});
+  makeDir(stateDir);
   const logger = options.logger ?? pino({level: config.logLevel}, destination(options.logTo === 'stderr' ? 2 : 1));
-  const selfId = config.id ?? persistent(join(stateDir, 'id'), randomUUID);
-  const token = config.api.token ?? persistent(join(stateDir, 'token'), () => randomBytes(24).toString('base64url'));
+  const selfId = config.id ?? readOrCreateStateFile(stateDir, ID_FILE, randomUUID);
+  const token = config.api.token ?? readOrCreateStateFile(stateDir, TOKEN_FILE, () => randomBytes(24).toString('base64url'));
 
   const enabled = options.modules.map((spec) => ({spec, settings: moduleSettings(spec, config.modules[spec.name] as Record<string, unknown>)}))
     .filter((m) => !m.settings.disable);
@@ -73,7 +66,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const registry = new Registry(overrides);
   for (const {spec} of enabled) registry.registerModule(spec);
 
-  const store = Store.open({dir: join(stateDir, 'store'), registry, defaultParentId: selfId});
+  const store = Store.open({dir: join(stateDir, 'store'), registry, defaultParentId: selfId, warn: (message) => logger.warn(message)});
   if (!config.parent) seedSelf(store, selfId, config.nodename);
 
   const modules = new ModuleHost({store, registry, selfId, stateDir, logger});

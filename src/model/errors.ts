@@ -40,3 +40,48 @@ export class ConflictError extends LayercakeError {
 export function describe(where: {node?: string; url?: string}, problem: string): string {
   return [where.node && `node ${where.node}`, where.url, problem].filter(Boolean).join(': ');
 }
+
+// ---- the state store and the state dir (issue 14, points 1-3; docs/store.md) ----
+
+const SEE_STORE_DOC = 'docs/store.md, "Troubleshooting"';
+
+/** A write the disk had no room for (ENOSPC, EDQUOT): nothing changed, reads keep working. HTTP 507. */
+export class StoreFullError extends LayercakeError {
+  constructor(readonly file: string, errno: string) {
+    super(`the state store is out of disk space (${errno} writing ${file}): the write was refused and nothing was changed`, 'LC_ERR_STORE_FULL', 507, {
+      hint: `free space on the file system that holds ${file} (df -h ${file}), then retry; reads keep working meanwhile`,
+    });
+  }
+}
+
+/** Any other failure to read or write a file of the store or the state dir. */
+export class StoreIoError extends LayercakeError {
+  constructor(readonly file: string, message: string, hint = `check the file system and the permissions of ${file} (${SEE_STORE_DOC})`) {
+    super(message, 'LC_ERR_STORE_IO', 500, {hint});
+  }
+}
+
+/** A store file whose bytes are not what was written: the daemon refuses to start rather than lose or invent data. */
+export class StoreDamagedError extends LayercakeError {
+  constructor(readonly file: string, readonly offset: number, readonly problem: string) {
+    super(`the state store is damaged: ${file} at byte ${offset}: ${problem}`, 'LC_ERR_STORE_DAMAGED', 500, {
+      hint: `nothing was changed; \`layercake store check --state-dir DIR\` reports the damage; restore a backup with \`layercake store restore FILE --state-dir DIR --force\` (${SEE_STORE_DOC})`,
+    });
+  }
+}
+
+/** A file of the state dir (the dir itself, `id`, `token`) that cannot be used as it is. */
+export class StateDirError extends LayercakeError {
+  constructor(message: string, hint: string) {
+    super(message, 'LC_ERR_STATE_DIR', 500, {hint});
+  }
+}
+
+/** The error for a failed file operation of the store: disk full is its own error, anything else names the file and errno. */
+export function storeIoError(cause: unknown, file: string, action: string): LayercakeError {
+  if (cause instanceof LayercakeError) return cause;
+  const errno = (cause as NodeJS.ErrnoException)?.code ?? 'EIO';
+  if (errno === 'ENOSPC' || errno === 'EDQUOT') return new StoreFullError(file, errno);
+  if (errno === 'EEXIST' || errno === 'ENOTDIR') return new StateDirError(`${file} is not a directory (or a path leading to it is a file): cannot ${action}`, `move the file aside or choose another --state-dir`);
+  return new StoreIoError(file, `cannot ${action} ${file}: ${errno}: ${(cause as Error)?.message ?? String(cause)}`);
+}

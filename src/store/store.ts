@@ -29,6 +29,8 @@ export interface StoreOptions {
   events?: EventBus;
   /** Journal records before the snapshot is rewritten. */
   compactAfter?: number;
+  /** Told what the store did on its own (a torn line cut at open, a compaction retried): the daemon logs it. */
+  warn?: (message: string) => void;
 }
 
 export interface ApplyResult {
@@ -66,12 +68,25 @@ export class Store {
   }
 
   static open(options: StoreOptions): Store {
-    const {journal, items} = Journal.open<Node>(options.dir, (n) => n.id, options.compactAfter);
+    const {journal, items} = Journal.open<Node>(options.dir, (n) => n.id, {compactAfter: options.compactAfter, warn: options.warn});
     return new Store(options, journal, items);
   }
 
   close(): void {
     this.journal.close();
+  }
+
+  /** The sequence number of the last durable cfg write. */
+  get sequence(): number {
+    return this.journal.sequence;
+  }
+
+  /**
+   * A backup: every cfg node as one checksummed snapshot record at the current sequence number (taken in
+   * one synchronous step, so no write can come between). `id`: the daemon's own node id, kept by a restore.
+   */
+  backup(id?: string): Buffer {
+    return this.journal.snapshot([...this.cfg.values()], id);
   }
 
   // ---- reads ----

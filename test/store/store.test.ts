@@ -1,9 +1,11 @@
 import {spawn} from 'node:child_process';
-import {appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {createHash} from 'node:crypto';
+import {appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
+import {StoreDamagedError} from '../../src/model/errors.js';
 import {Registry} from '../../src/model/registry.js';
 import {Store} from '../../src/store/store.js';
 
@@ -45,21 +47,116 @@ test('kill -9 at any moment loses no acknowledged write and never leaves a corru
   }
 });
 
-test('a torn last line is cut off; damage in the middle refuses to open', () => {
+test('a torn last line is cut, kept beside the journal and logged; later writes follow the last whole record', () => {
   const dir = tmp();
   try {
     const s1 = Store.open({dir, registry: new Registry()});
     s1.apply([{nodename: 'a'}]);
     s1.apply([{nodename: 'b'}]);
     s1.close();
-    appendFileSync(join(dir, 'cfg.journal'), '0123456789ab {"seq":3,"put":[{"id":');
-    const s2 = Store.open({dir, registry: new Registry()});
+    const torn = '0123abcd {"seq":3,"put":[{"id":';
+    appendFileSync(join(dir, 'cfg.journal'), torn);
+    const warnings: string[] = [];
+    const s2 = Store.open({dir, registry: new Registry(), warn: (m) => warnings.push(m)});
     assert.is(s2.size, 2);
+    const kept = readdirSync(dir).filter((f) => f.startsWith('cfg.journal.torn-'));
+    assert.is(kept.length, 1, 'the cut bytes are kept beside the journal');
+    assert.is(readFileSync(join(dir, kept[0]), 'utf8'), torn);
+    assert.is(warnings.length, 1);
+    assert.match(warnings[0], new RegExp(`cut a torn last line of ${torn.length} bytes .* kept in .*${kept[0]}`));
+    // Written after the recovery: glued onto the torn bytes, this record would make the next open fail.
+    s2.apply([{nodename: 'c'}]);
     s2.close();
-    const lines = readFileSync(join(dir, 'cfg.journal'), 'utf8').split('\n');
-    lines[0] = lines[0].replace('"a"', '"x"');
-    writeFileSync(join(dir, 'cfg.journal'), lines.join('\n'));
-    assert.throws(() => Store.open({dir, registry: new Registry()}), /damaged at byte 0/);
+    const s3 = Store.open({dir, registry: new Registry()});
+    assert.equal(s3.list().map((v) => v.cfg.nodename).sort(), ['a', 'b', 'c']);
+    s3.close();
+  } finally {
+    rmSync(dir, {recursive: true, force: true});
+  }
+});
+
+/** A store with a snapshot (seq 1-3) and two journal records after it (seq 4, 5). */
+function storeWithSnapshot(dir: string): void {
+  const store = Store.open({dir, registry: new Registry(), compactAfter: 3});
+  for (const name of ['a', 'b', 'c', 'd', 'e']) store.apply([{nodename: name}]);
+  store.close();
+  assert.ok(existsSync(join(dir, 'cfg.snapshot')));
+  assert.is(readFileSync(join(dir, 'cfg.journal'), 'utf8').split('\n').length, 3);
+}
+
+const files = (dir: string) => Object.fromEntries(readdirSync(dir).sort().map((f) => [f, readFileSync(join(dir, f)).toString('base64')]));
+
+/** Byte offsets of the journal's lines. */
+const lineStarts = (data: Buffer) => [0, ...[...data.entries()].filter(([, b]) => b === 10).map(([i]) => i + 1)];
+
+const flip = (file: string, at: (data: Buffer) => number, to?: number) => (dir: string) => {
+  const data = readFileSync(join(dir, file));
+  const i = at(data);
+  data[i] = to ?? data[i] ^ 0x01;
+  writeFileSync(join(dir, file), data);
+  return i;
+};
+
+const damages: [string, (dir: string) => number, string, RegExp][] = [
+  ['a flipped byte in the first journal record', flip('cfg.journal', () => 20), 'cfg.journal', /at byte 0: record 1: checksum mismatch/],
+  ['a flipped byte in the last journal record', flip('cfg.journal', (d) => lineStarts(d)[1] + 20), 'cfg.journal', /at byte \d+: record 2: checksum mismatch/],
+  ['a flipped byte in a checksum', flip('cfg.journal', (d) => lineStarts(d)[1] + 3, 0x7a), 'cfg.journal', /record 2: not a record/],
+  ['a newline written inside the last record', flip('cfg.journal', (d) => lineStarts(d)[1] + 20, 10), 'cfg.journal', /record 2: checksum mismatch/],
+  ['the last record\'s newline changed', flip('cfg.journal', (d) => d.length - 1, 0x20), 'cfg.journal', /record 2 is whole but its newline was changed/],
+  ['a flipped byte in the snapshot', flip('cfg.snapshot', (d) => d.length - 30), 'cfg.snapshot', /at byte 0: the snapshot record \(bytes 0 to \d+\): checksum mismatch/],
+  ['an empty snapshot', (dir) => (writeFileSync(join(dir, 'cfg.snapshot'), ''), 0), 'cfg.snapshot', /at byte 0: the snapshot is empty/],
+  ['a snapshot cut short', (dir) => (truncateSync(join(dir, 'cfg.snapshot'), 100), 100), 'cfg.snapshot', /at byte 100: the snapshot ends without its newline/],
+  ['a missing snapshot', (dir) => (rmSync(join(dir, 'cfg.snapshot')), 0), 'cfg.journal', /at byte 0: the journal starts at seq 4 and there is no snapshot \(cfg.snapshot\) holding seq 1 to 3/],
+];
+
+for (const [name, damage, file, message] of damages) {
+  test(`${name}: the store refuses to open, naming the file, the byte and what to do, and changes nothing`, () => {
+    const dir = tmp();
+    try {
+      storeWithSnapshot(dir);
+      const offset = damage(dir);
+      const before = files(dir);
+      try {
+        Store.open({dir, registry: new Registry()});
+        assert.unreachable('a damaged store opened');
+      } catch (error) {
+        assert.instance(error, StoreDamagedError);
+        const e = error as StoreDamagedError;
+        assert.is(e.code, 'LC_ERR_STORE_DAMAGED');
+        assert.is(e.file, join(dir, file));
+        assert.match(e.message, message);
+        assert.match(e.message, new RegExp(`${join(dir, file)} at byte`));
+        if (/flipped byte in the (first|last)/.test(name)) assert.ok(e.offset <= offset, 'the offset is that of the damaged record');
+        assert.match(String(e.detail.hint), /layercake store check --state-dir DIR.*layercake store restore FILE --state-dir DIR --force/);
+      }
+      assert.equal(files(dir), before, 'nothing changed on disk');
+    } finally {
+      rmSync(dir, {recursive: true, force: true});
+    }
+  });
+}
+
+test('a format 1 store (SHA-1 lines, a bare JSON snapshot) is read and rewritten as format 2 once', () => {
+  const dir = tmp();
+  try {
+    const s1 = Store.open({dir, registry: new Registry()});
+    const [a, b] = [s1.create([{nodename: 'a'}])[0], s1.create([{nodename: 'b'}])[0]];
+    s1.close();
+    const sha = (json: string) => createHash('sha1').update(json).digest('hex').slice(0, 12);
+    const line = JSON.stringify({seq: 2, put: [b]});
+    rmSync(join(dir, 'cfg.journal'));
+    writeFileSync(join(dir, 'cfg.snapshot.json'), JSON.stringify({seq: 1, items: [a]}));
+    writeFileSync(join(dir, 'cfg.journal'), `${sha(line)} ${line}\n`);
+    const s2 = Store.open({dir, registry: new Registry()});
+    assert.equal(s2.list().map((v) => v.cfg.nodename).sort(), ['a', 'b']);
+    assert.is(s2.sequence, 2);
+    s2.close();
+    assert.not.ok(existsSync(join(dir, 'cfg.snapshot.json')), 'the format 1 snapshot is gone');
+    assert.is(readFileSync(join(dir, 'cfg.journal'), 'utf8'), '', 'the journal was folded into the new snapshot');
+    assert.match(readFileSync(join(dir, 'cfg.snapshot'), 'utf8'), /^[0-9a-f]{8} \{"format":2,"seq":2,/);
+    const s3 = Store.open({dir, registry: new Registry()});
+    assert.is(s3.size, 2);
+    s3.close();
   } finally {
     rmSync(dir, {recursive: true, force: true});
   }
