@@ -17,7 +17,7 @@ import {SyncEngine, renderPrometheus} from '../sync/index.js';
 import {type DaemonConfig, moduleSettings} from './config.js';
 import {Metrics} from './metrics.js';
 import {ModuleHost} from './module-host.js';
-import {ID_FILE, TOKEN_FILE, readOrCreateStateFile} from './state-dir.js';
+import {ID_FILE, TOKEN_FILE, createStateFile, readStateFile} from './state-dir.js';
 
 export interface DaemonOptions {
   /** The effective configuration (flags over file over defaults). */
@@ -55,8 +55,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const stateDir = resolve(config.stateDir);
   makeDir(stateDir);
   const logger = options.logger ?? pino({level: config.logLevel}, destination(options.logTo === 'stderr' ? 2 : 1));
-  const selfId = config.id ?? readOrCreateStateFile(stateDir, ID_FILE, randomUUID);
-  const token = config.api.token ?? readOrCreateStateFile(stateDir, TOKEN_FILE, () => randomBytes(24).toString('base64url'));
+  // Every state file is checked before anything is created: a damaged one fails the start with nothing changed.
+  const idRead = config.id ?? readStateFile(stateDir, ID_FILE);
+  const tokenRead = config.api.token ?? readStateFile(stateDir, TOKEN_FILE);
+  const selfId = idRead ?? createStateFile(stateDir, ID_FILE, randomUUID());
+  const token = tokenRead ?? createStateFile(stateDir, TOKEN_FILE, randomBytes(24).toString('base64url'));
 
   const enabled = options.modules.map((spec) => ({spec, settings: moduleSettings(spec, config.modules[spec.name] as Record<string, unknown>)}))
     .filter((m) => !m.settings.disable);

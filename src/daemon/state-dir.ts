@@ -44,11 +44,8 @@ export function readStateFile(stateDir: string, file: StateFile): string | undef
   return value;
 }
 
-/** Reads a state file, or creates it (mode 0600) with a new value. */
-export function readOrCreateStateFile(stateDir: string, file: StateFile, create: () => string): string {
-  const existing = readStateFile(stateDir, file);
-  if (existing !== undefined) return existing;
-  const value = create();
+/** Creates a state file (mode 0600) with a new value, and returns the value. */
+export function createStateFile(stateDir: string, file: StateFile, value: string): string {
   try {
     writeFileSync(join(stateDir, file.name), value + '\n', {mode: 0o600, flag: 'wx'});
   } catch (error) {
