@@ -63,9 +63,10 @@ export class StoreIoError extends LayercakeError {
 
 /** A store file whose bytes are not what was written: the daemon refuses to start rather than lose or invent data. */
 export class StoreDamagedError extends LayercakeError {
-  constructor(readonly file: string, readonly offset: number, readonly problem: string) {
+  /** stateDir: the state dir the file belongs to, named in the commands of the hint (none for a backup file). */
+  constructor(readonly file: string, readonly offset: number, readonly problem: string, stateDir = 'DIR') {
     super(`the state store is damaged: ${file} at byte ${offset}: ${problem}`, 'LC_ERR_STORE_DAMAGED', 500, {
-      hint: `nothing was changed; \`layercake store check --state-dir DIR\` reports the damage; restore a backup with \`layercake store restore FILE --state-dir DIR --force\` (${SEE_STORE_DOC})`,
+      hint: `nothing was changed; \`layercake store check --state-dir ${stateDir}\` reports the damage; restore a backup with \`layercake store restore BACKUP --state-dir ${stateDir} --force\` (${SEE_STORE_DOC})`,
     });
   }
 }

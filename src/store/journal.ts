@@ -18,7 +18,7 @@
  */
 import {createHash} from 'node:crypto';
 import * as fs from 'node:fs';
-import {join} from 'node:path';
+import {dirname, join} from 'node:path';
 import {crc32} from 'node:zlib';
 import {StoreDamagedError, storeIoError} from '../model/errors.js';
 
@@ -92,8 +92,8 @@ function readIfThere(path: string): Buffer | undefined {
 }
 
 /** Checks a snapshot (the store's or a backup file's) whole and returns it. */
-export function decodeSnapshot<T>(data: Buffer, file: string): Snapshot<T> {
-  const damaged = (offset: number, problem: string) => new StoreDamagedError(file, offset, problem);
+export function decodeSnapshot<T>(data: Buffer, file: string, stateDir?: string): Snapshot<T> {
+  const damaged = (offset: number, problem: string) => new StoreDamagedError(file, offset, problem, stateDir);
   if (data.length === 0) throw damaged(0, 'the snapshot is empty');
   const end = data.indexOf(NEWLINE);
   if (end < 0) throw damaged(data.length, 'the snapshot ends without its newline (it was cut short)');
@@ -107,7 +107,7 @@ export function decodeSnapshot<T>(data: Buffer, file: string): Snapshot<T> {
 
 function readSnapshot<T>(dir: string): {snap?: Snapshot<T>; format: 1 | 2} {
   const data = readIfThere(join(dir, SNAPSHOT));
-  if (data) return {snap: decodeSnapshot<T>(data, join(dir, SNAPSHOT)), format: 2};
+  if (data) return {snap: decodeSnapshot<T>(data, join(dir, SNAPSHOT), dirname(dir)), format: 2};
   const v1 = readIfThere(join(dir, V1_SNAPSHOT));
   if (!v1) return {format: 2};
   try {
@@ -115,7 +115,7 @@ function readSnapshot<T>(dir: string): {snap?: Snapshot<T>; format: 1 | 2} {
     if (!Number.isSafeInteger(snap.seq) || !Array.isArray(snap.items)) throw new Error('expected {seq, items}');
     return {snap: {format: 2, seq: snap.seq, items: snap.items}, format: 1};
   } catch (error) {
-    throw new StoreDamagedError(join(dir, V1_SNAPSHOT), 0, `the format 1 snapshot is not valid: ${(error as Error).message}`);
+    throw new StoreDamagedError(join(dir, V1_SNAPSHOT), 0, `the format 1 snapshot is not valid: ${(error as Error).message}`, dirname(dir));
   }
 }
 
@@ -127,20 +127,21 @@ export function readStore<T>(dir: string, key: (item: T) => string): StoreImage<
   const image: StoreImage<T> = {seq: snap?.seq ?? 0, items, records: 0, journalBytes: 0, format};
   const path = join(dir, JOURNAL);
   const data = readIfThere(path) ?? Buffer.alloc(0);
+  const damaged = (offset: number, problem: string) => new StoreDamagedError(path, offset, problem, dirname(dir));
   let applied = 0;
   for (let offset = 0; offset < data.length;) {
     const end = data.indexOf(NEWLINE, offset);
-    if (end < 0) return tornTail(image, data, offset, path);
+    if (end < 0) return tornTail(image, data, offset, damaged);
     const decoded = decodeLine(data.subarray(offset, end));
-    if ('problem' in decoded) throw new StoreDamagedError(path, offset, `record ${image.records + 1}: ${decoded.problem}`);
+    if ('problem' in decoded) throw damaged(offset, `record ${image.records + 1}: ${decoded.problem}`);
     const record = decoded.value as JournalRecord<T>;
-    if (!Number.isSafeInteger(record?.seq)) throw new StoreDamagedError(path, offset, `record ${image.records + 1} has no sequence number`);
+    if (!Number.isSafeInteger(record?.seq)) throw damaged(offset, `record ${image.records + 1} has no sequence number`);
     if (record.seq <= image.seq && applied === 0) {
       // Already in the snapshot: a crash came between writing the snapshot and emptying the journal.
     } else if (record.seq !== image.seq + 1) {
       const missing = !snap && applied === 0 ? `the journal starts at seq ${record.seq} and there is no snapshot (${SNAPSHOT}) holding seq 1 to ${record.seq - 1}`
         : `record seq ${record.seq} follows seq ${image.seq}: records are missing or repeated`;
-      throw new StoreDamagedError(path, offset, missing);
+      throw damaged(offset, missing);
     } else {
       for (const item of record.put ?? []) items.set(key(item), item);
       for (const id of record.del ?? []) items.delete(id);
@@ -156,10 +157,10 @@ export function readStore<T>(dir: string, key: (item: T) => string): StoreImage<
 }
 
 /** A last line without its newline is a torn write, unless it is a whole record whose newline was changed. */
-function tornTail<T>(image: StoreImage<T>, data: Buffer, offset: number, path: string): StoreImage<T> {
+function tornTail<T>(image: StoreImage<T>, data: Buffer, offset: number, damaged: (offset: number, problem: string) => Error): StoreImage<T> {
   const line = data.subarray(offset);
   if (line.length > 1 && !('problem' in decodeLine(line.subarray(0, -1)))) {
-    throw new StoreDamagedError(path, data.length - 1, `record ${image.records + 1} is whole but its newline was changed`);
+    throw damaged(data.length - 1, `record ${image.records + 1} is whole but its newline was changed`);
   }
   image.torn = {offset, bytes: line.length};
   return image;

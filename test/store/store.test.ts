@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process';
 import {createHash} from 'node:crypto';
 import {appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
-import {join} from 'node:path';
+import {dirname, join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {StoreDamagedError} from '../../src/model/errors.js';
@@ -127,7 +127,8 @@ for (const [name, damage, file, message] of damages) {
         assert.match(e.message, message);
         assert.match(e.message, new RegExp(`${join(dir, file)} at byte`));
         if (/flipped byte in the (first|last)/.test(name)) assert.ok(e.offset <= offset, 'the offset is that of the damaged record');
-        assert.match(String(e.detail.hint), /layercake store check --state-dir DIR.*layercake store restore FILE --state-dir DIR --force/);
+        const stateDir = dirname(dir);
+        assert.ok(String(e.detail.hint).includes(`layercake store check --state-dir ${stateDir}\` reports the damage; restore a backup with \`layercake store restore BACKUP --state-dir ${stateDir} --force`), String(e.detail.hint));
       }
       assert.equal(files(dir), before, 'nothing changed on disk');
     } finally {

@@ -80,7 +80,7 @@ test('a flipped byte in the journal: the daemon refuses to start naming file, by
   writeFileSync(journal, data);
   const stderr = await startRefused(dir);
   assert.match(stderr, new RegExp(`\\[LC_ERR_STORE_DAMAGED\\]: the state store is damaged: ${journal} at byte ${last}: record 4: checksum mismatch`));
-  assert.match(stderr, /Try this: nothing was changed; `layercake store check --state-dir DIR` reports the damage; restore a backup with `layercake store restore FILE --state-dir DIR --force`/);
+  assert.ok(stderr.includes(`Try this: nothing was changed; \`layercake store check --state-dir ${dir}\` reports the damage; restore a backup with \`layercake store restore BACKUP --state-dir ${dir} --force\``), stderr);
 
   const check = await box.run(['store', 'check', '--state-dir', dir]);
   assert.is(check.code, 1);
