@@ -13,6 +13,7 @@ import type {MutationEvent} from '../../src/model/events.js';
 import {Registry} from '../../src/model/registry.js';
 import type {MutationRequest} from '../../src/sdk/contract.js';
 import {Store} from '../../src/store/store.js';
+import {checksumCost} from '../checksums.js';
 import {benchModules} from './modules.js';
 
 const {values} = parseArgs({options: {nodes: {type: 'string', default: '10000'}, json: {type: 'boolean', default: false}}});
@@ -77,8 +78,9 @@ async function engineRun() {
   const status = engine.status();
   engine.stop();
   store.close();
+  const checksums = checksumCost(join(dir, 'cfg.journal'));
   rmSync(dir, {recursive: true, force: true});
-  return {ms, mutations, converged: status.converged, bytesPerNode: (rssAfter - rssBefore) / N, heapPerNode: (heapAfter - heapBefore) / N};
+  return {ms, mutations, converged: status.converged, bytesPerNode: (rssAfter - rssBefore) / N, heapPerNode: (heapAfter - heapBefore) / N, checksums};
 }
 
 const base = await baseline();
@@ -87,11 +89,13 @@ const result = {
   nodes: N, wallSeconds: +(run.ms / 1000).toFixed(3), mutations: run.mutations, mutationsPerSecond: Math.round(run.mutations / (run.ms / 1000)),
   rssKBPerNode: +(run.bytesPerNode / 1024).toFixed(2), heapKBPerNode: +(run.heapPerNode / 1024).toFixed(2), baselineSeconds: +(base / 1000).toFixed(3), ratioToBaseline: +(run.ms / base).toFixed(2),
   converged: run.converged, targets: {wallSeconds: 5, rssKBPerNode: 10},
+  checksums: {journalBytes: run.checksums.bytes, ms: +run.checksums.ms.toFixed(3), shareOfRun: +(run.checksums.ms / run.ms).toFixed(5)},
 };
 if (values.json) console.log(JSON.stringify(result));
 else {
   console.log(`bench/engine: ${N} nodes from unknown to {POWER_ON, SYNC, imageset ACTIVE}, ${run.mutations} mutations`);
   console.log(`  engine:   ${result.wallSeconds} s wall, ${result.mutationsPerSecond} mutations/s, ${result.rssKBPerNode} KB RSS per node (${result.heapKBPerNode} KB of it live heap; ${result.converged} converged)`);
   console.log(`  baseline: ${result.baselineSeconds} s to apply the same discoveries to the store with no planning`);
+  console.log(`  checksums: ${result.checksums.ms} ms to CRC-32 the ${(run.checksums.bytes / 2 ** 20).toFixed(1)} MB the store wrote: ${(result.checksums.shareOfRun * 100).toFixed(3)}% of the engine run`);
   console.log(`  ratio:    ${result.ratioToBaseline}x the baseline   targets: < 5 s wall, < 10 KB per node: ${result.wallSeconds < 5 && result.rssKBPerNode < 10 ? 'met' : 'NOT met'}`);
 }

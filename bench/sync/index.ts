@@ -20,6 +20,7 @@ import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {newJoinSecret} from '../../src/sync/index.js';
 import {Host, until} from '../../test/sync/support/hosts.js';
+import {checksumCost} from '../checksums.js';
 
 const N = Number(process.env.BENCH_SYNC_N ?? 10_000);
 const PROCS = Number(process.env.BENCH_SYNC_PROCS ?? availableParallelism());
@@ -96,7 +97,8 @@ try {
     id: n.id, nodename: n.name, parentId: P, physState: 'POWER_ON', runState: 'SYNC',
     extensions: {sync: {joinSecret: n.secret}, probe: {echo: 'v0'}},
   }))});
-  console.log(`parent: ${N} nodes applied in ${Date.now() - t} ms`);
+  const applyMs = Date.now() - t;
+  console.log(`parent: ${N} nodes applied in ${applyMs} ms`);
 
   // The children, PROCS processes.
   const messages: {m: Record<string, unknown>; from: number}[] = [];
@@ -119,7 +121,7 @@ try {
   await new Promise((r) => setTimeout(r, 2000));
 
   // Fan-out: one cfg change for every node, in one durable write.
-  const fanouts: {total: number; fromCommit: number}[] = [];
+  const fanouts: {total: number; fromCommit: number; write: number}[] = [];
   for (let round = 1; round <= Number(process.env.BENCH_SYNC_ROUNDS ?? 3); round++) {
     const value = `v${round}`;
     messages.length = 0;
@@ -134,7 +136,7 @@ try {
     const cpu1 = await parent.request<{usage: NodeJS.CpuUsage; retransmits: number; sent: number}>('cpu');
     const parentCpuMs = (cpu1.usage.user - cpu0.usage.user + cpu1.usage.system - cpu0.usage.system) / 1000;
     const childrenCpuMs = messages.filter((x) => x.m.arrived).reduce((n, x) => n + (x.m.arrived as {cpuMs: number}).cpuMs, 0);
-    fanouts.push({total: last - r.t0, fromCommit: last - r.committed});
+    fanouts.push({total: last - r.t0, fromCommit: last - r.committed, write: r.committed - r.t0});
     if (prof) {
       console.log('parent:\n' + (await prof).join('\n'));
       await until('child profile', () => messages.some((x) => x.m.profile), 10_000, 50);
@@ -172,6 +174,9 @@ try {
   console.log(`  fan-out of a cfg change of every node: best ${best.toFixed(0)} ms, worst ${worst.toFixed(0)} ms from the start of the write  → ratio to the 1 s target: ${(worst / FANOUT_TARGET_MS).toFixed(2)} (< 1 is better)`);
   console.log(`  fan-out once the write is durable: best ${bestAfterWrite.toFixed(0)} ms  → ratio to the baseline (${floorMs.toFixed(0)} ms for the bare signed datagrams, no state): ${(bestAfterWrite / floorMs).toFixed(2)}`);
   console.log(`  steady state, parent: ${inRate.toFixed(0)} datagrams/s in, ${outRate.toFixed(0)} out; CPU ${cpuPct.toFixed(2)}% of one core (user ${userPct.toFixed(2)}%, kernel ${(cpuPct - userPct).toFixed(2)}%) → ratio to the 5% target: ${(cpuPct / CPU_TARGET_PCT).toFixed(2)} (< 1 is better)`);
+  const sums = checksumCost(join(dir, 'parent', 'store', 'cfg.journal'));
+  const writesMs = applyMs + fanouts.reduce((n, f) => n + f.write, 0);
+  console.log(`  checksums: ${sums.ms.toFixed(2)} ms to CRC-32 the ${(sums.bytes / 2 ** 20).toFixed(1)} MB the parent's store wrote: ${(sums.ms / writesMs * 100).toFixed(2)}% of its writes (${writesMs.toFixed(0)} ms: the apply and the fan-out writes), ${(sums.ms / best * 100).toFixed(2)}% of the best fan-out`);
   console.log(`  parent RSS ${(b.rss / 2 ** 20).toFixed(0)} MB; retransmissions in the window ${b.retransmits - a.retransmits}; children SYNC at the end: ${summary.SYNC ?? 0}/${N}`);
   for (const c of children) c.send({op: 'stop'});
   await parent.stop();
