@@ -159,8 +159,16 @@ export async function createApiServer(daemon: ApiDaemon): Promise<ApiServer> {
   let address = 'none';
   let socketWarning: string | undefined;
   const socket = daemon.socketPath;
+  // Every connection, upgraded ones included (fastify's forceCloseConnections only knows HTTP ones): a
+  // refused WebSocket upgrade a client leaves open must not keep the daemon from stopping.
+  const connections = new Set<Socket>();
+  app.server.on('connection', (conn: Socket) => {
+    connections.add(conn);
+    conn.once('close', () => connections.delete(conn));
+  });
   const close = async () => {
     for (const client of app.websocketServer?.clients ?? []) client.terminate();
+    for (const conn of connections) conn.destroy();
     if (local.listening) {
       await new Promise((resolve) => local.close(resolve));
       if (socket) try { unlinkSync(socket); } catch { /* gone already */ }

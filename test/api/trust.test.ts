@@ -7,6 +7,7 @@ import {request} from 'node:http';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import type {FastifyInstance} from 'fastify';
+import WebSocket from 'ws';
 import {buildApiServer, createApiServer} from '../../src/api/server.js';
 import {Registry} from '../../src/model/registry.js';
 import {syncExtension} from '../../src/sync/module.js';
@@ -205,6 +206,30 @@ host('only localhost, 127.0.0.1 and [::1] with the right port, or api.allowedHos
       assert.match(JSON.parse(r.body).error.code, /LC_ERR_API_BAD_HOST/);
     }
     assert.is(daemon.engine.frozen, false, 'nothing changed');
+  } finally {
+    await server.close();
+    daemon.close();
+  }
+});
+host('the event stream (WebSocket) is refused to a foreign Origin and without the token', async () => {
+  const daemon = testDaemon();
+  const server = await createApiServer(daemon);
+  const status = (headers: Record<string, string>) => new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(`ws://${server.address}/api/v1/events`, {headers});
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode!);
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.on('error', reject);
+  });
+  try {
+    assert.is(await status({...bearer, origin: 'http://evil.example'}), 403);
+    assert.is(await status({}), 401);
+    assert.is(await status(bearer), 101);
   } finally {
     await server.close();
     daemon.close();
