@@ -42,11 +42,6 @@ export function parseListen(listen: string): {host: string; port: number} {
   return {host: m[1] ?? (m[2] || '127.0.0.1'), port: Number(m[3])};
 }
 
-/** Whether a host only accepts connections from this machine. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\./.test(h) || /^::ffff:127\./.test(h);
-}
 
 function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
