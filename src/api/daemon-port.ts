@@ -4,6 +4,7 @@
  * one from the real parts without starting a whole daemon.
  */
 import type {Engine} from '../engine/engine.js';
+import type {ApiLimits} from './gate.js';
 import type {Registry} from '../model/registry.js';
 import type {ServiceState} from '../model/node.js';
 import type {Store} from '../store/store.js';
@@ -25,9 +26,13 @@ export interface ApiDaemon {
   sync?: {status(): SyncStatus};
   /** The daemon's own node id. */
   selfId: string;
-  /** The bearer token changing operations need (unless the API listens on loopback only). */
+  /** The bearer token every request over TCP needs (the local socket needs none). */
   token: string;
-  /** `host:port` to listen on; port 0 picks a free one. */
+  /** `host:port` to listen on (port 0 picks a free one), or 'none'. */
   listenAddress: string;
+  /** The local channel's Unix socket path, if the API listens on one. */
+  socketPath?: string;
+  /** Size limits and allowed host names (docs/api.md, "Limits"); defaults where absent. */
+  apiLimits?: Partial<ApiLimits>;
   logger?: ApiLogger;
 }

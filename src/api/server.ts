@@ -2,22 +2,30 @@
  * The daemon's HTTP API (fastify 5): REST under /api/v1, the event stream WebSocket at /api/v1/events,
  * Prometheus text at /metrics and a health check at /healthz. See docs/api.md.
  *
- * - Changing operations (anything but GET/HEAD) need `Authorization: Bearer <token>` unless the API
- *   listens on loopback only.
+ * - Two channels (docs/api.md, "Who may change state"): TCP, where every request but `GET /healthz`
+ *   needs `Authorization: Bearer <token>` (loopback included: any local user can reach loopback), and
+ *   the local Unix socket, where the socket file's permissions (0660, group `layercake`) are the access
+ *   control and no token is asked for.
  * - Every body and query is validated; errors are `{error: {code, message, node?, url?, value?,
  *   expected?, hint?}}` with the matching status (400 invalid, 401 token, 404 unknown, 409 conflict).
  * - Secrets are redacted from every node, diff, history entry and event.
  */
 import {timingSafeEqual} from 'node:crypto';
-import {readFileSync} from 'node:fs';
+import {readFileSync, unlinkSync} from 'node:fs';
+import {createServer, type Socket} from 'node:net';
 import websocket from '@fastify/websocket';
 import Fastify, {type FastifyError, type FastifyInstance} from 'fastify';
+import {API_TRUST_CODES} from '../model/errors.js';
 import type {ApiDaemon} from './daemon-port.js';
+import {type ApiLimits, DEFAULT_LIMITS, registerGate} from './gate.js';
+import {listenOnSocket} from './local-socket.js';
+import {collectRoutes, openApiDocument} from './openapi.js';
 import {Redactor} from './redact.js';
 import {registerEngineRoutes} from './routes/engine.js';
 import {registerEventRoutes} from './routes/events.js';
 import {registerNodeRoutes} from './routes/nodes.js';
 import {registerStoreRoutes} from './routes/store.js';
+import {answers, zodValidator} from './schemas.js';
 import {API_PREFIX, type ApiErrorBody, type Health} from './types.js';
 
 export const VERSION: string = (() => {
@@ -35,11 +43,6 @@ export function parseListen(listen: string): {host: string; port: number} {
   return {host: m[1] ?? (m[2] || '127.0.0.1'), port: Number(m[3])};
 }
 
-/** Whether a host only accepts connections from this machine. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\./.test(h) || /^::ffff:127\./.test(h);
-}
 
 /** Compares a given token with the expected one in constant time. */
 export function sameToken(given: string, expected: string): boolean {
@@ -49,7 +52,7 @@ export function sameToken(given: string, expected: string): boolean {
 }
 
 /** Map anything a route threw to a status and the error body. */
-function errorBody(error: FastifyError & {status?: number; detail?: Record<string, unknown>; toJSON?: () => unknown}): {status: number; body: ApiErrorBody} {
+function errorBody(error: FastifyError & {status?: number; detail?: Record<string, unknown>; toJSON?: () => unknown}, limits: ApiLimits): {status: number; body: ApiErrorBody} {
   // LayercakeError (and anything shaped like it): a code, a status, a message naming node, URL and value.
   if (typeof error.status === 'number' && typeof error.code === 'string' && error.detail !== undefined) {
     return {status: error.status, body: {error: {code: error.code, message: error.message, ...error.detail} as ApiErrorBody['error']}};
@@ -62,7 +65,10 @@ function errorBody(error: FastifyError & {status?: number; detail?: Record<strin
     return {status: 400, body: {error: {code: 'BAD_JSON', message: `the request body is not valid JSON: ${error.message}`}}};
   }
   if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return {status: 415, body: {error: {code: 'UNSUPPORTED_MEDIA_TYPE', message: error.message, hint: 'send Content-Type: application/json'}}};
+    return {status: 415, body: {error: {code: API_TRUST_CODES.mediaType, message: error.message, hint: 'send Content-Type: application/json'}}};
+  }
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return {status: 413, body: {error: {code: 'LC_ERR_API_TOO_LARGE', message: `the request body is over the limit of ${limits.bodyLimit} bytes (api.bodyLimit)`, hint: 'send fewer nodes per request; see docs/api.md, "Limits"'}}};
   }
   if (error.statusCode && error.statusCode < 500) {
     return {status: error.statusCode, body: {error: {code: error.code ?? `HTTP_${error.statusCode}`, message: error.message}}};
@@ -70,15 +76,24 @@ function errorBody(error: FastifyError & {status?: number; detail?: Record<strin
   return {status: 500, body: {error: {code: 'INTERNAL', message: error.message || 'internal error', hint: 'the daemon log has the details'}}};
 }
 
-/** The fastify instance with every route, not listening (tests use `inject`). */
-export async function buildApiServer(daemon: ApiDaemon, opts: {tokenRequired?: boolean} = {}): Promise<FastifyInstance> {
-  const tokenRequired = opts.tokenRequired ?? !isLoopback(parseListen(daemon.listenAddress).host);
+/**
+ * The fastify instance with every route, not listening (tests use `inject`). Connections in
+ * `localSockets` came through the Unix socket and need no token; every other one does.
+ */
+export async function buildApiServer(daemon: ApiDaemon, opts: {localSockets?: WeakSet<object>} = {}): Promise<FastifyInstance> {
+  const localSockets = opts.localSockets ?? new WeakSet();
+  const isLocal = (socket: object) => localSockets.has(socket);
+  const limits: ApiLimits = {...DEFAULT_LIMITS, ...daemon.apiLimits};
   const started = Date.now();
-  const app = Fastify({logger: false, bodyLimit: 64 * 1024 * 1024, forceCloseConnections: true, ajv: {customOptions: {coerceTypes: 'array', removeAdditional: false}}});
+  const app = Fastify({logger: false, bodyLimit: limits.bodyLimit, forceCloseConnections: true});
   const redact = new Redactor(daemon.registry);
+  // Requests are validated by their zod schemas (src/api/schemas.ts); answers are plain JSON.
+  app.setValidatorCompiler(zodValidator);
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  const routes = collectRoutes(app);
 
   app.setErrorHandler((error: FastifyError, req, reply) => {
-    const {status, body} = errorBody(error);
+    const {status, body} = errorBody(error, limits);
     if (status >= 500) daemon.logger?.error({err: error, method: req.method, url: req.url}, 'API request failed');
     void reply.code(status).send(body);
   });
@@ -87,23 +102,24 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {tokenRequired?: b
   });
 
   app.addHook('onRequest', async (req, reply) => {
-    if (!tokenRequired || req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
+    if (isLocal(req.raw.socket) || (req.method === 'GET' && req.url === '/healthz')) return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m || !sameToken(m[1], daemon.token)) {
       await reply.code(401).header('www-authenticate', 'Bearer').send({error: {
         code: 'UNAUTHORIZED',
-        message: m ? 'the API token is wrong' : 'this operation needs the API token (the daemon listens on a non-loopback address)',
-        hint: 'pass --token or set LAYERCAKE_TOKEN; the daemon keeps it in <stateDir>/token',
+        message: m ? 'the API token is wrong' : 'the API over TCP needs the token (loopback included)',
+        hint: 'use the local socket (--url unix:PATH; members of group layercake may), or pass --token / set LAYERCAKE_TOKEN; the daemon keeps the token in <stateDir>/token',
       }} satisfies ApiErrorBody);
     }
   });
 
+  registerGate(app, limits, (req) => isLocal(req.raw.socket));
   await app.register(websocket, {options: {maxPayload: 1024 * 1024}});
 
-  app.get('/healthz', async (): Promise<Health> => ({
+  app.get('/healthz', {schema: {response: {200: answers.health}}}, async (req): Promise<Health> => ({
     ok: true, id: daemon.selfId, version: VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000),
-    nodes: daemon.store.size, frozen: daemon.engine.frozen, tokenRequired,
+    nodes: daemon.store.size, frozen: daemon.engine.frozen, tokenRequired: !isLocal(req.raw.socket),
   }));
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(daemon.metrics.render()));
 
@@ -112,25 +128,64 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {tokenRequired?: b
     registerEngineRoutes(api, daemon);
     registerEventRoutes(api, daemon, redact, VERSION);
     registerStoreRoutes(api, daemon);
+    api.get('/openapi.json', {schema: {response: {200: answers.openapi}}}, async () => openApiDocument(routes, daemon.registry, VERSION));
   }, {prefix: API_PREFIX});
   return app;
 }
 
+/** Where the API listens: `address` is the TCP `host:port` (an ephemeral port resolved) or 'none'. */
+export interface ApiServer {
+  address: string;
+  /** The Unix socket's path, when there is one. */
+  socket?: string;
+  /** Set when the socket could not be given to the operators' group. */
+  socketWarning?: string;
+  close(): Promise<void>;
+}
+
 /**
- * Start the API on `daemon.listenAddress`. Resolves once listening; `address` is the actual `host:port`
- * (an ephemeral port resolved, IPv6 hosts in brackets); `close()` stops it and ends open event streams.
+ * Start the API on `daemon.listenAddress` (unless 'none') and on the Unix socket `daemon.socketPath`
+ * (unless absent). The socket's connections are handed to the same HTTP server, marked as local.
  */
-export async function createApiServer(daemon: ApiDaemon): Promise<{address: string; close(): Promise<void>}> {
-  const app = await buildApiServer(daemon);
-  const {host, port} = parseListen(daemon.listenAddress);
-  await app.listen({host, port});
-  const addr = app.server.address();
-  const actualPort = addr && typeof addr === 'object' ? addr.port : port;
-  return {
-    address: `${host.includes(':') ? `[${host}]` : host}:${actualPort}`,
-    close: async () => {
-      for (const client of app.websocketServer?.clients ?? []) client.terminate();
-      await app.close();
-    },
+export async function createApiServer(daemon: ApiDaemon): Promise<ApiServer> {
+  const localSockets = new WeakSet<Socket>();
+  const app = await buildApiServer(daemon, {localSockets});
+  const local = createServer((conn) => {
+    localSockets.add(conn);
+    app.server.emit('connection', conn);
+  });
+  let address = 'none';
+  let socketWarning: string | undefined;
+  const socket = daemon.socketPath;
+  // Every connection, upgraded ones included (fastify's forceCloseConnections only knows HTTP ones): a
+  // refused WebSocket upgrade a client leaves open must not keep the daemon from stopping.
+  const connections = new Set<Socket>();
+  app.server.on('connection', (conn: Socket) => {
+    connections.add(conn);
+    conn.once('close', () => connections.delete(conn));
+  });
+  const close = async () => {
+    for (const client of app.websocketServer?.clients ?? []) client.terminate();
+    for (const conn of connections) conn.destroy();
+    if (local.listening) {
+      await new Promise((resolve) => local.close(resolve));
+      if (socket) try { unlinkSync(socket); } catch { /* gone already */ }
+    }
+    await app.close();
   };
+  try {
+    if (daemon.listenAddress !== 'none') {
+      const {host, port} = parseListen(daemon.listenAddress);
+      await app.listen({host, port});
+      const addr = app.server.address();
+      address = `${host.includes(':') ? `[${host}]` : host}:${addr && typeof addr === 'object' ? addr.port : port}`;
+    } else {
+      await app.ready();
+    }
+    if (socket) socketWarning = await listenOnSocket(local, socket);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return {address, socket, socketWarning, close};
 }

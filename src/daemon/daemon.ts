@@ -5,7 +5,9 @@ import {randomBytes, randomUUID} from 'node:crypto';
 import {hostname} from 'node:os';
 import {join, resolve} from 'node:path';
 import {destination, pino, type Logger} from 'pino';
-import {createApiServer} from '../api/server.js';
+import {defaultSocketPath, shareWithOperators} from '../api/local-socket.js';
+import type {ApiLimits} from '../api/gate.js';
+import {type ApiServer, createApiServer} from '../api/server.js';
 import {Engine} from '../engine/engine.js';
 import {parseDuration} from '../model/duration.js';
 import {NODENAME} from '../model/node.js';
@@ -43,11 +45,33 @@ export interface Daemon {
   /** State sync (present when the core `sync` module is installed). */
   sync?: SyncEngine;
   logger: Logger;
-  /** The bearer token changing API calls need (unless the API listens on loopback only). */
+  /** The bearer token API calls over TCP need. */
   token: string;
-  /** Where the API listens, as host:port (the real port when 0 was asked for). */
+  /** Where the API listens, as host:port (the real port when 0 was asked for), or 'none'. */
   listenAddress: string;
+  /** The API's local Unix socket, when it listens on one. */
+  socketPath?: string;
+  /** The API's limits from the config (api.bodyLimit, maxNodeBytes, maxFieldBytes, allowedHosts). */
+  apiLimits: Partial<ApiLimits>;
   stop(): Promise<void>;
+}
+
+/**
+ * The API token, readable by the daemon's user and the operators' group only: the token file 0640 and
+ * the state dir 0710 (the group may reach the token, never list or read the store), both given to group
+ * `layercake` when it exists.
+ */
+function shareToken(stateDir: string, logger: Logger): void {
+  for (const [file, mode] of [[stateDir, 0o710], [join(stateDir, TOKEN_FILE.name), 0o640]] as const) {
+    const warning = shareWithOperators(file, mode);
+    if (warning) logger.warn(warning);
+  }
+}
+
+/** The socket the API listens on: `api.socket`, else the default (none for an agent that serves no API). */
+function socketOf(config: DaemonConfig): string | undefined {
+  const socket = config.api.socket ?? (config.listen === 'none' ? 'none' : defaultSocketPath());
+  return socket === 'none' ? undefined : socket && resolve(socket);
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
@@ -60,6 +84,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const tokenRead = config.api.token ?? readStateFile(stateDir, TOKEN_FILE);
   const selfId = idRead ?? createStateFile(stateDir, ID_FILE, randomUUID());
   const token = tokenRead ?? createStateFile(stateDir, TOKEN_FILE, randomBytes(24).toString('base64url'));
+  if (!config.api.token) shareToken(stateDir, logger);
 
   const enabled = options.modules.map((spec) => ({spec, settings: moduleSettings(spec, config.modules[spec.name] as Record<string, unknown>)}))
     .filter((m) => !m.settings.disable);
@@ -89,9 +114,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     store, registry, selfId, engine, logger, parent: config.parent, joinSecret: options.joinSecret,
     config: {listen: defaultSyncListen(config.listen), ...config.sync},
   });
-  let api: {address: string; close(): Promise<void>} | undefined;
+  let api: ApiServer | undefined;
   const daemon: Daemon = {
-    config, selfId, stateDir, registry, store, engine, modules, metrics, sync: sync || undefined, logger, token, listenAddress: config.listen,
+    config, selfId, stateDir, registry, store, engine, modules, metrics, sync: sync || undefined, logger, token, listenAddress: config.listen, socketPath: socketOf(config),
+    apiLimits: Object.fromEntries(Object.entries(config.api).filter(([k, v]) => k !== 'token' && k !== 'socket' && v !== undefined)),
     async stop() {
       await api?.close();
       if (sync) await sync.stop();
@@ -107,13 +133,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await sync.start();
       metrics.addCollector(() => renderPrometheus(sync.collect()));
     }
-    if (config.listen !== 'none') api = await createApiServer(daemon);
+    if (config.listen !== 'none' || daemon.socketPath) api = await createApiServer(daemon);
+    if (api?.socketWarning) logger.warn(api.socketWarning);
   } catch (error) {
     await daemon.stop();
     throw error;
   }
   daemon.listenAddress = api?.address ?? 'none';
-  logger.info({id: selfId, listen: daemon.listenAddress, stateDir, modules: enabled.map((m) => m.spec.name)}, api ? `layercake daemon listening on http://${api.address}` : 'layercake agent running (no API)');
+  logger.info({id: selfId, listen: daemon.listenAddress, socket: daemon.socketPath, stateDir, modules: enabled.map((m) => m.spec.name)},
+    api ? `layercake daemon listening on ${[api.address !== 'none' && `http://${api.address}`, api.socket && `unix:${api.socket}`].filter(Boolean).join(' and ')}` : 'layercake agent running (no API)');
   return daemon;
 }
 
