@@ -45,7 +45,7 @@ export function parseListen(listen: string): {host: string; port: number} {
 
 
 /** Compares a given token with the expected one in constant time. */
-export function sameToken(given: string, expected: string): boolean {
+function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
