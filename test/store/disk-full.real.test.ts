@@ -5,7 +5,7 @@
  * writes succeed again and a restart finds every acknowledged write and nothing else.
  */
 import {execFileSync} from 'node:child_process';
-import {closeSync, mkdtempSync, openSync, rmSync, statSync, unlinkSync, writeSync} from 'node:fs';
+import {closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, unlinkSync, writeSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'uvu';
@@ -95,6 +95,33 @@ if (typeof mount === 'string') {
     }
     const reopened = Store.open({dir, registry: new Registry()});
     assert.equal(names(reopened), acked.sort(), 'every acknowledged write, and nothing else');
+    reopened.close();
+    rmSync(dir, {recursive: true, force: true});
+  });
+
+  test('store: a fold into the snapshot that finds the disk full loses nothing, is logged, and is retried', () => {
+    const dir = join(mount.dir, 'fold');
+    const warnings: string[] = [];
+    const store = Store.open({dir, registry: new Registry(), compactAfter: 3, warn: (m) => warnings.push(m)});
+    try {
+      store.apply([{nodename: 'a'}]);
+      store.apply([{nodename: 'b'}]);
+      fill(mount.dir);
+      store.apply([{nodename: 'c'}]); // fits in the journal's last page; the snapshot it triggers does not
+      assert.is(warnings.length, 1, 'the failed fold is logged');
+      assert.match(warnings[0], /could not fold the journal into the snapshot \(the state store is out of disk space \(ENOSPC writing .*cfg\.snapshot\).*every write is still in the journal, retrying after 1 more records/);
+      assert.not.ok(existsSync(join(dir, 'cfg.snapshot.tmp')), 'no partial snapshot left');
+      assert.not.ok(existsSync(join(dir, 'cfg.snapshot')));
+      rmSync(join(mount.dir, 'filler'));
+      store.apply([{nodename: 'd'}]);
+      assert.ok(existsSync(join(dir, 'cfg.snapshot')), 'the fold was retried once space returned');
+      assert.is(statSync(join(dir, 'cfg.journal')).size, 0);
+    } finally {
+      store.close();
+      rmSync(join(mount.dir, 'filler'), {force: true});
+    }
+    const reopened = Store.open({dir, registry: new Registry()});
+    assert.equal(names(reopened), ['a', 'b', 'c', 'd']);
     reopened.close();
     rmSync(dir, {recursive: true, force: true});
   });

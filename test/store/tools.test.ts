@@ -33,7 +33,7 @@ async function stateDirWithNodes(name: string): Promise<string> {
     const r = await fetch(`${daemon.url}/api/v1/nodes`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({nodename})});
     assert.is(r.status, 201);
   }
-  assert.is(await daemon.stop(), 0);
+  assert.is(await daemon.stop(), 0, `exit by signal or error:\n${daemon.output().slice(-1500)}`);
   return dir;
 }
 
@@ -91,6 +91,23 @@ test('a flipped byte in the journal: the daemon refuses to start naming file, by
   assert.is(json.json.ok, false);
 });
 
+test('a torn last line: the daemon starts, cuts it, keeps its bytes beside the journal and logs where', async () => {
+  const dir = await stateDirWithNodes('torn');
+  const journal = join(dir, 'store', 'cfg.journal');
+  writeFileSync(journal, Buffer.concat([readFileSync(journal), Buffer.from('0badc0de {"seq":5,"put":[{"nodena')]));
+  const check = await box.run(['store', 'check', '--state-dir', dir]);
+  assert.is(check.code, 0, 'a torn line is not damage');
+  assert.match(check.stdout, /a torn last line of 33 bytes at byte \d+ of .*cfg\.journal: a write that was never acknowledged/);
+  const daemon = await box.startDaemon({args: ['--listen', '127.0.0.1:0', '--state-dir', dir]});
+  const kept = readdirSync(join(dir, 'store')).filter((f) => f.startsWith('cfg.journal.torn-'));
+  assert.is(kept.length, 1);
+  assert.is(readFileSync(join(dir, 'store', kept[0]), 'utf8'), '0badc0de {"seq":5,"put":[{"nodena');
+  assert.match(daemon.output(), new RegExp(`"level":40.*cut a torn last line of 33 bytes .*kept in ${join(dir, 'store', kept[0])}`));
+  const names = ((await (await fetch(`${daemon.url}/api/v1/nodes`)).json()) as {nodes: {cfg: {nodename: string}}[]}).nodes.map((v) => v.cfg.nodename);
+  assert.ok(['n1', 'n2', 'n3'].every((n) => names.includes(n)));
+  assert.is(await daemon.stop(), 0, `exit by signal or error:\n${daemon.output().slice(-1500)}`);
+});
+
 test('store backup while a client writes, restore into a new state dir: the daemon there has every write up to the backup\'s seq, and its id', async () => {
   const source = join(box.dir, 'live');
   const daemon = await box.startDaemon({args: ['--listen', '127.0.0.1:0', '--state-dir', source]});
@@ -133,8 +150,8 @@ test('store backup while a client writes, restore into a new state dir: the daem
   // A state dir holding a store is refused without --force, and moved aside (not deleted) with it.
   const target = join(box.dir, 'restored');
   const fresh = await box.startDaemon({args: ['--listen', '127.0.0.1:0', '--state-dir', target]});
-  assert.is((await fetch(`${fresh.url}/healthz`)).status, 200); // (a SIGTERM in the instant after "listening" precedes the signal handlers)
-  assert.is(await fresh.stop(), 0);
+  assert.is((await fetch(`${fresh.url}/healthz`)).status, 200);
+  assert.is(await fresh.stop(), 0, `exit by signal or error:\n${fresh.output().slice(-1500)}`);
   const before = tree(target);
   const notEmpty = await box.run(['store', 'restore', file, '--state-dir', target]);
   assert.is(notEmpty.code, 1);
@@ -151,8 +168,8 @@ test('store backup while a client writes, restore into a new state dir: the daem
   assert.is(health.id, selfId, 'the restored daemon keeps its id');
   const names = ((await (await fetch(`${back.url}/api/v1/nodes`)).json()) as {nodes: {cfg: {nodename: string}}[]}).nodes.map((v) => v.cfg.nodename).filter((n) => n.startsWith('w'));
   assert.equal(names.sort(), Array.from({length: seq - 1}, (_, i) => `w${i}`).sort(), 'exactly the writes up to the backup\'s seq');
-  assert.is(await back.stop(), 0);
-  assert.is(await daemon.stop(), 0);
+  assert.is(await back.stop(), 0, `exit by signal or error:\n${back.output().slice(-1500)}`);
+  assert.is(await daemon.stop(), 0, `exit by signal or error:\n${daemon.output().slice(-1500)}`);
 });
 
 test.run();
