@@ -12,6 +12,7 @@ import {timingSafeEqual} from 'node:crypto';
 import {readFileSync} from 'node:fs';
 import websocket from '@fastify/websocket';
 import Fastify, {type FastifyError, type FastifyInstance} from 'fastify';
+import {type ErrorCode, ERRORS} from '../model/errors.js';
 import type {ApiDaemon} from './daemon-port.js';
 import {Redactor} from './redact.js';
 import {registerEngineRoutes} from './routes/engine.js';
@@ -46,6 +47,11 @@ function sameToken(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+const FASTIFY_STATUS_CODES: Record<number, ErrorCode> = {
+  400: 'LC_ERR_INVALID', 401: 'LC_ERR_API_UNAUTHORIZED', 403: 'LC_ERR_API_FORBIDDEN_ORIGIN', 404: 'LC_ERR_API_NO_ROUTE',
+  413: 'LC_ERR_API_TOO_LARGE', 415: 'LC_ERR_API_MEDIA_TYPE',
+};
+
 /** Map anything a route threw to a status and the error body. */
 function errorBody(error: FastifyError & {status?: number; detail?: Record<string, unknown>; toJSON?: () => unknown}): {status: number; body: ApiErrorBody} {
   // LayercakeError (and anything shaped like it): a code, a status, a message naming node, URL and value.
@@ -54,18 +60,20 @@ function errorBody(error: FastifyError & {status?: number; detail?: Record<strin
   }
   if (error.validation) {
     const where = error.validationContext ?? 'request';
-    return {status: 400, body: {error: {code: 'INVALID', message: `${where}: ${error.message.replace(/^(body|querystring|params)\/?/, '')}`.trim(), hint: 'see docs/api.md for the request shapes'}}};
+    return {status: 400, body: {error: {code: 'LC_ERR_INVALID', message: `${where}: ${error.message.replace(/^(body|querystring|params)\/?/, '')}`.trim(), hint: 'see docs/api.md for the request shapes'}}};
   }
   if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
-    return {status: 400, body: {error: {code: 'BAD_JSON', message: `the request body is not valid JSON: ${error.message}`}}};
+    return {status: 400, body: {error: {code: 'LC_ERR_API_BAD_JSON', message: `the request body is not valid JSON: ${error.message}`}}};
   }
   if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return {status: 415, body: {error: {code: 'UNSUPPORTED_MEDIA_TYPE', message: error.message, hint: 'send Content-Type: application/json'}}};
+    return {status: 415, body: {error: {code: 'LC_ERR_API_MEDIA_TYPE', message: error.message, hint: 'send Content-Type: application/json'}}};
   }
   if (error.statusCode && error.statusCode < 500) {
-    return {status: error.statusCode, body: {error: {code: error.code ?? `HTTP_${error.statusCode}`, message: error.message}}};
+    // fastify's own 4xx (a body over bodyLimit, ...): the catalogue's code for that status.
+    const code = FASTIFY_STATUS_CODES[error.statusCode] ?? 'LC_ERR_INVALID';
+    return {status: error.statusCode, body: {error: {code, message: error.message, hint: ERRORS[code].next}}};
   }
-  return {status: 500, body: {error: {code: 'INTERNAL', message: error.message || 'internal error', hint: 'the daemon log has the details'}}};
+  return {status: 500, body: {error: {code: 'LC_ERR_INTERNAL', message: error.message || 'internal error', hint: 'the daemon log has the details'}}};
 }
 
 /** The fastify instance with every route, not listening (tests use `inject`). */
@@ -81,7 +89,7 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {tokenRequired?: b
     void reply.code(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({error: {code: 'NO_ROUTE', message: `no route ${req.method} ${req.url.split('?')[0]}`, hint: 'see docs/api.md for the routes'}} satisfies ApiErrorBody);
+    void reply.code(404).send({error: {code: 'LC_ERR_API_NO_ROUTE', message: `no route ${req.method} ${req.url.split('?')[0]}`, hint: 'see docs/api.md for the routes'}} satisfies ApiErrorBody);
   });
 
   app.addHook('onRequest', async (req, reply) => {
@@ -90,7 +98,7 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {tokenRequired?: b
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m || !sameToken(m[1], daemon.token)) {
       await reply.code(401).header('www-authenticate', 'Bearer').send({error: {
-        code: 'UNAUTHORIZED',
+        code: 'LC_ERR_API_UNAUTHORIZED',
         message: m ? 'the API token is wrong' : 'this operation needs the API token (the daemon listens on a non-loopback address)',
         hint: 'pass --token or set LAYERCAKE_TOKEN; the daemon keeps it in <stateDir>/token',
       }} satisfies ApiErrorBody);

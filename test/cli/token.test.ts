@@ -67,7 +67,7 @@ if (skip) {
     for (const args of [['node', 'create', 'n01'], ['engine', 'freeze'], ['apply', '-f', box.write('c.yaml', [{nodename: 'n02'}])]]) {
       const r = await lc(args);
       assert.is(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, /^Error \[UNAUTHORIZED\]: this operation needs the API token \(the daemon listens on a non-loopback address\)\n {2}Try this: pass --token or set LAYERCAKE_TOKEN/);
+      assert.match(r.stderr, /^Error \[LC_ERR_API_UNAUTHORIZED\]: this operation needs the API token \(the daemon listens on a non-loopback address\)\n {2}Try this: pass --token or set LAYERCAKE_TOKEN/);
     }
     const wrong = await lc(['node', 'create', 'n01', '--token', 'not-the-token']);
     assert.match(wrong.stderr, /the API token is wrong/);
