@@ -7,6 +7,7 @@ import type {ExtensionSpec, ModuleSpec, MutationContext} from '../sdk/contract.j
 import {parseDuration} from './duration.js';
 import {ValidationError, describe} from './errors.js';
 import {ipv4Extension} from './ipv4.js';
+import {powerExtension} from './power.js';
 import {CORE_ENUMS, coreNodeSchema, type JsonObject, type JsonValue, type Node} from './node.js';
 import {getAt, joinPointer, matchPattern, segments, setAt, toPointer} from './url.js';
 
@@ -71,6 +72,7 @@ export class Registry {
 
   constructor(private readonly overrides: Record<string, Record<string, MutationOverride>> = {}) {
     this.registerExtension(ipv4Extension, 'core');
+    this.registerExtension(powerExtension, 'core');
   }
 
   registerExtension(spec: ExtensionSpec, module: string): void {

@@ -163,7 +163,7 @@ api('set converges through the engine; why, path, history and power-off resets',
   const history = await call(app, 'GET', '/api/v1/nodes/n01/history');
   assert.ok(history.body.entries.some((e: any) => e.kind === 'dsc' && e.url === '/runState' && e.value === 'SYNC'));
   const off = await call(app, 'PATCH', '/api/v1/nodes?dryRun=true', {nodes: ['n01'], set: {physState: 'POWER_OFF'}, resetUnknowable: true});
-  assert.equal(off.body.changes.map((c: any) => [c.url, c.value]).sort(), [['/physState', 'POWER_OFF'], ['/runState', 'UNKNOWN']]);
+  assert.equal(off.body.changes.map((c: any) => [c.url, c.value]).sort(), [['/extensions/power', {resume: {'/runState': 'SYNC'}}], ['/physState', 'POWER_OFF'], ['/runState', 'UNKNOWN']], 'what cannot hold while off is reset, and set aside for power on');
   assert.is(daemon.store.byName('n01')!.cfg.runState, 'SYNC', 'dry run changed nothing');
 });
 

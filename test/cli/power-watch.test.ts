@@ -50,7 +50,7 @@ test('power off of running nodes is refused off a terminal without --yes, and ch
 test('power off --yes --wait resets what cannot hold while off', async () => {
   const r = await lc(['power', 'off', 'n01', '--yes', '--wait', '--json']);
   assert.is(r.code, 0, r.stderr);
-  assert.equal(r.json.changes.map((c: any) => [c.url, c.value]).sort(), [['/physState', 'POWER_OFF'], ['/runState', 'UNKNOWN']]);
+  assert.equal(r.json.changes.map((c: any) => [c.url, c.value]).sort(), [['/extensions/power', {resume: {'/runState': 'SYNC'}}], ['/physState', 'POWER_OFF'], ['/runState', 'UNKNOWN']]);
   assert.is(dsc('n01').physState, 'POWER_OFF');
   assert.is(cfg('n01').runState, 'UNKNOWN');
 });

@@ -6,7 +6,8 @@
 import type {FastifyInstance} from 'fastify';
 import {ConflictError, NotFoundError, ValidationError} from '../../model/errors.js';
 import type {JsonValue, Node, NodeView} from '../../model/node.js';
-import {setAt} from '../../model/url.js';
+import {getAt, setAt} from '../../model/url.js';
+import type {PowerExtension} from '../../model/power.js';
 import type {ApiDaemon} from '../daemon-port.js';
 import {sortParentFirst} from '../order.js';
 import {type Redactor, SECRET} from '../redact.js';
@@ -156,10 +157,16 @@ export function registerNodeRoutes(app: FastifyInstance, daemon: ApiDaemon, reda
       for (const [pointer, value] of [...assignments, ...resets]) setAt(candidate, pointer, value === null ? undefined : (value as JsonValue));
       if (!resetUnknowable) return candidate;
       const valid = registry.validateNode(candidate);
+      // What is reset is set aside in the power extension, for power on to put back.
+      const resume: Record<string, string> = {...(valid.extensions.power as unknown as PowerExtension | undefined)?.resume};
       for (const pointer of engine.unknowableUnder(valid)) {
         const zero = registry.zeroOf(pointer);
-        if (zero !== undefined) setAt(candidate, pointer, zero);
+        if (zero === undefined) continue;
+        const previous = getAt(valid, pointer);
+        if (typeof previous === 'string' && previous !== zero) resume[pointer] = previous;
+        setAt(candidate, pointer, zero);
       }
+      if (Object.keys(resume).length) setAt(candidate, '/extensions/power', {resume});
       return candidate;
     });
     const dryRun = req.query.dryRun ?? false;
