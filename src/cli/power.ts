@@ -52,7 +52,8 @@ async function canBoot(client: ApiClient): Promise<boolean> {
 
 const isUp = (v: NodeView) => v.dsc.runState === 'SYNC';
 
-async function confirmDisruption(action: PowerAction, views: readonly NodeView[], opts: PowerOptions): Promise<void> {
+/** Asks before powering off or cycling nodes that are up (dsc runState SYNC); off a terminal, --yes is required. */
+export async function confirmDisruption(action: PowerAction, views: readonly NodeView[], opts: {yes?: boolean; json?: boolean; dryRun?: boolean}): Promise<void> {
   const up = views.filter(isUp);
   if (up.length === 0 || opts.dryRun) return;
   const verb = action === 'off' ? 'Power off' : 'Power cycle';

@@ -105,6 +105,8 @@ api('bad input is refused whole, with the node, URL and expectation named', asyn
     ['DELETE', '/api/v1/nodes/head', undefined, 409, /own node/, {code: 'LC_ERR_CONFLICT'}],
     ['GET', '/api/v1/nodes/ghost', undefined, 404, /ghost/, {code: 'LC_ERR_NOT_FOUND'}],
     ['GET', '/api/v1/nowhere', undefined, 404, /no route/, {code: 'LC_ERR_API_NO_ROUTE'}],
+    ['PATCH', '/api/v1/nodes', {nodes: ['n01'], set: {physState: 'POWER_OFF', runState: 'SYNC'}, resetUnknowable: true}, 409, /^node n01: this cfg can never converge: runState SYNC requires physState POWER_ON, but cfg has POWER_OFF$/, {code: 'LC_ERR_CFG_UNREACHABLE', node: 'n01'}],
+    ['POST', '/api/v1/apply', {nodes: [{nodename: 'n05', physState: 'POWER_OFF', runState: 'SYNC'}]}, 409, /node n05: this cfg can never converge/, {code: 'LC_ERR_CFG_UNREACHABLE', node: 'n05'}],
   ];
   for (const [method, url, body, status, message, fields] of cases) {
     const r = await call(app, method, url, body);

@@ -159,9 +159,11 @@ export function registerNodeRoutes(app: FastifyInstance, daemon: ApiDaemon, reda
       const valid = registry.validateNode(candidate);
       // What is reset is set aside in the power extension, for power on to put back.
       const resume: Record<string, string> = {...(valid.extensions.power as unknown as PowerExtension | undefined)?.resume};
+      const assigned = new Set(assignments.map(([pointer]) => pointer));
       for (const pointer of engine.unknowableUnder(valid)) {
         const zero = registry.zeroOf(pointer);
-        if (zero === undefined) continue;
+        // What the request sets explicitly is kept: an impossible combination is refused, not silently undone.
+        if (zero === undefined || assigned.has(pointer)) continue;
         const previous = getAt(valid, pointer);
         if (typeof previous === 'string' && previous !== zero) resume[pointer] = previous;
         setAt(candidate, pointer, zero);
