@@ -1,8 +1,9 @@
 /**
- * The operator's power commands from the built CLI against the simulated cluster (the real daemon,
- * engine, sync, pxe and imageset): a cycle reboots a node exactly once, with no "child silent past the
+ * The operator's commands from the built CLI against the simulated cluster (the real daemon, engine,
+ * sync, pxe and imageset): a power cycle reboots a node exactly once, with no "child silent past the
  * dead interval" for a machine powered off on purpose; `power on --wait` waits for the whole cfg (the
- * images running again), not just the power.
+ * images running again), not just the power; `image roll` to an image that does not exist fails with
+ * the reason and leaves the node as it was.
  */
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
@@ -104,6 +105,28 @@ test('power off, then power on --wait: one boot, the images run again, and "conv
   assert.is(cluster.world.machines.get(id)!.boots, boots + 1, 'one boot');
   assert.is(runStateErrors(id), 0, 'never runState ERROR');
   assert.is(await childrenDead(), dead, 'no child declared dead');
+});
+
+test('image roll to an image that does not exist fails with the reason; the cfg and the running image are as before', async () => {
+  const id = idOf('n03');
+  const before = structuredClone(cluster.daemon.store.get(id)!.cfg);
+  const containerBefore = (cluster.daemon.store.get(id)!.dsc.extensions.imageset as {images: {base: {containerId: number}}}).images.base.containerId;
+  const r = await lc(['image', 'roll', 'n03', '--image', 'base=/images/no-such-image.sqfs', '--wait', '--timeout', '60s']);
+  assert.is(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /^Error \[LC_ERR_IMAGE_UNKNOWN\]: 1 of 1 node\(s\) did not roll \(their images were put back in cfg\): n03: image base: .*\/images\/no-such-image\.sqfs does not exist\n {2}Try this: /);
+  assert.not.match(r.stdout, /1 rolled/);
+  assert.equal(cluster.daemon.store.get(id)!.cfg, before, 'the cfg is as before');
+  await until(() => convergence(cluster).converged === 3, 60_000, 'n03 back on its image');
+  const images = (cluster.daemon.store.get(id)!.dsc.extensions.imageset as {images: {base: {source: {path: string}; state: string; containerId: number}}}).images;
+  assert.is(images.base.source.path, '/images/layer1-base.sqfs');
+  assert.is(images.base.state, 'ACTIVE');
+  console.log(`    container before ${containerBefore}, after ${images.base.containerId}`);
+});
+
+test('image roll to an image the world has rolls it', async () => {
+  const r = await lc(['image', 'roll', 'n03', '--image', 'base=/images/layer1-v2.sqfs', '--wait', '--timeout', '60s']);
+  assert.is(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /1 rolled/);
 });
 
 test.run();
