@@ -8,6 +8,7 @@
 import {createHash} from 'node:crypto';
 import * as fs from 'node:fs';
 import {join} from 'node:path';
+import {LayercakeError} from '../model/errors.js';
 
 export interface JournalRecord<T> {
   seq: number;
@@ -56,7 +57,7 @@ export class Journal<T> {
       const record = end < 0 ? undefined : parseLine<T>(line);
       if (!record) {
         const rest = text.slice(end < 0 ? text.length : end + 1);
-        if (rest.trim() !== '') throw new Error(`state store ${path} is damaged at byte ${Buffer.byteLength(text.slice(0, offset))}: move it aside or restore a backup`);
+        if (rest.trim() !== '') throw new LayercakeError(`state store ${path} is damaged at byte ${Buffer.byteLength(text.slice(0, offset))}: move it aside or restore a backup`, 'LC_ERR_STORE_DAMAGED');
         fs.truncateSync(path, Buffer.byteLength(text.slice(0, offset))); // a torn write that was never acknowledged
         break;
       }

@@ -4,7 +4,7 @@
  * code: oclif's own errors (unknown command, unknown flag, missing argument), an invalid sync setting,
  * the demo's port in use, and system errors such as ENOSPC.
  */
-import {existsSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {createServer, type AddressInfo, type Server} from 'node:net';
 import {join} from 'node:path';
 import {test} from 'uvu';
@@ -52,6 +52,16 @@ test('an invalid sync setting: LC_ERR_SYNC_CONFIG naming the setting, before any
   const config = box.write('sync-bad.yaml', {stateDir: 'sync-state', listen: '127.0.0.1:0', sync: {helloInterval: '10s', deadInterval: '5s'}});
   await expectError(['daemon', '--config', config], 'LC_ERR_SYNC_CONFIG', /config sync\.deadInterval: must be at least twice helloInterval/);
   assert.not.ok(existsSync(join(box.dir, 'sync-state')), 'no state dir was made');
+});
+
+test('a damaged store: LC_ERR_STORE_DAMAGED naming the file and the offset, and the daemon does not start', async () => {
+  const stateDir = join(box.dir, 'damaged-state');
+  mkdirSync(join(stateDir, 'store'), {recursive: true});
+  const journal = join(stateDir, 'store', 'cfg.journal');
+  writeFileSync(journal, 'this is not a record\n{"seq":2,"put":[]}\n');
+  const config = box.write('damaged.yaml', {stateDir, listen: '127.0.0.1:0'});
+  await expectError(['daemon', '--config', config], 'LC_ERR_STORE_DAMAGED', new RegExp(`state store ${journal.replaceAll('.', '\\.')} is damaged at byte 0`));
+  assert.is(readFileSync(journal, 'utf8'), 'this is not a record\n{"seq":2,"put":[]}\n', 'the journal is left as it was');
 });
 
 test('the demo\'s port in use: LC_ERR_LISTEN_EADDRINUSE naming the address', async () => {
