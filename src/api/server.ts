@@ -68,6 +68,9 @@ function errorBody(error: FastifyError & {status?: number; detail?: Record<strin
   if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     return {status: 415, body: {error: {code: 'LC_ERR_API_MEDIA_TYPE', message: error.message, hint: 'send Content-Type: application/json'}}};
   }
+  if (error.code === 'ENOSPC') { // a disk that filled up under a route (the store has its own, LC_ERR_STORE_FULL)
+    return {status: 507, body: {error: {code: 'LC_ERR_DISK_FULL', message: `no space left on device: ${error.message}`, hint: ERRORS.LC_ERR_DISK_FULL.next}}};
+  }
   if (error.statusCode && error.statusCode < 500) {
     // fastify's own 4xx (a body over bodyLimit, ...): the catalogue's code for that status.
     const code = FASTIFY_STATUS_CODES[error.statusCode] ?? 'LC_ERR_INVALID';

@@ -48,7 +48,7 @@ export const ERRORS = {
   LC_ERR_PLUGIN_CONFLICT: {exit: 1, meaning: 'two plugins contribute a module of the same name', next: 'uninstall one of them (layercake plugins)'},
   LC_ERR_INIT_EXISTS: {exit: 1, meaning: '`layercake init` would overwrite files that exist', next: 'pass --force to overwrite, or --dir to write elsewhere'},
   // Listening (daemon, demo)
-  LC_ERR_LISTEN_EADDRINUSE: {exit: 1, meaning: 'the address to listen on is in use', next: 'another process (another daemon or demo?) listens there: stop it, or choose another --listen HOST:PORT (demo: --port)'},
+  LC_ERR_LISTEN_EADDRINUSE: {exit: 1, meaning: 'the address to listen on is in use', next: 'another process (another daemon or demo?) listens there: stop it, or choose another --listen HOST:PORT (127.0.0.1:0 picks a free port)'},
   LC_ERR_LISTEN_EACCES: {exit: 1, meaning: 'no permission to listen on that port', next: 'ports below 1024 need root (or CAP_NET_BIND_SERVICE); choose another port or run as root'},
   LC_ERR_LISTEN_EADDRNOTAVAIL: {exit: 1, meaning: 'the address to listen on is not on this machine', next: 'choose one of this machine\'s addresses (or 0.0.0.0) for --listen'},
   // The command line
@@ -74,7 +74,7 @@ export const ERRORS = {
   LC_ERR_EXEC_NOWHERE: {exit: 1, meaning: '`exec` ran the command on no node (none answered, or none had an agent)', next: 'check the nodes are up (layercake node list) and their agent runs (layercake node why NODE)'},
   // Plugins
   LC_ERR_IMAGE_UNKNOWN: {exit: 2, meaning: '`image roll` names an image that does not exist where the node can get it', next: `${nothingChanged}; check the image's name and source (layercake image list NODES shows what the nodes have)`},
-  LC_ERR_IPMI_HOST: {status: 400, exit: 2, meaning: 'a BMC host name that does not resolve (ipmi.host)', next: 'give the BMC\'s IP address or a name this machine resolves (check /etc/hosts or DNS): layercake node set NODE ipmi.host=ADDRESS'},
+  LC_ERR_IPMI_HOST: {exit: 2, meaning: 'a BMC host name that does not resolve (ipmi.host)', next: 'give the BMC\'s IP address or a name this machine resolves (check /etc/hosts or DNS): layercake node set NODE ipmi.host=ADDRESS'},
   LC_ERR_PXE_NODE: {exit: 1, meaning: 'the node lacks what a PXE boot needs (its ipv4 extension)', next: 'set the node\'s ipv4 extension: layercake node set NODE ipv4.mac=... ipv4.ip=...'},
   LC_ERR_PXE_FILE: {exit: 1, meaning: 'a boot file the PXE template names is missing or unreadable', next: 'check the pxe plugin\'s bootroot (docs/pxe.md)'},
   LC_ERR_PXE_TEMPLATE: {exit: 1, meaning: 'the iPXE template does not render', next: 'fix the template (docs/pxe.md lists the variables)'},
