@@ -20,7 +20,7 @@ table. The API answers \`{"error": {"code", "message", "hint", "node", "url", "v
 the HTTP status below; the CLI prints
 
 \`\`\`
-Error [LC_ERR_INVALID]: node n05: /physState: expected one of PHYS_UNKNOWN, POWER_OFF, POWER_ON, POWER_CYCLE, PHYS_HANG, PHYS_ERROR, got "ON"
+Error [LC_ERR_INPUT_INVALID]: node n05: /physState: expected one of PHYS_UNKNOWN, POWER_OFF, POWER_ON, POWER_CYCLE, PHYS_HANG, PHYS_ERROR, got "ON"
   Try this: fix the input and try again; nothing was changed (layercake extensions lists the fields and enum values)
 \`\`\`
 

@@ -48,7 +48,7 @@ function sameToken(given: string, expected: string): boolean {
 }
 
 const FASTIFY_STATUS_CODES: Record<number, ErrorCode> = {
-  400: 'LC_ERR_INVALID', 401: 'LC_ERR_API_UNAUTHORIZED', 403: 'LC_ERR_API_FORBIDDEN_ORIGIN', 404: 'LC_ERR_API_NO_ROUTE',
+  400: 'LC_ERR_INPUT_INVALID', 401: 'LC_ERR_API_UNAUTHORIZED', 403: 'LC_ERR_API_FORBIDDEN_ORIGIN', 404: 'LC_ERR_API_NO_ROUTE',
   413: 'LC_ERR_API_TOO_LARGE', 415: 'LC_ERR_API_MEDIA_TYPE',
 };
 
@@ -60,7 +60,7 @@ function errorBody(error: FastifyError & {status?: number; detail?: Record<strin
   }
   if (error.validation) {
     const where = error.validationContext ?? 'request';
-    return {status: 400, body: {error: {code: 'LC_ERR_INVALID', message: `${where}: ${error.message.replace(/^(body|querystring|params)\/?/, '')}`.trim(), hint: 'see docs/api.md for the request shapes'}}};
+    return {status: 400, body: {error: {code: 'LC_ERR_INPUT_INVALID', message: `${where}: ${error.message.replace(/^(body|querystring|params)\/?/, '')}`.trim(), hint: 'see docs/api.md for the request shapes'}}};
   }
   if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
     return {status: 400, body: {error: {code: 'LC_ERR_API_BAD_JSON', message: `the request body is not valid JSON: ${error.message}`}}};
@@ -73,7 +73,7 @@ function errorBody(error: FastifyError & {status?: number; detail?: Record<strin
   }
   if (error.statusCode && error.statusCode < 500) {
     // fastify's own 4xx (a body over bodyLimit, ...): the catalogue's code for that status.
-    const code = FASTIFY_STATUS_CODES[error.statusCode] ?? 'LC_ERR_INVALID';
+    const code = FASTIFY_STATUS_CODES[error.statusCode] ?? 'LC_ERR_INPUT_INVALID';
     return {status: error.statusCode, body: {error: {code, message: error.message, hint: ERRORS[code].next}}};
   }
   return {status: 500, body: {error: {code: 'LC_ERR_INTERNAL', message: error.message || 'internal error', hint: 'the daemon log has the details'}}};

@@ -21,9 +21,9 @@ const nothingChanged = 'nothing was changed';
 
 export const ERRORS = {
   // Requests and input (API and CLI)
-  LC_ERR_INVALID: {status: 400, exit: 2, meaning: 'a body, query or value does not validate (unknown field or extension, wrong enum, bad type)', next: `fix the input and try again; ${nothingChanged} (layercake extensions lists the fields and enum values)`},
-  LC_ERR_NOT_FOUND: {status: 404, exit: 1, meaning: 'no such node (every unknown name of the request is listed)', next: 'list the nodes with `layercake node list`'},
-  LC_ERR_CONFLICT: {status: 409, exit: 1, meaning: 'a duplicate id or nodename, or deleting the daemon\'s own node', next: `${nothingChanged}; ids and nodenames must be unique (layercake node list shows the nodes there are)`},
+  LC_ERR_INPUT_INVALID: {status: 400, exit: 2, meaning: 'a body, query or value does not validate (unknown field or extension, wrong enum, bad type)', next: `fix the input and try again; ${nothingChanged} (layercake extensions lists the fields and enum values)`},
+  LC_ERR_NODE_UNKNOWN: {status: 404, exit: 1, meaning: 'no such node (every unknown name of the request is listed)', next: 'list the nodes with `layercake node list`'},
+  LC_ERR_NODE_CONFLICT: {status: 409, exit: 1, meaning: 'a duplicate id or nodename, or deleting the daemon\'s own node', next: `${nothingChanged}; ids and nodenames must be unique (layercake node list shows the nodes there are)`},
   LC_ERR_CFG_UNREACHABLE: {status: 409, exit: 2, meaning: 'a cfg the engine can never converge to (e.g. runState SYNC with physState POWER_OFF)', next: `${nothingChanged}; set values that can hold together (the message names them), e.g. physState=POWER_OFF runState=UNKNOWN`},
   // The API itself
   LC_ERR_API_BAD_JSON: {status: 400, exit: 2, meaning: 'the request body is not valid JSON', next: 'send a JSON body (see docs/api.md for the request shapes)'},
@@ -66,7 +66,6 @@ export const ERRORS = {
   LC_ERR_INPUT_DUPLICATE: {exit: 2, meaning: 'the input names the same node (id or nodename) twice', next: `keep one entry per node; ${nothingChanged}`},
   LC_ERR_ASSIGNMENT: {exit: 2, meaning: 'a URL=value (or URL:=json) assignment that does not parse', next: 'write URL=value (a string) or URL:=json, e.g. physState=POWER_ON or ipv4.prefix:=24'},
   LC_ERR_HOSTLIST: {exit: 2, meaning: 'a node set (hostlist) that does not parse', next: 'write node sets like n[01-16],gpu[1-4] (ranges and lists inside brackets)'},
-  LC_ERR_NODE_UNKNOWN: {exit: 1, meaning: 'a named node does not exist (every unknown name is listed)', next: 'list the nodes with `layercake node list`'},
   LC_ERR_TARGETS: {exit: 2, meaning: 'no nodes to act on, or both NODES and --all', next: 'name the nodes (a hostlist such as n[01-04],gpu1, or ids) or pass --all'},
   // Convergence
   LC_ERR_NOT_CONVERGED: {exit: 1, meaning: 'nodes did not reach their cfg before --wait gave up, or the engine gave up on them', next: 'layercake node why NODE explains each one'},
@@ -110,19 +109,19 @@ export class LayercakeError extends Error {
 
 export class ValidationError extends LayercakeError {
   constructor(message: string, detail: ErrorDetail = {}) {
-    super(message, 'LC_ERR_INVALID', detail);
+    super(message, 'LC_ERR_INPUT_INVALID', detail);
   }
 }
 
 export class NotFoundError extends LayercakeError {
   constructor(message: string, detail: ErrorDetail = {}) {
-    super(message, 'LC_ERR_NOT_FOUND', detail);
+    super(message, 'LC_ERR_NODE_UNKNOWN', detail);
   }
 }
 
 export class ConflictError extends LayercakeError {
   constructor(message: string, detail: ErrorDetail = {}) {
-    super(message, 'LC_ERR_CONFLICT', detail);
+    super(message, 'LC_ERR_NODE_CONFLICT', detail);
   }
 }
 

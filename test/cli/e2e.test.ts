@@ -136,7 +136,7 @@ test('bad input: a clear error, a non-zero exit, and nothing changed', async () 
   assert.is(results[cases.findIndex(([label]) => label.startsWith('duplicate'))].code, 2, 'a duplicate node is bad input: exit 2 (docs/cli.md)');
   const json = await lc(['apply', '-f', 'bad-enum.yaml', '--json']);
   assert.is(json.code, 2);
-  assert.is(json.json.error.code, 'LC_ERR_INVALID');
+  assert.is(json.json.error.code, 'LC_ERR_INPUT_INVALID');
   assert.is(json.json.error.node, 'n05');
   assert.is(json.json.error.url, '/physState');
   assert.is(json.json.error.value, 'ON');

@@ -71,7 +71,7 @@ test('no error code outside the catalogue form: the API speaks LC_ERR too', () =
 
 test('a LayercakeError takes its HTTP status from the catalogue', () => {
   const e = new ValidationError('node n01: /physState: bad');
-  assert.is(e.code, 'LC_ERR_INVALID');
+  assert.is(e.code, 'LC_ERR_INPUT_INVALID');
   assert.is(e.status, 400);
 });
 
