@@ -2,7 +2,8 @@
  * bench/imageapi: how long a roll takes, against starting the same image by hand, in the same run.
  *
  *   roll   the cfg of the daemon's own node is changed (image A → B, B → A, ...) through the daemon's API;
- *          timed until the init of the NEW container has written its marker. Everything is real: the
+ *          timed until the init of the NEW container has written its marker, and the marker says the new
+ *          image's name, PID 1 and the init's tag (every start, bare ones included, is checked so). Everything is real: the
  *          daemon (store, engine, module host, API), the imageset module, the ImageAPI service over HTTP,
  *          losetup, squashfs, a tmpfs overlay, unshare + chroot. It includes stopping and deleting the
  *          old container (and detaching its image).
@@ -19,7 +20,7 @@
  * Usage: node --import tsx bench/imageapi/index.ts [--rounds N]   (as root; prints SKIP otherwise)
  */
 import {spawn, execFileSync} from 'node:child_process';
-import {existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {ApiClient} from '../../src/api/client.js';
 import {parseDaemonConfig} from '../../src/daemon/config.js';
@@ -51,8 +52,27 @@ async function until(check: () => boolean, timeoutMs = 10_000): Promise<number> 
   }
 }
 
+/**
+ * Whether the marker at `path` says what it must: `<image> 1 <host>[ <tag>]`, written by the init of the
+ * right image as PID 1 of its namespace (a marker that exists but is not that one does not count).
+ */
+function markerSays(path: string, image: 'A' | 'B', tail = ''): boolean {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return false;
+  }
+  const [name, pid, , tag = ''] = text.trim().split(' ');
+  return name === image && pid === '1' && tag === tail;
+}
+
+/** The init of the roll rounds: INIT_MARKER's, plus a tag ($0) in the marker, so that a new command is seen to run. */
+const taggedInit = (tag: string) => ['/bin/sh', '-c', 'echo "$(cat /etc/image-name) $$ $(hostname) $0" > /tmp/marker; exec sleep 1000000', tag];
+
 const work = mkdtempSync('/tmp/lc-bench-imageapi-');
 const images = {A: makeImage(work, 'A'), B: makeImage(work, 'B')};
+const nameOf = (image: string): 'A' | 'B' => (image === images.A ? 'A' : 'B');
 const service = await ImageApiService.open({stateDir: join(work, 'imageapi')});
 const server = await startServer(service, {listen: '127.0.0.1:0'});
 const config = parseDaemonConfig({stateDir: join(work, 'daemon'), listen: '127.0.0.1:0', api: {socket: 'none'}, logLevel: 'silent', modules: {imageset: {url: server.url}}});
@@ -74,12 +94,12 @@ function mountImage(dir: string, image: string): string {
 }
 
 /** Times `unshare --mount --pid --fork chroot <dir>/r <init>` until the init has written its marker. */
-async function timedStart(dir: string): Promise<number> {
+async function timedStart(dir: string, image: 'A' | 'B'): Promise<number> {
   const marker = join(dir, 'r/tmp/marker');
   if (existsSync(marker)) unlinkSync(marker);
   const t0 = performance.now();
   const child = spawn('unshare', ['--mount', '--pid', '--fork', 'chroot', join(dir, 'r'), ...INIT_MARKER], {detached: true, stdio: 'ignore'});
-  const t1 = await until(() => existsSync(marker));
+  const t1 = await until(() => markerSays(marker, image));
   process.kill(-child.pid!, 'SIGKILL');
   await new Promise((r) => child.once('exit', r));
   return t1 - t0;
@@ -89,7 +109,7 @@ async function timedStart(dir: string): Promise<number> {
 const bareDir = join(work, 'bare');
 mkdirSync(bareDir);
 const bareLoop = mountImage(bareDir, images.A);
-const bareStart = () => timedStart(bareDir);
+const bareStart = () => timedStart(bareDir, 'A');
 
 // ---- bare, cold: the same start, first on a fresh mount of the image (nothing of it decompressed yet) ----
 const coldDir = join(work, 'cold');
@@ -98,7 +118,7 @@ mkdirSync(coldDir);
 async function bareColdStart(image: string): Promise<number> {
   const loop = mountImage(coldDir, image);
   try {
-    return await timedStart(coldDir);
+    return await timedStart(coldDir, nameOf(image));
   } finally {
     sh(`cd ${coldDir} && umount r && umount u && umount l && losetup -d ${loop} && rm -rf r u l`);
   }
@@ -117,7 +137,7 @@ async function barePlusStart(image: string): Promise<number> {
   const marker = join(plusDir, 'r/tmp/marker');
   const t0 = performance.now();
   const child = spawn('/bin/sh', [join(work, 'plus.sh'), image, ...INIT_MARKER], {detached: true, stdio: 'ignore'});
-  const t1 = await until(() => existsSync(marker));
+  const t1 = await until(() => markerSays(marker, nameOf(image)));
   process.kill(-child.pid!, 'SIGKILL');
   await new Promise((r) => child.once('exit', r));
   sh(`cd ${plusDir} && umount r && umount u && umount l && losetup -d $(cat loopdev) && rm -rf r u l loopdev`);
@@ -125,7 +145,10 @@ async function barePlusStart(image: string): Promise<number> {
 }
 
 // ---- the roll ----
-async function roll(image: string, command?: string[]): Promise<{marker: number; active: number}> {
+let tag = 'start';
+async function roll(image: string, newTag?: string): Promise<{marker: number; active: number}> {
+  const command = newTag === undefined ? undefined : taggedInit(newTag);
+  tag = newTag ?? tag;
   const before = service.listContainers({name: 'web1'})[0]?.id;
   const t0 = performance.now();
   const marks: string[] = [];
@@ -134,7 +157,7 @@ async function roll(image: string, command?: string[]): Promise<{marker: number;
   marks.push(`${(performance.now() - t0).toFixed(1)} setValues returned`);
   const t1 = await until(() => {
     const [c] = service.listContainers({name: 'web1', state: 'running'});
-    return !!c && c.id !== before && existsSync(join(c.mount.mountpoint, 'tmp/marker'));
+    return !!c && c.id !== before && markerSays(join(c.mount.mountpoint, 'tmp/marker'), nameOf(image), tag);
   });
   const t2 = await until(() => {
     const set = daemon.store.get(self)!.dsc.extensions.imageset as {state?: string; images?: Record<string, {source: {path: string}; state: string}>} | undefined;
@@ -146,9 +169,9 @@ async function roll(image: string, command?: string[]): Promise<{marker: number;
 }
 
 try {
-  await api.updateNode(self, {extensions: {imageset: {images: {web1: {source: {kind: 'file', path: images.A}, container: {command: INIT_MARKER}}}}}});
+  await api.updateNode(self, {extensions: {imageset: {images: {web1: {source: {kind: 'file', path: images.A}, container: {command: taggedInit(tag)}}}}}});
   await api.setValues({nodes: [self], set: {'imageset.state': 'ACTIVE'}});
-  await until(runningMarker() ? () => existsSync(runningMarker()!) : () => !!runningMarker() && existsSync(runningMarker()!), 30_000);
+  await until(() => !!runningMarker() && markerSays(runningMarker()!, 'A', tag), 30_000);
 
   const rolls: number[] = [];
   const actives: number[] = [];
@@ -167,7 +190,7 @@ try {
     const r = await roll(image);
     rolls.push(r.marker);
     actives.push(r.active);
-    sameImage.push((await roll(image, [...INIT_MARKER, `round${i}`])).marker);
+    sameImage.push((await roll(image, `round${i}`)).marker);
   }
   const roll50 = median(rolls);
   const bare50 = median(bares);

@@ -1,7 +1,7 @@
 /**
  * Benchmark clients, run inside the client namespace. One JSON argument:
  *   {mode: 'dora', count, concurrency, server, port}          DHCP DORA for nodes 1..count, as a relay agent
- *   {mode: 'storm', count, concurrency, server, port, tftpPort, file, blksize, windowsize}
+ *   {mode: 'storm', count, concurrency, server, port, tftpPort, file, blksize, windowsize, expectBytes, expectSha256}
  *                                                             DORA, then a TFTP download, per node
  * Prints one JSON line with the result.
  */
@@ -13,7 +13,7 @@ import {benchNodes, CLIENT_IP} from './nodes.js';
 
 interface Arg {
   mode: 'dora' | 'storm'; count: number; concurrency: number; server: string; port: number;
-  tftpPort?: number; file?: string; blksize?: number; windowsize?: number; expectBytes?: number;
+  tftpPort?: number; file?: string; blksize?: number; windowsize?: number; expectBytes?: number; expectSha256?: string;
 }
 const arg = JSON.parse(process.argv[2]!) as Arg;
 const nodes = benchNodes(arg.count);
@@ -84,7 +84,10 @@ if (arg.mode === 'dora') {
     const r = await tftpGet({host: arg.server, port: arg.tftpPort!, file: arg.file!, bind: nodes[i]!.ip,
       blksize: arg.blksize, windowsize: arg.windowsize, timeout: 1, deadline: 600_000});
     bytes += r.bytes;
-    if (!r.ok || (arg.expectBytes !== undefined && r.bytes !== arg.expectBytes)) { errors.push(`${nodes[i]!.nodename}: TFTP ${r.error ?? `${r.bytes} bytes`}`); return false; }
+    // A boot counts only when the file arrived whole and unaltered: its size and its SHA-256.
+    const wrong = !r.ok ? r.error : arg.expectBytes !== undefined && r.bytes !== arg.expectBytes ? `${r.bytes} bytes`
+      : arg.expectSha256 !== undefined && r.sha256 !== arg.expectSha256 ? `SHA-256 ${r.sha256.slice(0, 12)}… differs` : undefined;
+    if (wrong) { errors.push(`${nodes[i]!.nodename}: TFTP ${wrong}`); return false; }
     return true;
   });
 }

@@ -3,6 +3,7 @@
  * veth pair between two network namespaces this benchmark creates and removes.
  *
  *   1. TFTP throughput, 1 and 50 concurrent curl clients, same file, vs tftpd-hpa (in.tftpd)   ratio ≥ 1.0
+ *      (every download, from either server, is checked against the file's SHA-256)
  *   2. DHCP DORA rate for 1,000 clients (relay-style client, 64 in flight) vs dnsmasq            ratio ≥ 1.0
  *   3. A boot storm: N clients at once, each DORA then a TFTP download; failed boots must be 0
  *
@@ -12,8 +13,8 @@
  * --storm-mb N, --storm-blksize N, --storm-windowsize N, --only tftp,dhcp,storm, --repeat N.
  */
 import type {ChildProcess} from 'node:child_process';
-import {randomBytes} from 'node:crypto';
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {createHash, randomBytes} from 'node:crypto';
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {createInterface} from 'node:readline';
@@ -103,14 +104,24 @@ async function waitListening(ns: Netns, port: number, proto: 'u' | 't'): Promise
   throw new Error(`nothing listens on ${port}/${proto === 'u' ? 'udp' : 'tcp'}`);
 }
 
-/** n concurrent curl downloads of `file`; returns seconds and failures. */
-function curlRun(n: number, file: string, size: number): {seconds: number; failed: number} {
-  const cmd = `fail=0; for i in $(seq ${n}); do curl -s -o /dev/null -w '%{size_download}\\n' --interface ${benchNodes(1)[0]!.ip} --tftp-blksize ${opts.blksize} tftp://${SERVER_IP}/${file} > ${dir}/curl.$i & done; `
-    + `for j in $(jobs -p); do wait $j || fail=$((fail+1)); done; for i in $(seq ${n}); do [ "$(cat ${dir}/curl.$i)" = "${size}" ] || fail=$((fail+1)); done; echo $fail`;
+/**
+ * n concurrent curl downloads of `file`, each piped through sha256sum: a download counts only when its
+ * checksum is the file's (`sha256`), for the plugin and tftpd-hpa alike. Returns seconds and failures.
+ */
+function curlRun(n: number, file: string, sha256: string): {seconds: number; failed: number} {
+  const cmd = `set -o pipefail; for i in $(seq ${n}); do (curl -sS --interface ${benchNodes(1)[0]!.ip} --tftp-blksize ${opts.blksize} tftp://${SERVER_IP}/${file} | sha256sum > ${dir}/curl.$i) & done; `
+    + `fail=0; for j in $(jobs -p); do wait $j || fail=$((fail+1)); done; for i in $(seq ${n}); do [ "$(cut -d' ' -f1 ${dir}/curl.$i)" = "${sha256}" ] || fail=$((fail+1)); done; echo $fail`;
   const t = process.hrtime.bigint();
   const r = cns.exec('bash', ['-c', cmd], {timeout: 900_000});
   const seconds = Number(process.hrtime.bigint() - t) / 1e9;
   return {seconds, failed: Number(r.stdout.trim().split('\n').pop())};
+}
+
+/** Writes `size` random bytes to `path`; returns their SHA-256 (what every download must reproduce). */
+function randomFile(path: string, size: number): string {
+  const data = randomBytes(size);
+  writeFileSync(path, data);
+  return createHash('sha256').update(data).digest('hex');
 }
 
 const fmt = (x: number, d = 1): string => x.toFixed(d);
@@ -129,7 +140,7 @@ try {
 
   if (opts.only.includes('tftp')) {
     const size = opts.tftpMb * 1024 * 1024;
-    writeFileSync(join(root, 'big.bin'), randomBytes(size));
+    const sha256 = randomFile(join(root, 'big.bin'), size);
     const haveHpa = has('in.tftpd') && has('curl');
     if (!haveHpa) console.log('SKIP: tftpd-hpa (in.tftpd) or curl is not installed: no TFTP baseline');
     const tftp: Record<string, unknown> = {};
@@ -137,7 +148,7 @@ try {
       const best = {ours: Infinity, hpa: Infinity};
       for (let rep = 0; rep < opts.repeat; rep++) {
         const srv = await startJson(sns, 'server.ts', {nodes: 1, root, stateDir: dir, tftpPort: 69, dhcpPort: 6767});
-        const ours = curlRun(n, 'big.bin', size);
+        const ours = curlRun(n, 'big.bin', sha256);
         await srv.stop();
         if (ours.failed) throw new Error(`${ours.failed} of ${n} downloads from the plugin failed`);
         best.ours = Math.min(best.ours, ours.seconds);
@@ -145,7 +156,7 @@ try {
           const hpa = sns.spawn('in.tftpd', ['-L', '-s', root, '-a', `${SERVER_IP}:69`, '-B', '65464']);
           children.add(hpa);
           await waitListening(sns, 69, 'u');
-          const base = curlRun(n, 'big.bin', size);
+          const base = curlRun(n, 'big.bin', sha256);
           hpa.kill('SIGTERM');
           await new Promise((r) => hpa.once('exit', r));
           children.delete(hpa);
@@ -168,8 +179,12 @@ try {
       // A client that asks for windowsize (RFC 7440): tftpd-hpa ignores the option and stays in lockstep.
       const atftp = (): {seconds: number; failed: number} => {
         const t = process.hrtime.bigint();
-        const r = cns.exec('atftp', ['--option', `blksize ${opts.blksize}`, '--option', 'windowsize 16', '-g', '-r', 'big.bin', '-l', '/dev/null', SERVER_IP], {timeout: 600_000});
-        return {seconds: Number(process.hrtime.bigint() - t) / 1e9, failed: r.status === 0 ? 0 : 1};
+        const out = join(dir, 'atftp.out');
+        rmSync(out, {force: true});
+        const r = cns.exec('atftp', ['--option', `blksize ${opts.blksize}`, '--option', 'windowsize 16', '-g', '-r', 'big.bin', '-l', out, SERVER_IP], {timeout: 600_000});
+        const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+        const same = r.status === 0 && createHash('sha256').update(readFileSync(out)).digest('hex') === sha256; // checked after the clock stops
+        return {seconds, failed: same ? 0 : 1};
       };
       const srv = await startJson(sns, 'server.ts', {nodes: 1, root, stateDir: dir, tftpPort: 69, dhcpPort: 6767});
       const ours = atftp();
@@ -181,7 +196,7 @@ try {
       hpa.kill('SIGTERM');
       await new Promise((r) => hpa.once('exit', r));
       children.delete(hpa);
-      if (ours.failed || base.failed) throw new Error('an atftp download failed');
+      if (ours.failed || base.failed) throw new Error('an atftp download failed or differs from the file (SHA-256)');
       const mb = (s: number): number => size / s / 1e6;
       const ratio = mb(ours.seconds) / mb(base.seconds);
       console.log(`TFTP 1 client  × ${opts.tftpMb} MB, atftp asking blksize ${opts.blksize} + windowsize 16: plugin ${fmt(mb(ours.seconds))} MB/s, tftpd-hpa ${fmt(mb(base.seconds))} MB/s (no windowsize)  ratio ${fmt(ratio, 2)}`);
@@ -223,13 +238,13 @@ try {
 
   if (opts.only.includes('storm')) {
     const size = opts.stormMb * 1024 * 1024;
-    writeFileSync(join(root, 'storm.bin'), randomBytes(size));
+    const sha256 = randomFile(join(root, 'storm.bin'), size);
     const srv = await startJson(sns, 'server.ts', {nodes: nodeCount, root, stateDir: dir, tftpPort: 69, dhcpPort: 67});
     const r = await runJson(cns, 'client.ts', {mode: 'storm', count: opts.storm, concurrency: opts.storm, server: SERVER_IP, port: 67, tftpPort: 69,
-      file: 'storm.bin', blksize: opts.stormBlksize, windowsize: opts.stormWindowsize, expectBytes: size});
+      file: 'storm.bin', blksize: opts.stormBlksize, windowsize: opts.stormWindowsize, expectBytes: size, expectSha256: sha256});
     const stats = (await srv.stop()).find((l) => (l as {event: string}).event === 'stats') as {retransmits: number; dhcp: Record<string, number>} | undefined;
     const line = `boot storm: ${opts.storm} clients at once, DORA + ${opts.stormMb} MB TFTP each (blksize ${opts.stormBlksize}, windowsize ${opts.stormWindowsize}): `
-      + `${opts.storm - r.failed} booted, ${r.failed} failed in ${fmt(r.ms / 1000)} s (${fmt(r.bytes / (r.ms / 1000) / 1e6)} MB/s aggregate; `
+      + `${opts.storm - r.failed} booted (each download's SHA-256 checked), ${r.failed} failed in ${fmt(r.ms / 1000)} s (${fmt(r.bytes / (r.ms / 1000) / 1e6)} MB/s aggregate; `
       + `${r.retries} DHCP retries, ${stats?.retransmits ?? '?'} TFTP retransmissions) target: 0 failed`;
     console.log(line);
     if (r.errors.length) console.log(`  first failures: ${r.errors.join('; ')}; server DHCP counters ${JSON.stringify(stats?.dhcp)}`);

@@ -11,7 +11,7 @@
  *   prototype (`__proto__`, `constructor`, 400).
  */
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify';
-import {API_TRUST_CODES, LayercakeError, TooLargeError, ValidationError} from '../model/errors.js';
+import {LayercakeError, TooLargeError, ValidationError} from '../model/errors.js';
 import {joinPointer} from '../model/url.js';
 import type {ApiErrorBody} from './types.js';
 
@@ -57,12 +57,12 @@ export function crossSiteReason(req: FastifyRequest, limits: ApiLimits, local: b
     const names = ['localhost', '127.0.0.1', '[::1]', ...limits.allowedHosts.map((h) => h.toLowerCase())];
     const port = socket.localPort;
     if (!parsed || !names.includes(parsed.name) || (parsed.port ?? 80) !== port) {
-      return {code: API_TRUST_CODES.badHost, message: `Host "${host.slice(0, 100)}" is not this daemon (a loopback API answers to localhost, 127.0.0.1 or [::1] on port ${port}, or to api.allowedHosts)`};
+      return {code: 'LC_ERR_API_BAD_HOST', message: `Host "${host.slice(0, 100)}" is not this daemon (a loopback API answers to localhost, 127.0.0.1 or [::1] on port ${port}, or to api.allowedHosts)`};
     }
   }
   const origin = req.headers.origin;
   if (origin !== undefined && origin !== `http://${host}` && origin !== `https://${host}`) {
-    return {code: API_TRUST_CODES.foreignOrigin, message: `requests from web pages of another origin (${origin.slice(0, 100)}) are refused`};
+    return {code: 'LC_ERR_API_FOREIGN_ORIGIN', message: `requests from web pages of another origin (${origin.slice(0, 100)}) are refused`};
   }
   return undefined;
 }
@@ -73,7 +73,7 @@ export function registerGate(app: FastifyInstance, limits: ApiLimits, isLocal: (
     const crossSite = crossSiteReason(req, limits, isLocal(req));
     if (crossSite) return deny(reply, 403, crossSite.code, crossSite.message, 'use the CLI, curl or another client that is not a web page; see docs/api.md, "Cross-site requests"');
     if (CHANGES.has(req.method) && !/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
-      return deny(reply, 415, API_TRUST_CODES.mediaType, `a change needs Content-Type: application/json (got ${req.headers['content-type'] ? JSON.stringify(req.headers['content-type'].slice(0, 100)) : 'none'})`,
+      return deny(reply, 415, 'LC_ERR_API_MEDIA_TYPE', `a change needs Content-Type: application/json (got ${req.headers['content-type'] ? JSON.stringify(req.headers['content-type'].slice(0, 100)) : 'none'})`,
         'send the body as JSON with Content-Type: application/json ({} when there is nothing to say)');
     }
     return undefined;
@@ -97,7 +97,7 @@ export function parseBody(text: string, limits: Pick<ApiLimits, 'maxFieldBytes'>
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new LayercakeError(`the request body is not valid JSON: ${(error as Error).message}`, 'BAD_JSON', 400, {hint: 'send a JSON document'});
+    throw new LayercakeError(`the request body is not valid JSON: ${(error as Error).message}`, 'LC_ERR_API_BAD_JSON', {hint: 'send a JSON document'});
   }
   checkValues(value, [], limits.maxFieldBytes);
   return value;
@@ -115,7 +115,7 @@ function checkDepth(text: string): void {
     } else if (c === 34) {
       inString = true;
     } else if (c === 91 || c === 123) {
-      if (++depth > MAX_DEPTH) throw new LayercakeError(`the request body nests deeper than ${MAX_DEPTH} levels (at byte ${i})`, API_TRUST_CODES.tooDeep, 400, {hint: 'a node needs far fewer; see docs/api.md, "Limits"'});
+      if (++depth > MAX_DEPTH) throw new LayercakeError(`the request body nests deeper than ${MAX_DEPTH} levels (at byte ${i})`, 'LC_ERR_API_TOO_DEEP', {hint: 'a node needs far fewer; see docs/api.md, "Limits"'});
     } else if (c === 93 || c === 125) {
       depth--;
     }

@@ -6,7 +6,6 @@
 import {chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, unlinkSync} from 'node:fs';
 import {connect, type Server} from 'node:net';
 import {dirname, join} from 'node:path';
-import {API_TRUST_CODES} from '../model/errors.js';
 
 /** The group whose members may use the local socket and read the token file. */
 export const OPERATORS_GROUP = 'layercake';
@@ -76,8 +75,8 @@ export async function claimSocketPath(path: string): Promise<void> {
     mkdirSync(dirname(path), {recursive: true, mode: 0o755});
     return;
   }
-  if (!stat.isSocket()) throw Object.assign(new Error(`${path} exists and is not a socket: remove it, or set api.socket to another path (or none)`), {code: API_TRUST_CODES.socketInUse});
-  if (await socketLive(path)) throw Object.assign(new Error(`another daemon listens on ${path}: stop it, or set api.socket to another path (or none)`), {code: API_TRUST_CODES.socketInUse});
+  if (!stat.isSocket()) throw Object.assign(new Error(`${path} exists and is not a socket: remove it, or set api.socket to another path (or none)`), {code: 'LC_ERR_API_SOCKET_IN_USE'});
+  if (await socketLive(path)) throw Object.assign(new Error(`another daemon listens on ${path}: stop it, or set api.socket to another path (or none)`), {code: 'LC_ERR_API_SOCKET_IN_USE'});
   unlinkSync(path);
 }
 

@@ -15,7 +15,7 @@ import {readFileSync, unlinkSync} from 'node:fs';
 import {createServer, type Socket} from 'node:net';
 import websocket from '@fastify/websocket';
 import Fastify, {type FastifyError, type FastifyInstance} from 'fastify';
-import {API_TRUST_CODES} from '../model/errors.js';
+import {type ErrorCode, ERRORS} from '../model/errors.js';
 import type {ApiDaemon} from './daemon-port.js';
 import {type ApiLimits, DEFAULT_LIMITS, registerGate} from './gate.js';
 import {listenOnSocket} from './local-socket.js';
@@ -51,6 +51,11 @@ function sameToken(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+const FASTIFY_STATUS_CODES: Record<number, ErrorCode> = {
+  400: 'LC_ERR_INPUT_INVALID', 401: 'LC_ERR_API_UNAUTHORIZED', 403: 'LC_ERR_API_FOREIGN_ORIGIN', 404: 'LC_ERR_API_NO_ROUTE',
+  413: 'LC_ERR_API_TOO_LARGE', 415: 'LC_ERR_API_MEDIA_TYPE',
+};
+
 /** Map anything a route threw to a status and the error body. */
 function errorBody(error: FastifyError & {status?: number; detail?: Record<string, unknown>; toJSON?: () => unknown}, limits: ApiLimits): {status: number; body: ApiErrorBody} {
   // LayercakeError (and anything shaped like it): a code, a status, a message naming node, URL and value.
@@ -59,21 +64,26 @@ function errorBody(error: FastifyError & {status?: number; detail?: Record<strin
   }
   if (error.validation) {
     const where = error.validationContext ?? 'request';
-    return {status: 400, body: {error: {code: 'INVALID', message: `${where}: ${error.message.replace(/^(body|querystring|params)\/?/, '')}`.trim(), hint: 'see docs/api.md for the request shapes'}}};
+    return {status: 400, body: {error: {code: 'LC_ERR_INPUT_INVALID', message: `${where}: ${error.message.replace(/^(body|querystring|params)\/?/, '')}`.trim(), hint: 'see docs/api.md for the request shapes'}}};
   }
   if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
-    return {status: 400, body: {error: {code: 'BAD_JSON', message: `the request body is not valid JSON: ${error.message}`}}};
+    return {status: 400, body: {error: {code: 'LC_ERR_API_BAD_JSON', message: `the request body is not valid JSON: ${error.message}`}}};
   }
   if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return {status: 415, body: {error: {code: API_TRUST_CODES.mediaType, message: error.message, hint: 'send Content-Type: application/json'}}};
+    return {status: 415, body: {error: {code: 'LC_ERR_API_MEDIA_TYPE', message: error.message, hint: 'send Content-Type: application/json'}}};
   }
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return {status: 413, body: {error: {code: 'LC_ERR_API_TOO_LARGE', message: `the request body is over the limit of ${limits.bodyLimit} bytes (api.bodyLimit)`, hint: 'send fewer nodes per request; see docs/api.md, "Limits"'}}};
   }
-  if (error.statusCode && error.statusCode < 500) {
-    return {status: error.statusCode, body: {error: {code: error.code ?? `HTTP_${error.statusCode}`, message: error.message}}};
+  if (error.code === 'ENOSPC') { // a disk that filled up under a route (the store has its own, LC_ERR_STORE_FULL)
+    return {status: 507, body: {error: {code: 'LC_ERR_DISK_FULL', message: `no space left on device: ${error.message}`, hint: ERRORS.LC_ERR_DISK_FULL.next}}};
   }
-  return {status: 500, body: {error: {code: 'INTERNAL', message: error.message || 'internal error', hint: 'the daemon log has the details'}}};
+  if (error.statusCode && error.statusCode < 500) {
+    // fastify's own 4xx (a body over bodyLimit, ...): the catalogue's code for that status.
+    const code = FASTIFY_STATUS_CODES[error.statusCode] ?? 'LC_ERR_INPUT_INVALID';
+    return {status: error.statusCode, body: {error: {code, message: error.message, hint: ERRORS[code].next}}};
+  }
+  return {status: 500, body: {error: {code: 'LC_ERR_INTERNAL', message: error.message || 'internal error', hint: 'the daemon log has the details'}}};
 }
 
 /**
@@ -98,7 +108,7 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {localSockets?: We
     void reply.code(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({error: {code: 'NO_ROUTE', message: `no route ${req.method} ${req.url.split('?')[0]}`, hint: 'see docs/api.md for the routes'}} satisfies ApiErrorBody);
+    void reply.code(404).send({error: {code: 'LC_ERR_API_NO_ROUTE', message: `no route ${req.method} ${req.url.split('?')[0]}`, hint: 'see docs/api.md for the routes'}} satisfies ApiErrorBody);
   });
 
   app.addHook('onRequest', async (req, reply) => {
@@ -107,7 +117,7 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {localSockets?: We
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m || !sameToken(m[1], daemon.token)) {
       await reply.code(401).header('www-authenticate', 'Bearer').send({error: {
-        code: 'UNAUTHORIZED',
+        code: 'LC_ERR_API_UNAUTHORIZED',
         message: m ? 'the API token is wrong' : 'the API over TCP needs the token (loopback included)',
         hint: 'use the local socket (--url unix:PATH; members of group layercake may), or pass --token / set LAYERCAKE_TOKEN; the daemon keeps the token in <stateDir>/token',
       }} satisfies ApiErrorBody);

@@ -10,9 +10,8 @@
  */
 import {Command, Flags, type Interfaces} from '@oclif/core';
 import {ApiClient} from '../api/client.js';
-import {colorEnabled} from './color.js';
 import {clientSettings, loadConfig, type LoadedConfig} from './config.js';
-import {CliError, toCliError} from './errors.js';
+import {CliError, type CliErrorDetails, formatError, toCliError} from './errors.js';
 import {isInteractive} from './prompts.js';
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
@@ -64,31 +63,25 @@ export abstract class LocalCommand<T extends typeof Command> extends Command {
   }
 
   /** Fail with a one-line reason and a next step. */
-  protected fail(message: string, details: {code: string; hint?: string; exit?: number}): never {
+  protected fail(message: string, details: CliErrorDetails): never {
     throw new CliError(message, details);
   }
 
   protected override async catch(err: Error & {exitCode?: number}): Promise<unknown> {
-    const error = toCliError(err) as Error & {exitCode?: number; oclif?: {exit?: number}};
+    const error = toCliError(err, this.id) as Error & {exitCode?: number; oclif?: {exit?: number}};
     process.exitCode = error.oclif?.exit ?? error.exitCode ?? 1;
-    // Our own errors print as one unwrapped line (greppable, whatever the terminal width) and a next step;
-    // oclif's parser errors keep oclif's rendering, which adds the usage.
-    if (error instanceof CliError && !this.jsonEnabled()) {
-      const color = colorEnabled(process.stderr);
-      const label = color ? `\u001b[31mError\u001b[39m` : 'Error';
-      process.stderr.write(`${label} [${error.code}]: ${error.message}\n${error.hint ? `  Try this: ${error.hint}\n` : ''}`);
-    } else {
-      await super.catch(error); // prints the JSON error, or rethrows for oclif to print
-    }
+    // Ctrl-C at a prompt: the operator knows, so nothing more is said (the shell's convention: 130).
+    if (error instanceof CliError && error.code === 'LC_ERR_INTERRUPTED' && !this.jsonEnabled()) return this.exit(130);
+    // Our own errors print as one unwrapped line (greppable, whatever the terminal width) and a next step.
+    if (error instanceof CliError && !this.jsonEnabled()) process.stderr.write(formatError(error));
+    else await super.catch(error); // prints the JSON error, or rethrows for oclif to print
     // Exit now, whatever is still open (a daemon that failed half-way through its start has servers up).
     return this.exit(Number(process.exitCode) || 1);
   }
 
   protected override toErrorJson(err: unknown): unknown {
     if (err instanceof CliError) return {error: err.toJSON()};
-    const e = err as {code?: string; message?: string; parse?: unknown};
-    // oclif's parser errors (bad flag values, missing arguments) carry `parse`: they are usage errors.
-    return {error: {code: e?.code ?? (e?.parse ? 'LC_ERR_USAGE' : 'LC_ERR'), message: e?.message?.split('\n')[0] ?? String(err)}};
+    return {error: {code: 'LC_ERR_INTERNAL', message: (err as Error)?.message?.split('\n')[0] ?? String(err)}};
   }
 }
 

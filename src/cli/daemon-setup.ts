@@ -6,6 +6,7 @@
 import type {Config} from '@oclif/core';
 import {type DaemonConfig, moduleSettings, parseDaemonConfig} from '../daemon/config.js';
 import {formatDuration} from '../model/duration.js';
+import {LayercakeError} from '../model/errors.js';
 import {Registry, type MutationOverride} from '../model/registry.js';
 import type {ModuleSpec} from '../sdk/contract.js';
 import * as sdk from '../sdk/sdk.js';
@@ -38,6 +39,7 @@ export function effectiveConfig(flags: DaemonFlags, loaded: LoadedConfig): Daemo
   try {
     return parseDaemonConfig({...fromFile, ...fromFlags}, loaded.filepath ? `config ${loaded.filepath}` : 'config');
   } catch (error) {
+    if (error instanceof LayercakeError && error.code !== 'LC_ERR_INPUT_INVALID') throw error; // e.g. LC_ERR_SYNC_CONFIG
     throw new CliError((error as Error).message, {code: 'LC_ERR_CONFIG_INVALID', exit: 2, hint: 'see docs/cli.md for the daemon\'s settings (layercake daemon --print-config shows the effective ones)'});
   }
 }

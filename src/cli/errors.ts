@@ -5,13 +5,14 @@
  */
 import {Errors} from '@oclif/core';
 import {ApiError, DaemonUnreachableError} from '../api/errors.js';
-import {LayercakeError} from '../model/errors.js';
+import {type ErrorCode, errorSpec, LayercakeError} from '../model/errors.js';
+import {colorEnabled} from './color.js';
 import {HostlistError} from './hostlist.js';
 
 export interface CliErrorDetails {
-  /** A stable code, `LC_ERR_<AREA>_<WHAT>` (or the API's code). */
-  code: string;
-  /** The next step for the operator. */
+  /** A code of the catalogue (src/model/errors.ts, docs/errors.md). */
+  code: ErrorCode;
+  /** The next step for the operator (default: the catalogue's). */
   hint?: string;
   node?: string;
   url?: string;
@@ -19,7 +20,7 @@ export interface CliErrorDetails {
   expected?: string;
   /** HTTP status, for errors that came from the API. */
   status?: number;
-  /** Process exit code: 2 for bad input (usage, syntax, validation), 1 for everything else (the default). */
+  /** Process exit code (default: the catalogue's: 2 bad input, 130 interrupted, 1 anything else). */
   exit?: number;
 }
 
@@ -32,8 +33,10 @@ export class CliError extends Errors.CLIError {
   readonly status?: number;
 
   constructor(message: string, details: CliErrorDetails) {
-    super(message, {code: details.code, exit: details.exit ?? 1, suggestions: details.hint ? [details.hint] : undefined});
-    this.hint = details.hint;
+    const spec = errorSpec(details.code);
+    const hint = details.hint ?? spec?.next;
+    super(message, {code: details.code, exit: details.exit ?? spec?.exit ?? 1, suggestions: hint ? [hint] : undefined});
+    this.hint = hint;
     this.node = details.node;
     this.url = details.url;
     this.value = details.value;
@@ -51,45 +54,63 @@ export class CliError extends Errors.CLIError {
   }
 }
 
-/** Turn whatever a command threw into a CliError (oclif's own parse and exit errors pass through unchanged). */
-export function toCliError(error: unknown): Error {
+/** An oclif parser error (unknown flag, missing argument, bad value) as one line with the catalogue's code. */
+function fromParseError(error: Errors.CLIError & {args?: {name: string}[]}, command?: string): CliError {
+  const kind = error.constructor.name;
+  const code: ErrorCode = kind === 'NonExistentFlagsError' || kind === 'UnexpectedArgsError' ? 'LC_ERR_UNKNOWN_FLAG' : 'LC_ERR_USAGE';
+  const missing = kind === 'RequiredArgsError' && error.args?.length ? `missing argument ${error.args.map((a) => a.name.toUpperCase()).join(', ')}` : undefined;
+  const hint = command ? `see \`layercake ${command.replaceAll(':', ' ')} --help\` for its arguments, flags and examples` : undefined;
+  return new CliError(missing ?? error.message.split('\n')[0], {code, hint});
+}
+
+/**
+ * Turn whatever a command threw into a CliError with a code of the catalogue: the API's answers, the
+ * core's errors, oclif's parser errors, system errors (ENOSPC, a port in use) and, last, LC_ERR_INTERNAL.
+ * oclif's exit (this.exit) passes through unchanged.
+ */
+export function toCliError(error: unknown, command?: string): Error {
   if (error instanceof CliError) return error;
   if (error instanceof DaemonUnreachableError) {
     return new CliError(error.message, {code: 'LC_ERR_API_UNREACHABLE', hint: error.hint});
   }
   if (error instanceof ApiError) {
+    // A daemon older than the catalogue answers with its own codes: keep them, the status decides the exit.
+    const code = error.code as ErrorCode;
     return new CliError(error.message, {
-      code: error.code, hint: error.hint ?? hintForStatus(error.status), node: error.node, url: error.url,
-      value: error.value, expected: error.expected, status: error.status, exit: error.status === 400 ? 2 : 1,
+      code, hint: error.hint, node: error.node, url: error.url,
+      value: error.value, expected: error.expected, status: error.status, exit: errorSpec(code)?.exit ?? (error.status === 400 ? 2 : 1),
     });
   }
   // The core's LayercakeError (validation, not found, conflict) when it is raised in this process.
   if (error instanceof LayercakeError) {
-    return new CliError(error.message, {code: error.code, status: error.status, exit: error.status === 400 ? 2 : 1, ...error.detail});
+    return new CliError(error.message, {code: error.code, status: error.status, ...error.detail});
   }
-  if (error instanceof HostlistError) {
-    return new CliError(error.message, {code: 'LC_ERR_HOSTLIST', hint: 'write node sets like n[01-16],gpu[1-4] (ranges and lists inside brackets)', exit: 2});
+  if (error instanceof HostlistError) return new CliError(error.message, {code: 'LC_ERR_HOSTLIST'});
+  if (error instanceof Error && error.name === 'ExitPromptError') {
+    return new CliError('interrupted, nothing was changed', {code: 'LC_ERR_INTERRUPTED'});
   }
-  // oclif's parser and exit errors (and anything already shaped for oclif) keep their own handling.
+  if (error instanceof Errors.CLIError && 'parse' in error) return fromParseError(error, command);
+  // oclif's exit (and anything else already shaped for oclif) keeps its own handling.
   if (error instanceof Errors.CLIError || (error instanceof Error && 'oclif' in error)) return error;
   const errno = (error as NodeJS.ErrnoException)?.code;
   if (errno === 'EADDRINUSE' || errno === 'EADDRNOTAVAIL' || errno === 'EACCES') {
-    const hint = errno === 'EADDRINUSE' ? 'another process (another daemon?) listens there: stop it, or choose another --listen HOST:PORT'
-      : errno === 'EACCES' ? 'ports below 1024 need root (or CAP_NET_BIND_SERVICE); choose another port or run as root'
-        : 'that address is not on this machine: choose one of its addresses (or 0.0.0.0) for --listen';
-    return new CliError((error as Error).message.split('\n')[0], {code: `LC_ERR_LISTEN_${errno}`, hint});
+    return new CliError((error as Error).message.split('\n')[0], {code: `LC_ERR_LISTEN_${errno}`});
   }
+  if (errno === 'ENOSPC') {
+    const path = (error as NodeJS.ErrnoException).path;
+    return new CliError(`no space left on the device${path ? ` of ${path}` : ''}: ${(error as Error).message.split('\n')[0]}`, {code: 'LC_ERR_DISK_FULL'});
+  }
+  // Anything else that carries a code of the catalogue (a plugin's own error class).
+  if (error instanceof Error && errno && errorSpec(errno)) return new CliError(error.message.split('\n')[0], {code: errno as ErrorCode});
   if (error instanceof Error) {
     const message = error.message.split('\n')[0] || error.name;
-    return new CliError(message, {code: (error as NodeJS.ErrnoException).code ?? 'LC_ERR_INTERNAL', hint: 'run again with DEBUG=* for details'});
+    return new CliError(errno ? `${message} (${errno})` : message, {code: 'LC_ERR_INTERNAL'});
   }
   return new CliError(String(error), {code: 'LC_ERR_INTERNAL'});
 }
 
-function hintForStatus(status: number): string | undefined {
-  if (status === 401 || status === 403) return 'pass the daemon\'s token with --token or LAYERCAKE_TOKEN (it is in <stateDir>/token)';
-  if (status === 404) return 'list the nodes with `layercake node list`';
-  if (status === 400) return 'fix the input and try again; nothing was changed (layercake extensions lists the fields and enum values)';
-  if (status === 409) return 'nothing was changed; ids and nodenames must be unique (layercake node list shows the nodes there are)';
-  return undefined;
+/** The human form on stderr: `Error [CODE]: message` and `  Try this: hint` (red "Error" on a terminal). */
+export function formatError(error: CliError): string {
+  const label = colorEnabled(process.stderr) ? '\u001b[31mError\u001b[39m' : 'Error';
+  return `${label} [${error.code}]: ${error.message}\n${error.hint ? `  Try this: ${error.hint}\n` : ''}`;
 }

@@ -49,8 +49,30 @@ export function parseNodesDocument(text: string, source: string): unknown[] {
   throw new CliError(`${source}: expected a list of nodes or {nodes: [...]}, got ${kindOf(value)}`, {code: 'LC_ERR_INPUT_SHAPE', exit: 2, hint: 'write a list of nodes, e.g. "- nodename: n01"'});
 }
 
-/** Read nodes from a path, or stdin for "-". */
+/** A node named twice (by id or nodename) in one input is a mistake in the input: exit 2, nothing sent. */
+export function checkUnique(nodes: readonly unknown[], source: string): void {
+  const seen = new Map<string, number>();
+  nodes.forEach((node, index) => {
+    const {id, nodename} = (node ?? {}) as {id?: unknown; nodename?: unknown};
+    for (const key of [typeof id === 'string' && id && `id ${id}`, typeof nodename === 'string' && nodename && `node ${nodename}`]) {
+      if (!key) continue;
+      const first = seen.get(key);
+      if (first !== undefined) {
+        throw new CliError(`${source}: ${key} appears twice (items ${first + 1} and ${index + 1})`, {code: 'LC_ERR_INPUT_DUPLICATE'});
+      }
+      seen.set(key, index);
+    }
+  });
+}
+
+/** Read nodes from a path, or stdin for "-"; a node named twice is refused. */
 export async function readNodes(path: string): Promise<unknown[]> {
+  const nodes = await readNodesDocument(path);
+  checkUnique(nodes, path === '-' ? 'stdin' : path);
+  return nodes;
+}
+
+async function readNodesDocument(path: string): Promise<unknown[]> {
   if (path === '-') return parseNodesDocument(await readStdin(), 'stdin');
   let text: string;
   try {

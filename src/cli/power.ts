@@ -5,11 +5,14 @@
  *   is installed), so "on" means "up", as it did in the original dashboard; `boot: false` powers on only.
  * - off: cfg physState POWER_OFF, and every cfg value that cannot hold while off (the engine's knowability
  *   rule: runState, the PXE state, ...) reset to its zero, so the node does not try to boot.
- * - cycle: off as above, wait until the nodes are discovered off, then on with the values off reset.
+ *   The values reset are set aside in the node's cfg (the core's power extension).
+ * - on: also puts back what power off set aside, so the node's images run again.
+ * - cycle: off as above, wait until the nodes are discovered off, then on as above.
  * Powering off or cycling nodes that are up (dsc runState SYNC) asks first on a terminal.
  */
 import type {ApiClient} from '../api/client.js';
-import type {ApplyResult, Change, JsonValue, NodeView} from '../api/types.js';
+import type {ApplyResult, Change, NodeView} from '../api/types.js';
+import type {PowerExtension} from '../model/power.js';
 import {setAt} from '../model/url.js';
 import {CliError} from './errors.js';
 import {compressHostlist} from './hostlist.js';
@@ -49,7 +52,8 @@ async function canBoot(client: ApiClient): Promise<boolean> {
 
 const isUp = (v: NodeView) => v.dsc.runState === 'SYNC';
 
-async function confirmDisruption(action: PowerAction, views: readonly NodeView[], opts: PowerOptions): Promise<void> {
+/** Asks before powering off or cycling nodes that are up (dsc runState SYNC); off a terminal, --yes is required. */
+export async function confirmDisruption(action: PowerAction, views: readonly NodeView[], opts: {yes?: boolean; json?: boolean; dryRun?: boolean}): Promise<void> {
   const up = views.filter(isUp);
   if (up.length === 0 || opts.dryRun) return;
   const verb = action === 'off' ? 'Power off' : 'Power cycle';
@@ -60,11 +64,10 @@ export async function runPowerAction(client: ApiClient, action: PowerAction, vie
   const ids = views.map((v) => v.cfg.id);
   const nodes = views.map((v) => ({id: v.cfg.id, nodename: v.cfg.nodename}));
   const enumsP = client.stateEnumerables();
+  const boot = opts.boot !== false && (await canBoot(client));
   let result: ApplyResult;
   if (action === 'on') {
-    const set: Record<string, JsonValue> = {physState: 'POWER_ON'};
-    if (opts.boot !== false && (await canBoot(client))) set.runState = 'SYNC';
-    result = await client.setValues({nodes: ids, set}, {dryRun: opts.dryRun});
+    result = await client.apply(powerOnInputs(views, boot), {dryRun: opts.dryRun});
   } else {
     await confirmDisruption(action, views, opts);
     result = await client.setValues({nodes: ids, set: {physState: 'POWER_OFF'}, resetUnknowable: true}, {dryRun: opts.dryRun});
@@ -82,8 +85,8 @@ export async function runPowerAction(client: ApiClient, action: PowerAction, vie
         code: 'LC_ERR_POWER_CYCLE', hint: 'see layercake node why NODE; the nodes are left with cfg physState POWER_OFF',
       });
     }
-    const restore = restoreInputs(ids, result.changes);
-    const on = await client.apply(restore);
+    const wanted = new Set(ids);
+    const on = await client.apply(powerOnInputs((await client.listNodes()).filter((v) => wanted.has(v.cfg.id)), boot));
     opts.announce?.(on.changes);
     out.changes = [...out.changes, ...on.changes];
   }
@@ -91,14 +94,20 @@ export async function runPowerAction(client: ApiClient, action: PowerAction, vie
   return out;
 }
 
-/** For cycle: every node on again, with what the power-off reset put back. */
-export function restoreInputs(ids: readonly string[], changes: readonly Change[]): Record<string, unknown>[] {
-  const byNode = new Map<string, Record<string, unknown>>(ids.map((id) => [id, {id, physState: 'POWER_ON'}]));
-  for (const c of changes) {
-    const node = byNode.get(c.id);
-    if (node && c.url !== '/physState' && c.url !== '') setAt(node, c.url, c.previous);
-  }
-  return [...byNode.values()];
+/**
+ * Power on, per node: physState POWER_ON, the values power off set aside (the core's power extension:
+ * runState SYNC, imageset.state ACTIVE, ...) put back, the extension removed; and runState SYNC when
+ * `boot` and nothing was set aside for it (a node that was never up, or powered off by other means).
+ */
+export function powerOnInputs(views: readonly NodeView[], boot: boolean): Record<string, unknown>[] {
+  return views.map((v) => {
+    const resume = (v.cfg.extensions.power as unknown as PowerExtension | undefined)?.resume ?? {};
+    const input: Record<string, unknown> = {id: v.cfg.id, physState: 'POWER_ON'};
+    if (boot && v.cfg.runState !== 'SYNC' && resume['/runState'] === undefined) input.runState = 'SYNC';
+    for (const [url, value] of Object.entries(resume)) setAt(input, url, value);
+    if (v.cfg.extensions.power !== undefined) setAt(input, '/extensions/power', null);
+    return input;
+  });
 }
 
 async function follow(client: ApiClient, ids: string[], enums: Enumerables, opts: PowerOptions, isDone?: (v: NodeView) => boolean, doneLabel?: string): Promise<FollowResult> {

@@ -61,6 +61,8 @@ export class ConvergenceTracker {
     private readonly enums: Enumerables,
     /** Done test; default: the CLI's converged status. */
     private readonly isDone: (view: NodeView) => boolean = (v) => nodeStatus(v, enums).status === 'converged',
+    /** Failure test: the reason the node cannot get there (e.g. an image that fails), or undefined. */
+    private readonly isFailed?: (view: NodeView) => string | undefined,
   ) {
     for (const view of views) {
       let resolve!: (o: NodeOutcome) => void;
@@ -175,7 +177,10 @@ export class ConvergenceTracker {
 
   private check(id: string): void {
     const t = this.nodes.get(id)!;
-    if (!t.settled && this.isDone(t.view)) this.settle(id, 'converged');
+    if (t.settled) return;
+    if (this.isDone(t.view)) return this.settle(id, 'converged');
+    const failure = this.isFailed?.(t.view);
+    if (failure) this.settle(id, 'failed', failure);
   }
 
   private settle(id: string, outcome: NodeOutcome['outcome'], reason?: string): void {
@@ -203,13 +208,15 @@ export async function followConvergence(opts: {
   mode: ProgressMode;
   timeoutMs: number;
   isDone?: (view: NodeView) => boolean;
+  /** Why a node has failed (it will not get there), or undefined; checked on every change. */
+  isFailed?: (view: NodeView) => string | undefined;
   /** What reaching the goal is called in the display (default "converged"). */
   doneLabel?: string;
   log?: (line: string) => void;
 }): Promise<FollowResult> {
   const label = opts.doneLabel ?? 'converged';
   const log = opts.log ?? ((line: string) => process.stdout.write(line + '\n'));
-  const tracker = new ConvergenceTracker(opts.client, opts.views, opts.enums, opts.isDone);
+  const tracker = new ConvergenceTracker(opts.client, opts.views, opts.enums, opts.isDone, opts.isFailed);
   const timer = setTimeout(() => tracker.expire(), opts.timeoutMs);
   try {
     // If the daemon went away, the stream keeps reconnecting; the time limit still ends the wait.

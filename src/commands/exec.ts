@@ -43,6 +43,10 @@ export default class Exec extends BaseCommand<typeof Exec> {
     const nodeArgs = this.argvRest.slice(0, this.argvRest.length - words.length);
     const {views} = await resolveTargets(await this.api(), nodeArgs, {all: this.flags.all});
     const {targets, skipped} = execTargets(views, {addressUrl: this.flags['address-url'], port: this.flags.port});
+    if (targets.length === 0) {
+      const why = skipped.map((s) => `${s.nodename} ${s.reason}`).join('; ');
+      throw new CliError(`ran nowhere: ${why}`, {code: 'LC_ERR_EXEC_NOWHERE', hint: 'exec runs on nodes that are up (dsc runState SYNC): bring them up with layercake power on NODES --wait'});
+    }
     for (const s of skipped) this.logToStderr(`${dim(`${s.nodename}: skipped, ${s.reason}`)}`);
     let timeoutMs: number;
     try {

@@ -7,6 +7,7 @@ import {z} from 'zod';
 import {ValidationError} from '../model/errors.js';
 import type {MutationOverride} from '../model/registry.js';
 import type {ModuleSpec} from '../sdk/contract.js';
+import {parseSyncConfig} from '../sync/config.js';
 
 const duration = z.union([z.number().nonnegative(), z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h))+$|^\d+$/, 'expected a duration such as 500ms, 10s, 2m')]);
 
@@ -84,5 +85,6 @@ export function parseDaemonConfig(input: unknown, source = 'config'): DaemonConf
     const issue = parsed.error.issues[0];
     throw new ValidationError(`${source}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`, {url: issue.path.join('.')});
   }
+  parseSyncConfig(parsed.data.sync); // a wrong sync setting fails here, before anything starts (LC_ERR_SYNC_CONFIG)
   return parsed.data;
 }

@@ -8,7 +8,7 @@ import type {StateChangeEvent} from '../model/events.js';
 import type {JsonValue, Node, NodeView} from '../model/node.js';
 import type {Registry, RegisteredMutation} from '../model/registry.js';
 import {formatDuration} from '../model/duration.js';
-import {NotFoundError} from '../model/errors.js';
+import {describe, LayercakeError, NotFoundError} from '../model/errors.js';
 import {getAt, toShorthand} from '../model/url.js';
 import type {Store} from '../store/store.js';
 import {Planner, type State} from './planner.js';
@@ -106,6 +106,22 @@ export class Engine {
     const limits: Record<string, number> = {};
     for (const spec of this.registry.modules()) if (spec.maxConcurrent) limits[spec.name] = spec.maxConcurrent;
     this.admission = new Admission({...limits, ...options.maxConcurrent}, (nodeId) => this.markDirty(nodeId));
+    this.store.setCfgCheck((node) => this.checkReachable(node));
+  }
+
+  /**
+   * Refuses a cfg that can never converge whatever the start (values that cannot hold given the rest
+   * of the cfg, e.g. runState SYNC with physState POWER_OFF), so it is never stored nor shown as
+   * converging. Whether a plan exists from the current dsc is another matter: `why` explains that.
+   */
+  checkReachable(cfg: Node): void {
+    if (cfg.id === this.selfId) return; // a daemon's own state is first-hand, not planned by rules
+    const problems = this.planner.inconsistencies(this.planner.project(cfg), this.planner.facts(cfg, cfg));
+    if (problems.length === 0) return;
+    const node = cfg.nodename || cfg.id;
+    throw new LayercakeError(describe({node}, `this cfg can never converge: ${problems.join('; ')}`), 'LC_ERR_CFG_UNREACHABLE', {
+      node, hint: 'nothing was changed; to power a node off use `layercake power off NODES` (it resets what cannot hold while off), or set the values named to ones that can hold together',
+    });
   }
 
   start(): void {

@@ -8,6 +8,7 @@ import {parseDuration} from './duration.js';
 import {ValidationError, describe} from './errors.js';
 import {ipv4Extension} from './ipv4.js';
 import {didYouMean, issueText, keysAt, type AnySchema} from './issues.js';
+import {powerExtension} from './power.js';
 import {CORE_ENUMS, coreNodeSchema, NODENAME, type JsonObject, type JsonValue, type Node} from './node.js';
 import {getAt, joinPointer, matchPattern, segments, setAt, toPointer} from './url.js';
 
@@ -69,6 +70,7 @@ export class Registry {
 
   constructor(private readonly overrides: Record<string, Record<string, MutationOverride>> = {}) {
     this.registerExtension(ipv4Extension, 'core');
+    this.registerExtension(powerExtension, 'core');
   }
 
   registerExtension(spec: ExtensionSpec, module: string): void {

@@ -29,7 +29,8 @@ export type {
   ApplyResult, Change, EngineStatus, ExtensionInfo, GraphResult, Health, HistoryEntry, HistoryResult, ModuleInfo,
   MutationInfo, PathResult, SetRequest, StreamMessage, ViewName, WhyResult,
 } from '../api/types.js';
-export {CliError, toCliError} from '../cli/errors.js';
+export {CliError, formatError, toCliError} from '../cli/errors.js';
+export {ERRORS, errorSpec, type ErrorCode, type ErrorSpec} from '../model/errors.js';
 export {compressHostlist, expandHostlist, expandHostlists, HostlistError} from '../cli/hostlist.js';
 export {matchTargets, resolveTargets, type Targets} from '../cli/targets.js';
 export {renderTable, type Column} from '../cli/table.js';

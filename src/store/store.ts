@@ -149,6 +149,7 @@ export class Store {
         : existing ? this.registry.keepSecrets(existing, structuredClone({...raw, id: existing.id})) : {...raw, id: raw.id ?? randomUUID()};
       if (!merged.parentId && this.options.defaultParentId && merged.id !== this.options.defaultParentId) merged.parentId = this.options.defaultParentId;
       const node = deepFreeze(this.registry.validateNode(merged));
+      this.cfgCheck?.(node);
       if (next.has(node.id)) throw new ConflictError(describe({node: node.nodename || node.id}, 'appears twice in the input'), {node: node.nodename || node.id});
       this.checkName(node, claimed);
       next.set(node.id, node);
@@ -174,6 +175,16 @@ export class Store {
     for (const node of result.deleted) this.commitDelete(node);
     this.compact();
     return result;
+  }
+
+  private cfgCheck?: (node: Node) => void;
+
+  /**
+   * A check every cfg written must pass, after validation (the engine's: a cfg that can never converge
+   * is refused). It throws to refuse; nothing of the batch is written then.
+   */
+  setCfgCheck(check: (node: Node) => void): void {
+    this.cfgCheck = check;
   }
 
   /** Updates one node: merge a partial node into it, or replace it whole (omitted fields take their defaults). */

@@ -2,6 +2,7 @@
  * The `sync` section of the daemon configuration, with its defaults, and the `--parent` URL.
  */
 import {z} from 'zod';
+import {LayercakeError} from '../model/errors.js';
 
 /** The UDP port of the sync protocol when nothing else is said (the original's 31415). */
 export const DEFAULT_SYNC_PORT = 31415;
@@ -83,7 +84,8 @@ export function parseSyncConfig(input: unknown): SyncConfig {
   const r = syncConfigSchema.safeParse(input ?? {});
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new Error(`config sync.${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    const url = `sync.${issue.path.join('.') || '(root)'}`;
+    throw new LayercakeError(`config ${url}: ${issue.message}`, 'LC_ERR_SYNC_CONFIG', {url});
   }
   return r.data;
 }

@@ -250,6 +250,9 @@ export class SyncEngine {
       }
       this.checkSecret(view);
     }
+    // A child whose machine is off has no agent: its session ends now, quietly, rather than being declared
+    // dead (runState ERROR, which the engine would answer with a second power cycle) a dead interval later.
+    if (ev.view === 'dsc' && ev.url === '/physState' && ev.value === 'POWER_OFF') this.parentRole.poweredOff(id);
     if (view && view.cfg.parentId === this.selfId) this.markDirty(id, ev.view, ev.op === 'UPDATE' ? ev.url : '');
   }
 

@@ -425,6 +425,16 @@ export class ParentRole {
     this.ctx.log.debug({node: link.peerId, why}, 'sync: child session ended');
   }
 
+  /**
+   * The node's machine was discovered off: its agent is gone with it, so its session ends without a
+   * word to it (nobody listens) and without the dead-child warning. Its next boot phones home afresh;
+   * until then INITtoSYNC cannot be completed by the old session.
+   */
+  poweredOff(id: string): void {
+    const link = this.links.get(id);
+    if (link?.session) this.drop(link, 'powered off');
+  }
+
   /** Called for node changes that may end a child's link (deleted, or no longer ours). */
   checkNode(id: string): void {
     const link = this.links.get(id);

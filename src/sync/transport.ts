@@ -7,6 +7,7 @@ import {isIP} from 'node:net';
 import type {MacKey} from './crypto.js';
 import type {Logger} from './deps.js';
 import type {HostPort} from './config.js';
+import {LayercakeError} from '../model/errors.js';
 import type {SyncCounters} from './metrics.js';
 import type {PeerAddress} from './session.js';
 import {OVERHEAD_BYTES, TYPE_NAMES, decodeDatagram, encodeDatagram, fragment, type Datagram} from './wire.js';
@@ -42,8 +43,10 @@ export class Transport {
       });
     }).catch((error: NodeJS.ErrnoException) => {
       socket.close();
-      throw new Error(`sync: cannot listen on ${this.listen.host}:${this.listen.port} (UDP): ${error.code ?? error.message}` +
-        (error.code === 'EADDRINUSE' ? ' - another daemon uses this port; set sync.listen to another address' : ''));
+      const message = `sync: cannot listen on ${this.listen.host}:${this.listen.port} (UDP): ${error.code ?? error.message}`;
+      const hint = error.code === 'EADDRINUSE' ? 'another daemon uses this port: stop it, or set sync.listen to another address'
+        : 'set sync.listen to HOST:PORT with an address of this machine (or 0.0.0.0)';
+      throw new LayercakeError(message, 'LC_ERR_SYNC_CONFIG', {url: 'sync.listen', hint});
     });
     if (this.opts.recvBufferSize > 0) {
       try { socket.setRecvBufferSize(this.opts.recvBufferSize); } catch { /* capped by the kernel; not fatal */ }

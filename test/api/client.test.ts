@@ -48,7 +48,7 @@ test('an HTTP error becomes an ApiError with the server\'s fields', async () => 
     assert.instance(error, ApiError);
     const e = error as ApiError;
     assert.is(e.status, 409);
-    assert.is(e.code, 'CONFLICT');
+    assert.is(e.code, 'LC_ERR_NODE_CONFLICT');
     assert.is(e.node, 'n01');
   }
 });

@@ -95,21 +95,23 @@ api('bad input is refused whole, with the node, URL and expectation named', asyn
   await call(app, 'POST', '/api/v1/nodes', {nodes: [{nodename: 'n01'}]});
   const before = JSON.stringify(daemon.store.list());
   const cases: [string, string, unknown, number, RegExp, Record<string, unknown>][] = [
-    ['POST', '/api/v1/nodes', {nodes: [{nodename: 'n05'}, {nodename: 'n01'}]}, 409, /n01/, {code: 'CONFLICT', node: 'n01'}],
-    ['POST', '/api/v1/apply', {nodes: [{nodename: 'n07'}, {nodename: 'n07'}]}, 409, /n07/, {code: 'CONFLICT'}],
-    ['POST', '/api/v1/apply', {nodes: [{nodename: 'n05', extensions: {nope: {}}}]}, 400, /unknown extension/, {code: 'INVALID', url: '/extensions/nope'}],
-    ['POST', '/api/v1/apply', {nodes: [{nodename: 'n05', physState: 'ON'}]}, 400, /expected one of PHYS_UNKNOWN/, {code: 'INVALID', node: 'n05', url: '/physState', value: 'ON'}],
-    ['POST', '/api/v1/apply', {nodes: [{nodename: 'n05', extensions: {bmc: {mode: 'SNMP'}}}]}, 400, /bmc\/mode/, {code: 'INVALID'}],
-    ['PATCH', '/api/v1/nodes', {nodes: ['n01', 'n99', 'n98'], set: {physState: 'POWER_ON'}}, 404, /no node n99, n98/, {code: 'NOT_FOUND', node: 'n99'}],
-    ['PATCH', '/api/v1/nodes', {nodes: ['n01'], set: {'nope.state': 'X'}}, 400, /unknown extension "nope"/, {code: 'INVALID'}],
-    ['PATCH', '/api/v1/nodes', {nodes: ['n01']}, 400, /nothing to set/, {code: 'INVALID'}],
-    ['PATCH', '/api/v1/nodes', {nodes: [], set: {physState: 'POWER_ON'}}, 400, /nodes/, {code: 'INVALID'}],
-    ['PATCH', '/api/v1/nodes', {nodes: ['n01'], reset: ['bmc.address']}, 400, /only enum values/, {code: 'INVALID'}],
-    ['PUT', '/api/v1/nodes/n01', {id: '00000000-0000-4000-8000-0000000000ff'}, 400, /id/, {code: 'INVALID'}],
-    ['DELETE', '/api/v1/nodes', {nodes: ['n01', 'ghost']}, 404, /ghost/, {code: 'NOT_FOUND'}],
-    ['DELETE', '/api/v1/nodes/head', undefined, 409, /own node/, {code: 'CONFLICT'}],
-    ['GET', '/api/v1/nodes/ghost', undefined, 404, /ghost/, {code: 'NOT_FOUND'}],
-    ['GET', '/api/v1/nowhere', undefined, 404, /no route/, {code: 'NO_ROUTE'}],
+    ['POST', '/api/v1/nodes', {nodes: [{nodename: 'n05'}, {nodename: 'n01'}]}, 409, /n01/, {code: 'LC_ERR_NODE_CONFLICT', node: 'n01'}],
+    ['POST', '/api/v1/apply', {nodes: [{nodename: 'n07'}, {nodename: 'n07'}]}, 409, /n07/, {code: 'LC_ERR_NODE_CONFLICT'}],
+    ['POST', '/api/v1/apply', {nodes: [{nodename: 'n05', extensions: {nope: {}}}]}, 400, /unknown extension/, {code: 'LC_ERR_INPUT_INVALID', url: '/extensions/nope'}],
+    ['POST', '/api/v1/apply', {nodes: [{nodename: 'n05', physState: 'ON'}]}, 400, /expected one of PHYS_UNKNOWN/, {code: 'LC_ERR_INPUT_INVALID', node: 'n05', url: '/physState', value: 'ON'}],
+    ['POST', '/api/v1/apply', {nodes: [{nodename: 'n05', extensions: {bmc: {mode: 'SNMP'}}}]}, 400, /bmc\/mode/, {code: 'LC_ERR_INPUT_INVALID'}],
+    ['PATCH', '/api/v1/nodes', {nodes: ['n01', 'n99', 'n98'], set: {physState: 'POWER_ON'}}, 404, /no node n99, n98/, {code: 'LC_ERR_NODE_UNKNOWN', node: 'n99'}],
+    ['PATCH', '/api/v1/nodes', {nodes: ['n01'], set: {'nope.state': 'X'}}, 400, /unknown extension "nope"/, {code: 'LC_ERR_INPUT_INVALID'}],
+    ['PATCH', '/api/v1/nodes', {nodes: ['n01']}, 400, /nothing to set/, {code: 'LC_ERR_INPUT_INVALID'}],
+    ['PATCH', '/api/v1/nodes', {nodes: [], set: {physState: 'POWER_ON'}}, 400, /nodes/, {code: 'LC_ERR_INPUT_INVALID'}],
+    ['PATCH', '/api/v1/nodes', {nodes: ['n01'], reset: ['bmc.address']}, 400, /only enum values/, {code: 'LC_ERR_INPUT_INVALID'}],
+    ['PUT', '/api/v1/nodes/n01', {id: '00000000-0000-4000-8000-0000000000ff'}, 400, /id/, {code: 'LC_ERR_INPUT_INVALID'}],
+    ['DELETE', '/api/v1/nodes', {nodes: ['n01', 'ghost']}, 404, /ghost/, {code: 'LC_ERR_NODE_UNKNOWN'}],
+    ['DELETE', '/api/v1/nodes/head', undefined, 409, /own node/, {code: 'LC_ERR_NODE_CONFLICT'}],
+    ['GET', '/api/v1/nodes/ghost', undefined, 404, /ghost/, {code: 'LC_ERR_NODE_UNKNOWN'}],
+    ['GET', '/api/v1/nowhere', undefined, 404, /no route/, {code: 'LC_ERR_API_NO_ROUTE'}],
+    ['PATCH', '/api/v1/nodes', {nodes: ['n01'], set: {physState: 'POWER_OFF', runState: 'SYNC'}, resetUnknowable: true}, 409, /^node n01: this cfg can never converge: runState SYNC requires physState POWER_ON, but cfg has POWER_OFF$/, {code: 'LC_ERR_CFG_UNREACHABLE', node: 'n01'}],
+    ['POST', '/api/v1/apply', {nodes: [{nodename: 'n05', physState: 'POWER_OFF', runState: 'SYNC'}]}, 409, /node n05: this cfg can never converge/, {code: 'LC_ERR_CFG_UNREACHABLE', node: 'n05'}],
   ];
   for (const [method, url, body, status, message, fields] of cases) {
     const r = await call(app, method, url, body);
@@ -119,7 +121,7 @@ api('bad input is refused whole, with the node, URL and expectation named', asyn
   }
   const raw = await app.inject({method: 'POST', url: '/api/v1/apply', payload: '{"nodes": [', headers: {'content-type': 'application/json', ...bearer}});
   assert.is(raw.statusCode, 400);
-  assert.is(raw.json().error.code, 'BAD_JSON');
+  assert.is(raw.json().error.code, 'LC_ERR_API_BAD_JSON');
   assert.is(JSON.stringify(daemon.store.list()), before, 'nothing changed');
 });
 
@@ -168,7 +170,7 @@ api('set converges through the engine; why, path, history and power-off resets',
   const history = await call(app, 'GET', '/api/v1/nodes/n01/history');
   assert.ok(history.body.entries.some((e: any) => e.kind === 'dsc' && e.url === '/runState' && e.value === 'SYNC'));
   const off = await call(app, 'PATCH', '/api/v1/nodes?dryRun=true', {nodes: ['n01'], set: {physState: 'POWER_OFF'}, resetUnknowable: true});
-  assert.equal(off.body.changes.map((c: any) => [c.url, c.value]).sort(), [['/physState', 'POWER_OFF'], ['/runState', 'UNKNOWN']]);
+  assert.equal(off.body.changes.map((c: any) => [c.url, c.value]).sort(), [['/extensions/power', {resume: {'/runState': 'SYNC'}}], ['/physState', 'POWER_OFF'], ['/runState', 'UNKNOWN']], 'what cannot hold while off is reset, and set aside for power on');
   assert.is(daemon.store.byName('n01')!.cfg.runState, 'SYNC', 'dry run changed nothing');
 });
 
@@ -219,7 +221,7 @@ api('the API over TCP needs the bearer token for every request but the health ch
     for (const url of ['/api/v1/nodes', '/metrics', '/api/v1/engine']) assert.is((await call(app, 'GET', url, undefined, noToken)).status, 401, url);
     const none = await call(app, 'POST', '/api/v1/nodes', {nodes: [{nodename: 'x1'}]}, noToken);
     assert.is(none.status, 401);
-    assert.is(none.body.error.code, 'UNAUTHORIZED');
+    assert.is(none.body.error.code, 'LC_ERR_API_UNAUTHORIZED');
     assert.match(none.body.error.hint, /--token/);
     const wrong = await call(app, 'POST', '/api/v1/nodes', {nodes: [{nodename: 'x1'}]}, {authorization: 'Bearer nope'});
     assert.is(wrong.status, 401);

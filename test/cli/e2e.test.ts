@@ -114,7 +114,7 @@ test('bad input: a clear error, a non-zero exit, and nothing changed', async () 
     ['wrong enum in a file', ['apply', '-f', 'bad-enum.yaml'], /node n05: \/physState: expected one of PHYS_UNKNOWN, POWER_OFF, POWER_ON/],
     ['wrong enum on the command line', ['node', 'set', 'n01', 'physState=ON'], /\/physState: expected one of .*got "ON"/],
     ['unknown field', ['apply', '-f', 'bad-field.yaml'], /unknown field colour/],
-    ['duplicate nodename in a file', ['apply', '-f', 'duplicate.yaml'], /node n05: .*(appears twice|nodename is already used)/],
+    ['duplicate nodename in a file', ['apply', '-f', 'duplicate.yaml'], /^Error \[LC_ERR_INPUT_DUPLICATE\]: duplicate\.yaml: node n05 appears twice \(items 1 and 2\)/],
     ['creating a node that exists', ['node', 'create', 'n01'], /n01: already exists/],
     ['unknown node in a hostlist', ['node', 'set', 'n[01-04]', 'arch=x86'], /no node n\[03-04\] \(in n\[01-04\]\)/],
     ['a broken hostlist', ['node', 'set', 'n[01-', 'arch=x86'], /invalid hostlist 'n\[01-'/],
@@ -133,9 +133,10 @@ test('bad input: a clear error, a non-zero exit, and nothing changed', async () 
     assert.match(r.stderr, message, `${label}: ${r.stderr}`);
     assert.match(r.stderr, /^Error \[[A-Z_]+\]: .+\n {2}Try this: .+\n$/, `${label}: one line with a code, then a next step: ${r.stderr}`);
   }
+  assert.is(results[cases.findIndex(([label]) => label.startsWith('duplicate'))].code, 2, 'a duplicate node is bad input: exit 2 (docs/cli.md)');
   const json = await lc(['apply', '-f', 'bad-enum.yaml', '--json']);
   assert.is(json.code, 2);
-  assert.is(json.json.error.code, 'INVALID');
+  assert.is(json.json.error.code, 'LC_ERR_INPUT_INVALID');
   assert.is(json.json.error.node, 'n05');
   assert.is(json.json.error.url, '/physState');
   assert.is(json.json.error.value, 'ON');

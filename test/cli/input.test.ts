@@ -5,7 +5,8 @@ import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {parse} from 'yaml';
 import {writeInitFiles} from '../../src/cli/init.js';
-import {isAssignment, parseAssignments, parseNodesDocument} from '../../src/cli/input.js';
+import {checkUnique, isAssignment, parseAssignments, parseNodesDocument} from '../../src/cli/input.js';
+import {CliError} from '../../src/cli/errors.js';
 import {editableFields, parseFieldValue} from '../../src/cli/node-editor.js';
 import {CORE_ENUMS} from '../../src/model/node.js';
 
@@ -73,6 +74,21 @@ test('init writes a config and a starter cluster file, and will not overwrite th
   } finally {
     rmSync(dir, {recursive: true, force: true});
   }
+});
+
+test('a node named twice in one input (by nodename or id) is bad input, exit 2', () => {
+  for (const nodes of [[{nodename: 'n05'}, {nodename: 'n06'}, {nodename: 'n05'}], [{id: 'a'}, {nodename: 'n06'}, {id: 'a', nodename: 'n07'}]]) {
+    try {
+      checkUnique(nodes, 'c.yaml');
+      assert.unreachable('a duplicate must be refused');
+    } catch (e) {
+      assert.instance(e, CliError);
+      assert.is((e as CliError).code, 'LC_ERR_INPUT_DUPLICATE');
+      assert.is((e as CliError).oclif.exit, 2);
+      assert.match((e as CliError).message, /^c\.yaml: (node n05|id a) appears twice \(items 1 and 3\)$/);
+    }
+  }
+  checkUnique([{nodename: 'n05'}, {nodename: 'n06'}, {id: 'x'}], 'c.yaml'); // distinct: fine
 });
 
 test.run();

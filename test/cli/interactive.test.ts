@@ -102,6 +102,21 @@ if (!scriptAvailable()) {
     assert.is(daemon.store.byName('n02')!.cfg.physState, 'POWER_OFF');
   });
 
+  test('Ctrl-C at a prompt (the confirmation, the editor) exits 130 quietly and changes nothing', async () => {
+    const before = daemon.store.byName('n01')!.cfg;
+    for (const [args, prompt] of [[['node', 'delete', 'n01'], /Delete 1 node/], [['node', 'set', 'n01'], /Field to set on n01/]] as const) {
+      const t = onTerminal([...args], env());
+      try {
+        await t.answer(prompt, '\u0003');
+        assert.is(await t.exited, 130, t.screen());
+      } finally {
+        t.kill();
+      }
+      assert.not.match(t.screen(), /Error|LC_ERR|force closed/, 'nothing said');
+    }
+    assert.equal(daemon.store.byName('n01')!.cfg, before);
+  });
+
   test('init asks its questions and writes both files', async () => {
     const t = onTerminal(['init', '--dir', box.dir], env());
     try {

@@ -50,7 +50,7 @@ test('power off of running nodes is refused off a terminal without --yes, and ch
 test('power off --yes --wait resets what cannot hold while off', async () => {
   const r = await lc(['power', 'off', 'n01', '--yes', '--wait', '--json']);
   assert.is(r.code, 0, r.stderr);
-  assert.equal(r.json.changes.map((c: any) => [c.url, c.value]).sort(), [['/physState', 'POWER_OFF'], ['/runState', 'UNKNOWN']]);
+  assert.equal(r.json.changes.map((c: any) => [c.url, c.value]).sort(), [['/extensions/power', {resume: {'/runState': 'SYNC'}}], ['/physState', 'POWER_OFF'], ['/runState', 'UNKNOWN']]);
   assert.is(dsc('n01').physState, 'POWER_OFF');
   assert.is(cfg('n01').runState, 'UNKNOWN');
 });
@@ -63,6 +63,28 @@ test('power cycle: off, wait for off, then on again as configured', async () => 
   assert.is(cfg('n02').runState, 'SYNC', 'restored');
   assert.is(dsc('n02').physState, 'POWER_ON');
   assert.ok(daemon.store.history(cfg('n02').id).some((e) => e.kind === 'dsc' && e.url === '/physState' && e.value === 'POWER_OFF'), 'it was off in between');
+});
+
+test('node set physState=POWER_OFF on a running node asks first, as power off does; an impossible cfg is refused, naming why', async () => {
+  assert.is(dsc('n03').runState, 'SYNC', 'n03 is up');
+  const before = JSON.stringify(cfg('n03'));
+  const refused = await lc(['node', 'set', 'n03', 'physState=POWER_OFF']);
+  assert.is(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /^Error \[LC_ERR_CONFIRM\]: Power off 1 running node \(n03\): refusing without confirmation\n {2}Try this: pass --yes/);
+  assert.is(JSON.stringify(cfg('n03')), before, 'nothing changed');
+  const impossible = await lc(['node', 'set', 'n03', 'physState=POWER_OFF', 'runState=SYNC', '--yes']);
+  assert.is(impossible.code, 2, impossible.stderr);
+  assert.match(impossible.stderr, /^Error \[LC_ERR_CFG_UNREACHABLE\]: node n03: this cfg can never converge: runState SYNC requires physState POWER_ON, but cfg has POWER_OFF\n {2}Try this: /);
+  const json = await lc(['node', 'set', 'n03', 'physState=POWER_OFF', 'runState=SYNC', '--yes', '--json']);
+  assert.equal([json.code, json.json?.error?.code, json.json?.error?.status], [2, 'LC_ERR_CFG_UNREACHABLE', 409]);
+  assert.is(JSON.stringify(cfg('n03')), before, 'nothing changed');
+  const off = await lc(['node', 'set', 'n03', 'physState=POWER_OFF', '--yes']);
+  assert.is(off.code, 0, off.stderr);
+  assert.match(off.stdout, /n03 runState: SYNC → UNKNOWN/, 'what cannot hold while off is reset, as power off does');
+  assert.is(cfg('n03').physState, 'POWER_OFF');
+  await until(() => dsc('n03').physState === 'POWER_OFF', 5000, 'n03 off');
+  assert.is((await lc(['power', 'on', 'n03', '--wait'])).code, 0);
+  assert.is(cfg('n03').runState, 'SYNC', 'power on puts back what node set reset');
 });
 
 test('power on --wait reports a node the engine gives up on (its BMC fails, and nothing leads out of PHYS_HANG), and exits 1', async () => {

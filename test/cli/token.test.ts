@@ -62,7 +62,7 @@ if (skip) {
     assert.is(statSync(join(box.dir, 'state', 'token')).mode & 0o777, 0o640);
     const list = await lc(['node', 'list', '--json']);
     assert.is(list.code, 1, 'reads need the token too');
-    assert.is(list.json.error.code, 'UNAUTHORIZED');
+    assert.is(list.json.error.code, 'LC_ERR_API_UNAUTHORIZED');
   });
 
   test('changes without the token fail clearly and change nothing', async () => {

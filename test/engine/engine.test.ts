@@ -1,6 +1,7 @@
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import type {LcEvent} from '../../src/model/events.js';
+import {LayercakeError} from '../../src/model/errors.js';
 import {NODE, harness, isMutate, powerBootModules, settle} from './harness.js';
 
 const onSync = {id: NODE, nodename: 'n01', physState: 'POWER_ON', runState: 'SYNC'};
@@ -41,15 +42,25 @@ test('runtime flow: thaw → MUTATE, timeout → failTo → retry, discoveries a
   }
 });
 
-test('an inconsistent cfg is explained by why', async () => {
+test('a cfg that can never converge is refused at write time, naming why; nothing is stored', async () => {
   const h = harness(powerBootModules());
   try {
-    h.store.create([{...onSync, physState: 'POWER_OFF'}]);
-    await settle();
-    const why = h.engine.why('n01');
-    assert.not.ok(why.converged);
-    assert.match(why.blocked ?? '', 'cfg is inconsistent: runState SYNC requires physState POWER_ON');
-    assert.match(why.summary, 'cannot converge');
+    const error = (() => {
+      try {
+        h.store.create([{...onSync, physState: 'POWER_OFF'}]);
+      } catch (e) {
+        return e as LayercakeError;
+      }
+      return undefined;
+    })();
+    assert.instance(error, LayercakeError);
+    assert.is(error!.code, 'LC_ERR_CFG_UNREACHABLE');
+    assert.is(error!.status, 409);
+    assert.match(error!.message, 'node n01: this cfg can never converge: runState SYNC requires physState POWER_ON, but cfg has POWER_OFF');
+    assert.is(h.store.byName('n01'), undefined, 'nothing was stored');
+    h.store.create([onSync]);
+    assert.throws(() => h.store.update(h.store.byName('n01')!.cfg.id, {physState: 'POWER_OFF'}), (e: LayercakeError) => e.code === 'LC_ERR_CFG_UNREACHABLE');
+    assert.is(h.store.byName('n01')!.cfg.physState, 'POWER_ON', 'unchanged');
   } finally {
     h.close();
   }

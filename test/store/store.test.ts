@@ -170,7 +170,7 @@ test('bad input is rejected whole, naming node, URL and value, and changes nothi
     store.apply([{nodename: 'n1'}]);
     const attempts: [unknown[], RegExp][] = [
       [[{nodename: 'n2'}, {nodename: 'n3', physState: 'ON'}], /node n3: \/physState: expected one of PHYS_UNKNOWN, POWER_OFF, POWER_ON/],
-      [[{nodename: 'n2', extensions: {pxe: {}}}], /node n2: \/extensions\/pxe: unknown extension \(registered: ipv4\)/],
+      [[{nodename: 'n2', extensions: {pxe: {}}}], /node n2: \/extensions\/pxe: unknown extension \(registered: ipv4, power\)/],
       [[{nodename: 'n2', extensions: {ipv4: {ip: '10.0.0.300'}}}], /node n2: \/extensions\/ipv4\/ip: expected an IPv4 address/],
       [[{nodename: 'n2'}, {nodename: 'n2'}], /node n2: \/nodename: appears twice in the input/],
       [[{nodename: 'bad name'}], /expected a host name/],

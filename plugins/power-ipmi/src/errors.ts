@@ -4,6 +4,8 @@
  * look at; the message is what the operator reads in `layercake node why`, so it names the BMC and
  * says what happened in plain words. Messages never contain a password.
  */
+import type {ErrorCode} from '@layercake/sdk';
+
 export type IpmiErrorKind =
   /** No answer (timeout) or the port is closed: the BMC is down, unplugged or hung. */
   | 'unreachable'
@@ -24,13 +26,21 @@ export class IpmiError extends Error {
   readonly kind: IpmiErrorKind;
   /** The BMC, as host:port. */
   readonly bmc: string;
+  /** The catalogue's code, when the failure has one of its own (the CLI shows it). */
+  readonly code?: ErrorCode;
 
-  constructor(kind: IpmiErrorKind, bmc: string, message: string, options?: {cause?: unknown}) {
+  constructor(kind: IpmiErrorKind, bmc: string, message: string, options?: {cause?: unknown; code?: ErrorCode}) {
     super(message, options);
     this.name = 'IpmiError';
     this.kind = kind;
     this.bmc = bmc;
+    this.code = options?.code;
   }
+}
+
+/** A BMC host name that does not resolve: a mistake in the node's ipmi extension, not a sick BMC. */
+export function hostNotFound(bmc: string, host: string, why: string): IpmiError {
+  return new IpmiError('config', bmc, `BMC host name "${host}" does not resolve (${why}): give ipmi.host the BMC's IP address or a name this machine resolves`, {code: 'LC_ERR_IPMI_HOST'});
 }
 
 /** Whether a failure says something about the BMC's health (and so counts for its circuit breaker). */

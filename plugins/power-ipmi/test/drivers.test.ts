@@ -97,6 +97,20 @@ if (missing) {
     assert.is(e.message, `BMC 127.0.0.1:${farm.sims[2].port} rejected the credentials of user "admin": wrong password (RAKP 2 key exchange code does not match)`);
   });
 
+  test('both drivers: a BMC host name that does not resolve is a config error with its own code (not a bad port)', async () => {
+    const host = 'no-such-bmc.invalid'; // .invalid never resolves (RFC 6761)
+    const errors: IpmiError[] = [];
+    for (const d of drivers) errors.push(await rejects(d.status(target(0, {host}))) as IpmiError);
+    for (const e of errors) {
+      assert.instance(e, IpmiError);
+      assert.is(e.kind, 'config', e.message);
+      assert.is(e.code, 'LC_ERR_IPMI_HOST');
+      assert.match(e.message, /BMC host name "no-such-bmc.invalid" does not resolve \(ENOTFOUND\): give ipmi.host the BMC's IP address/);
+      assert.not.match(e.message, /Port should be/);
+    }
+    assert.is(errors[0].message, errors[1].message, 'both drivers say the same');
+  });
+
   test('both drivers: a user without the privilege for chassis control is refused the same way', async () => {
     const viewer = (i: number) => target(i, {username: 'viewer', password: 'viewpass', privilege: 'USER'});
     for (const d of drivers) {

@@ -5,6 +5,6 @@ export {Machine, type MachineFaults, type MachineStage, type MachineStatus, type
 export {World, type WorldMachine, type WorldOptions, type WorldView} from './world.js';
 export {WorldProcesses, type WorldProcessesOptions} from './world-processes.js';
 export {dhcpLease, bootScript, kernelArgs, type BootTarget, type Lease} from './firmware.js';
-export {layer0, type Layer0Options} from './layer0.js';
+export {layer0, SIM_IMAGES, type Layer0Options} from './layer0.js';
 export {startCluster, machinesOf, clusterNodes, ipOf, type ClusterOptions, type SimulatedCluster} from './cluster.js';
 export {convergence, renderStatus, type Convergence} from './status.js';

@@ -6,6 +6,9 @@ import {rm} from 'node:fs/promises';
 import {join} from 'node:path';
 import {parseDaemonConfig, startDaemon, type ModuleSpec} from '@layercake/sdk';
 import {ImageApiService, startServer} from '@layercake/plugin-imageapi';
+
+/** The Layer1 images of the simulated world: rolling to any other path fails as on a real node ("does not exist"). */
+export const SIM_IMAGES = ['/images/layer1-base.sqfs', '/images/layer1-v2.sqfs'];
 import type {Layer0Factory} from './machine.js';
 
 export interface Layer0Options {
@@ -25,7 +28,7 @@ export function layer0(options: Layer0Options): Layer0Factory {
   return async (machine, args) => {
     const dir = join(options.dir, machine.id);
     await rm(dir, {recursive: true, force: true}); // Layer0 is a RAM disk: every boot starts empty
-    const imageapi = await ImageApiService.open({stateDir: join(dir, 'imageapi'), simulate: true});
+    const imageapi = await ImageApiService.open({stateDir: join(dir, 'imageapi'), simulate: true, simulatedFiles: SIM_IMAGES});
     const server = await startServer(imageapi, {listen: '127.0.0.1:0'});
     try {
       const config = parseDaemonConfig({

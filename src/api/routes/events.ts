@@ -61,7 +61,7 @@ export function registerEventRoutes(app: FastifyInstance, daemon: ApiDaemon, red
     try {
       filter = parseFilter(daemon, req.query);
     } catch (error) {
-      send({kind: 'error', error: {code: 'INVALID', message: (error as Error).message}});
+      send({kind: 'error', error: {code: 'LC_ERR_INPUT_INVALID', message: (error as Error).message}});
       socket.close(1008, (error as Error).message.slice(0, 120));
       return;
     }
@@ -75,7 +75,7 @@ export function registerEventRoutes(app: FastifyInstance, daemon: ApiDaemon, red
         subscribe(filter);
         send({kind: 'subscribed', filter});
       } catch (error) {
-        send({kind: 'error', error: {code: 'INVALID', message: (error as Error).message}});
+        send({kind: 'error', error: {code: 'LC_ERR_INPUT_INVALID', message: (error as Error).message}});
       }
     });
     socket.on('close', () => unsubscribe?.());

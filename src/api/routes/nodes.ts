@@ -6,7 +6,8 @@
 import type {FastifyInstance} from 'fastify';
 import {ConflictError, NotFoundError, ValidationError} from '../../model/errors.js';
 import type {JsonValue, Node, NodeView} from '../../model/node.js';
-import {setAt} from '../../model/url.js';
+import {getAt, setAt} from '../../model/url.js';
+import type {PowerExtension} from '../../model/power.js';
 import type {ApiDaemon} from '../daemon-port.js';
 import {checkNodeSize, DEFAULT_LIMITS} from '../gate.js';
 import {sortParentFirst} from '../order.js';
@@ -167,10 +168,18 @@ export function registerNodeRoutes(app: FastifyInstance, daemon: ApiDaemon, reda
       sized(candidate);
       if (!resetUnknowable) return candidate;
       const valid = registry.validateNode(candidate);
+      // What is reset is set aside in the power extension, for power on to put back.
+      const resume: Record<string, string> = {...(valid.extensions.power as unknown as PowerExtension | undefined)?.resume};
+      const assigned = new Set(assignments.map(([pointer]) => pointer));
       for (const pointer of engine.unknowableUnder(valid)) {
         const zero = registry.zeroOf(pointer);
-        if (zero !== undefined) setAt(candidate, pointer, zero);
+        // What the request sets explicitly is kept: an impossible combination is refused, not silently undone.
+        if (zero === undefined || assigned.has(pointer)) continue;
+        const previous = getAt(valid, pointer);
+        if (typeof previous === 'string' && previous !== zero) resume[pointer] = previous;
+        setAt(candidate, pointer, zero);
       }
+      if (Object.keys(resume).length) setAt(candidate, '/extensions/power', {resume});
       return candidate;
     });
     const dryRun = req.query.dryRun ?? false;

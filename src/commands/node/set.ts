@@ -4,6 +4,7 @@ import {BaseCommand} from '../../cli/base-command.js';
 import {CliError} from '../../cli/errors.js';
 import {isAssignment, parseAssignments} from '../../cli/input.js';
 import {applySummary, formatChanges} from '../../cli/output.js';
+import {confirmDisruption} from '../../cli/power.js';
 import {resolveTargets} from '../../cli/targets.js';
 
 export default class NodeSet extends BaseCommand<typeof NodeSet> {
@@ -14,6 +15,7 @@ export default class NodeSet extends BaseCommand<typeof NodeSet> {
     {description: 'A JSON value, and a preview of the diff.', command: '<%= config.bin %> <%= command.id %> n01 ipv4.prefix:=24 --dry-run'},
     {description: 'Reset a value to its zero ("don\'t care").', command: '<%= config.bin %> <%= command.id %> n01 --reset pxe.state'},
     {description: 'Pick fields and values interactively.', command: '<%= config.bin %> <%= command.id %> n01'},
+    {description: 'Power off running nodes, as `power off` does (asks first; off a terminal needs --yes).', command: '<%= config.bin %> <%= command.id %> n16 physState=POWER_OFF --yes'},
   ];
 
   static override strict = false;
@@ -22,6 +24,7 @@ export default class NodeSet extends BaseCommand<typeof NodeSet> {
     'dry-run': Flags.boolean({summary: 'Validate and print the diff, change nothing.'}),
     reset: Flags.string({summary: 'Reset a URL to its zero value (repeatable).', multiple: true}),
     all: Flags.boolean({summary: 'Act on every node.'}),
+    yes: Flags.boolean({char: 'y', summary: 'Do not ask before powering off or cycling running nodes (physState=POWER_OFF).'}),
   };
 
   public async run(): Promise<ApplyResult | undefined> {
@@ -37,7 +40,15 @@ export default class NodeSet extends BaseCommand<typeof NodeSet> {
       const {editNodes} = await import('../../cli/node-editor.js');
       return editNodes(client, views);
     }
-    const result = await client.setValues({nodes: views.map((v) => v.cfg.id), set, reset}, {dryRun: this.flags['dry-run']});
+    // Setting physState resets, as `power off` does, the other values that could not hold (runState,
+    // images...; what is set explicitly is kept, and an impossible combination is refused).
+    const request = {nodes: views.map((v) => v.cfg.id), set, reset, resetUnknowable: 'physState' in set || '/physState' in set};
+    const power = set.physState ?? set['/physState'];
+    if ((power === 'POWER_OFF' || power === 'POWER_CYCLE') && !this.flags['dry-run']) {
+      await client.setValues(request, {dryRun: true}); // a refused write fails before anyone is asked
+      await confirmDisruption(power === 'POWER_OFF' ? 'off' : 'cycle', views, {yes: this.flags.yes, json: this.jsonEnabled()});
+    }
+    const result = await client.setValues(request, {dryRun: this.flags['dry-run']});
     for (const line of formatChanges(result.changes)) this.log(line);
     this.log(applySummary(result));
     return result;

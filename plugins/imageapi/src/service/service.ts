@@ -110,6 +110,8 @@ export interface ServiceLogger {
 export interface ServiceOptions {
   stateDir: string;
   simulate?: boolean;
+  /** With simulate: the image files that exist in the simulated world (default: any path does). */
+  simulatedFiles?: readonly string[];
   /** Overrides the platform (tests). */
   platform?: Platform;
   log?: ServiceLogger;
@@ -162,7 +164,7 @@ export class ImageApiService {
   private constructor(private readonly options: ServiceOptions) {
     this.stateDir = resolve(options.stateDir);
     if (/[,:\s]/.test(this.stateDir)) throw new Error(`the state directory ${this.stateDir} must not contain commas, colons or white space (they would break overlay options)`);
-    this.platform = options.platform ?? (options.simulate ? new SimulatedPlatform() : new LinuxPlatform());
+    this.platform = options.platform ?? (options.simulate ? new SimulatedPlatform(options.simulatedFiles && new Set(options.simulatedFiles)) : new LinuxPlatform());
     this.mountsDir = join(this.stateDir, 'mounts');
     this.logsDir = join(this.stateDir, 'logs');
     this.runDir = join(this.stateDir, 'run');

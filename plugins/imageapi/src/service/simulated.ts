@@ -6,7 +6,7 @@
  * a small spawner process shared by the whole process (spawner.ts), so that a start does not cost a fork
  * of a large process (a simulated cluster runs thousands of services in one).
  */
-import {failed} from '../api/errors.js';
+import {badRequest, failed} from '../api/errors.js';
 import type {DriverStatus, IscsiSpec, NfsSpec, Platform, RbdSpec, StartSpec, Started} from './platform.js';
 import {startStandIn} from './spawner.js';
 
@@ -15,6 +15,9 @@ export class SimulatedPlatform implements Platform {
   private readonly mounted = new Set<string>();
   private readonly loops = new Map<string, string>();
   private nextLoop = 0;
+
+  /** `files`: the image files of the simulated world (a path not among them does not exist); absent, every path exists. */
+  constructor(private readonly files?: ReadonlySet<string>) {}
 
   async init(): Promise<void> {}
 
@@ -40,7 +43,9 @@ export class SimulatedPlatform implements Platform {
     return this.loops.get(device) ?? '(simulated)';
   }
 
-  checkFile(): void {}
+  checkFile(path: string, field: string): void {
+    if (this.files && !this.files.has(path)) throw badRequest(field, `${path} does not exist`);
+  }
 
   checkBlockDevice(): void {}
 

@@ -5,7 +5,7 @@
  * driver's.
  */
 import {execa} from 'execa';
-import {abortError, bmcLabel, IpmiError} from '../errors.js';
+import {abortError, bmcLabel, hostNotFound, IpmiError} from '../errors.js';
 import type {BootDevice} from '../extension.js';
 import type {BmcDriver, BmcTarget, BootOptions, DriverTiming, PowerAction, PowerState} from './driver.js';
 
@@ -90,6 +90,8 @@ export function classify(bmc: string, target: BmcTarget, output: string): IpmiEr
   if (has(/invalid (authentication|integrity|confidentiality) algorithm|no cipher suite match|no matching/i)) {
     return new IpmiError('protocol', bmc, `BMC ${bmc} does not offer cipher suite ${target.cipherSuite}: ${lastMeaningful(lines)}`);
   }
+  const lookup = lines.map((l) => /^Address lookup for (\S+) failed/i.exec(l)).find(Boolean);
+  if (lookup) return hostNotFound(bmc, lookup[1], 'ENOTFOUND');
   if (has(/Get Auth Capabilities error|Error issuing Get Channel Authentication Capabilities|No response from remote controller|Unable to establish IPMI v2/i)) {
     return new IpmiError('unreachable', bmc, `BMC ${bmc} did not answer (ipmitool: ${lines.find((l) => /error|no response|unable/i.test(l)) ?? 'no response'})`);
   }

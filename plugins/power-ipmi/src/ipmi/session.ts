@@ -7,7 +7,7 @@
 import dgram from 'node:dgram';
 import {isIP} from 'node:net';
 import {randomBytes, randomInt} from 'node:crypto';
-import {abortError, bmcLabel, IpmiError} from '../errors.js';
+import {abortError, bmcLabel, hostNotFound, IpmiError} from '../errors.js';
 import {
   AUTH_STATUS, CIPHER_SUITES, Cmd, COMPLETION_CODES, NAME_ONLY_LOOKUP, NetFn, PayloadType, Privilege,
   RMCP_PLUS_STATUS, type CipherSuiteId, type PrivilegeName,
@@ -159,7 +159,13 @@ export class RmcpPlusSession {
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error): void => reject(new IpmiError('unreachable', this.bmc, `BMC ${this.bmc} cannot be reached: ${error.message}`, {cause: error}));
       socket.once('error', onError);
-      socket.connect(this.opts.port, this.opts.host, () => { socket.off('error', onError); resolve(); });
+      // A host name that does not resolve comes to the callback (not as an 'error' event).
+      socket.connect(this.opts.port, this.opts.host, (error?: NodeJS.ErrnoException) => {
+        socket.off('error', onError);
+        if (!error) resolve();
+        else if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') reject(hostNotFound(this.bmc, this.opts.host, error.code));
+        else onError(error);
+      });
     });
   }
 

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core';
 import * as sdk from '@layercake/sdk';
-import {defaultSocketPath, LocalCommand, socketLive, type ModuleSpec} from '@layercake/sdk';
+import {CliError, defaultSocketPath, LocalCommand, socketLive, type ModuleSpec} from '@layercake/sdk';
 import {startCluster, type SimulatedCluster} from '../cluster.js';
 import {convergence, renderStatus, type Convergence} from '../status.js';
 
@@ -46,9 +46,10 @@ export default class Demo extends LocalCommand<typeof Demo> {
       cluster = await startCluster({nodes: flags.nodes, faults: flags.faults, modules, listen: flags.listen, socket: mine, worldProcesses, cliRoot: this.config.root});
     } catch (error) {
       const e = error as Error & {code?: string};
-      this.error(e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message)
-        ? `${flags.listen} is in use (another daemon or demo?): stop it, or run the demo with --listen 127.0.0.1:0`
-        : `the demo could not start: ${e.message}`, {exit: 1});
+      if (e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message)) {
+        throw new CliError(`${flags.listen} is in use`, {code: 'LC_ERR_LISTEN_EADDRINUSE', hint: 'another daemon or demo listens there: stop it, or run the demo with --listen 127.0.0.1:0'});
+      }
+      throw error;
     }
     // The local socket needs no token; TCP clients need the demo's token (its state dir is temporary).
     const socketPath = cluster.daemon.socketPath!;

@@ -81,16 +81,39 @@ export default class ImageRoll extends BaseCommand<typeof ImageRoll> {
       if (removals.some((n) => dsc.images?.[n])) return false;
       return names.every((n) => dsc.images?.[n]?.applied === cfgDigest(cfg.images?.[n]) && (dsc.images?.[n]?.state === 'ACTIVE' || dsc.images?.[n]?.state === 'IDLE'));
     };
+    // An image of the roll that fails on the node (its file does not exist, it does not start): the roll failed.
+    const failure = (view: NodeView) => {
+      const dsc = (view.dsc.extensions.imageset ?? {}) as {images?: Record<string, {state?: string; lastError?: string}>};
+      const bad = names.find((n) => ['ERROR', 'FATAL'].includes(dsc.images?.[n]?.state ?? '') && dsc.images?.[n]?.lastError);
+      return bad && `image ${bad}: ${dsc.images![bad].lastError}`;
+    };
     const fresh = await resolveTargets(client, views.map((v) => v.cfg.id));
     const wait = await followConvergence({
       client, views: fresh.views, enums: await client.stateEnumerables(), mode: progressMode(views.length, {json: this.jsonEnabled()}),
-      timeoutMs, isDone: rolled, doneLabel: 'rolled', log: (line) => this.log(line),
+      timeoutMs, isDone: rolled, isFailed: failure, doneLabel: 'rolled', log: (line) => this.log(line),
     });
     this.log(`${wait.converged} rolled${wait.failed ? `, ${wait.failed} failed` : ''}${wait.timedOut ? `, ${wait.timedOut} still rolling at the time limit` : ''}`);
-    if (wait.failed || wait.timedOut) {
+    const failed = wait.nodes.filter((n) => n.outcome !== 'converged');
+    if (failed.length) {
+      // The nodes that did not roll get their previous images back in cfg: the roll changes nothing there.
+      const back = failed.map((n) => ({id: n.id, extensions: {imageset: {images: previousImages(views.find((v) => v.cfg.id === n.id)!, assignments.map((a) => a.name), removals)}}}));
+      await client.apply(back);
       process.exitCode = 1;
-      if (!this.jsonEnabled()) throw new CliError(`${wait.failed + wait.timedOut} of ${wait.nodes.length} node(s) did not roll`, {code: 'LC_ERR_NOT_CONVERGED', hint: 'layercake image list NODES shows each image\'s last error; layercake node why NODE the engine\'s view'});
+      if (!this.jsonEnabled()) {
+        const missing = failed.find((n) => /does not exist/.test(n.reason ?? ''));
+        throw new CliError(`${failed.length} of ${wait.nodes.length} node(s) did not roll (their images were put back in cfg): ${failed.map((n) => `${n.nodename}: ${n.reason ?? n.outcome}`).join('; ')}`, {
+          code: missing ? 'LC_ERR_IMAGE_UNKNOWN' : 'LC_ERR_NOT_CONVERGED',
+          hint: missing ? undefined : 'layercake image list NODES shows each image\'s last error; layercake node why NODE the engine\'s view',
+          exit: missing ? 2 : 1,
+        });
+      }
     }
     return {changes: result.changes, dryRun: false, wait};
   }
+}
+
+/** A node's cfg images of these names as they were before the roll (null: the image was not there). */
+function previousImages(view: NodeView, names: readonly string[], removed: readonly string[]): Record<string, unknown> {
+  const images = ((view.cfg.extensions.imageset ?? {}) as {images?: Record<string, unknown>}).images ?? {};
+  return Object.fromEntries([...names, ...removed].map((n) => [n, images[n] ?? null]));
 }
