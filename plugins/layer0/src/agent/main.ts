@@ -51,6 +51,8 @@ async function imageapi(argv: string[]): Promise<void> {
   const service = await ImageApiService.open({stateDir: values['state-dir'], simulate: values.simulate, log});
   const server = await startServer(service, {listen: values.listen, logger: values.verbose});
   console.log(`ImageAPI listening on ${server.url}/imageapi/v1, state in ${service.stateDir}`);
+  const unavailable = Object.entries(service.info().drivers).filter(([, d]) => !d.available).map(([name]) => name);
+  if (unavailable.length) console.log(`not available on this node: ${unavailable.join(', ')}`);
   await stopSignal();
   await server.close();
   await service.close({purge: values['purge-on-exit']});

@@ -224,7 +224,7 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
       const sum = await sha256File(path);
       manifest.artifacts[name] = {inputs: digest, sha256: sum, size: st.size};
       files.push({name, path, size: st.size, sha256: sum, built});
-      return built ? `${name}: ${(st.size / 1e6).toFixed(1)} MB` : `${name}: unchanged, kept`;
+      return built ? `${(st.size / 1e6).toFixed(1)} MB` : "unchanged, kept";
     },
   });
   const staged = (name: string, stage: (root: string) => Promise<void>) => async (out: string) => {
