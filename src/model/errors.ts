@@ -40,3 +40,13 @@ export class ConflictError extends LayercakeError {
 export function describe(where: {node?: string; url?: string}, problem: string): string {
   return [where.node && `node ${where.node}`, where.url, problem].filter(Boolean).join(': ');
 }
+
+// ---- Layer0 (plugins/layer0: `layercake layer0 build`); rows in docs/errors.md ----
+export const LAYER0_ERRORS = {
+  /** An input of the build is not installed (the message names it and its Debian package). */
+  INPUT_MISSING: 'LC_ERR_LAYER0_INPUT_MISSING',
+  /** A step of the build failed (bundling, depmod, cpio, zstd, an unknown --modules name). */
+  BUILD: 'LC_ERR_LAYER0_BUILD',
+  /** --authorized-keys (or ~/.ssh) holds something that is not an OpenSSH public key. */
+  KEYS: 'LC_ERR_LAYER0_KEYS',
+} as const;

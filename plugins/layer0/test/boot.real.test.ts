@@ -108,6 +108,8 @@ if (why) {
   let con: Console;
   let sshPort = 0;
   let qmpSocket = '';
+  let started = 0;
+  const mark = (what: string) => console.log(`  ${what} at ${((Date.now() - started) / 1000).toFixed(1)} s`); // figures for docs/layer0.md, not assertions
   const home = process.env.HOME;
   const exec = (command: string) => execOne({id: NODE.id, nodename: NODE.name, host: '127.0.0.1', port: sshPort}, command,
     {user: 'root', port: sshPort, parallel: 1, timeoutMs: 60_000, knownHosts: '/dev/null'});
@@ -140,6 +142,7 @@ if (why) {
       '-no-reboot', '-qmp', `unix:${qmpSocket},server=on,wait=off`, '-kernel', join(out, 'vmlinuz'), '-initrd', initrd, '-append', cmdline,
       '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${sshPort}-:2022`, '-device', 'virtio-net-pci,netdev=n0'], {stdio: ['pipe', 'pipe', 'pipe']});
     con = new Console(vm);
+    started = Date.now();
   });
 
   test.after(async () => {
@@ -154,8 +157,10 @@ if (why) {
     for (const m of ['virtio_net', 'virtio_pci', 'loop', 'squashfs', 'overlay', 'nbd']) assert.ok(mods[1]!.split(' ').includes(m), `${m} in "${mods[1]}"`);
     // layercake.iface names eth9, which does not exist: Layer0 takes the first NIC and says why
     await con.wait(/layer0: interface eth0 \(first NIC: layercake\.iface=eth9 not found, no BOOTIF=\) configured: 10\.0\.2\.15\/24 gateway 10\.0\.2\.2/, 10_000);
+    mark('interface configured');
     await con.wait(/layer0: imageapi started \(pid \d+\)/, 30_000);
     const agent = await con.wait(/layer0: agent started \(pid (\d+)\)/, 30_000);
+    mark('agent started');
 
     // the parent sees the node phone home and discovers it SYNC
     await new Promise<void>((resolve, reject) => {
@@ -164,6 +169,7 @@ if (why) {
       const off = parent!.store.events.subscribe({types: ['STATE_CHANGE']}, () => { if (parent!.store.get(NODE.id)?.dsc.runState === 'SYNC') done(); });
       if (parent!.store.get(NODE.id)?.dsc.runState === 'SYNC') done();
     });
+    mark('SYNC at the parent');
 
     // sshd on 2022 takes the head key (found by `layercake exec`'s defaults); the secret is root's alone
     const r = await exec('cat /proc/cmdline; stat -c "%a %U" /run/layer0/join-secret; ps -o args | grep -c "[0]0112233445566"; for i in $(seq 60); do wget -qO- http://127.0.0.1:8080/openapi.json && break; sleep 1; done | head -c 200');

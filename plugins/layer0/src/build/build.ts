@@ -10,7 +10,7 @@
 import {createHash} from 'node:crypto';
 import {execFileSync} from 'node:child_process';
 import {createReadStream, promises as fs} from 'node:fs';
-import {dirname, join, relative} from 'node:path';
+import {basename, dirname, join, relative} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {packInitrd} from './archive.js';
 import {bundleAgent} from './bundle.js';
@@ -170,6 +170,11 @@ async function stageBase(root: string, inputs: Inputs, agent: Buffer): Promise<v
   await installBusybox(root, inputs.busybox);
   await copyProgram(root, inputs.node, 'usr/bin/node');
   await copyProgram(root, inputs.dropbear, 'usr/sbin/dropbear');
+  for (const tool of inputs.imageTools) {
+    const name = basename(tool.path);
+    for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin']) await fs.rm(join(root, d, name), {force: true}); // busybox's applet
+    await copyProgram(root, tool, `usr/sbin/${name}`);
+  }
   await fs.writeFile(join(root, 'usr/lib/layercake/agent.mjs'), agent, {mode: 0o644});
   await copyTree(ROOTFS, root);
 }
@@ -215,16 +220,14 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
       await hash(h);
       const digest = h.digest();
       const path = join(dir, name);
-      let built = false;
-      if (opts.force || !await upToDate(dir, name, digest, manifest)) {
+      const built = opts.force || !await upToDate(dir, name, digest, manifest);
+      if (built) {
         await make(path);
-        built = true;
+        manifest.artifacts[name] = {inputs: digest, sha256: await sha256File(path), size: (await fs.stat(path)).size};
       }
-      const st = await fs.stat(path);
-      const sum = await sha256File(path);
-      manifest.artifacts[name] = {inputs: digest, sha256: sum, size: st.size};
-      files.push({name, path, size: st.size, sha256: sum, built});
-      return built ? `${(st.size / 1e6).toFixed(1)} MB` : "unchanged, kept";
+      const {sha256: sum, size} = manifest.artifacts[name]!;
+      files.push({name, path, size, sha256: sum, built});
+      return built ? `${(size / 1e6).toFixed(1)} MB` : 'unchanged, kept';
     },
   });
   const staged = (name: string, stage: (root: string) => Promise<void>) => async (out: string) => {
@@ -258,7 +261,7 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
     artifact('layer0-base.img', async (h) => {
       h.value('agent', sha256(agent));
       await h.file('busybox', inputs.busybox);
-      for (const p of [inputs.node, inputs.dropbear]) {
+      for (const p of [inputs.node, inputs.dropbear, ...inputs.imageTools]) {
         await h.file(p.path, p.path);
         for (const lib of p.libs) await h.file(lib, lib);
       }
