@@ -5,7 +5,8 @@
 // modules loaded by modalias, the interface configured from layercake.*, ImageAPI and the agent
 // started and the node SYNC at the parent, the join secret kept from /proc/cmdline and ps, dropbear
 // accepting the head key through `layercake exec`'s code, a killed agent restarted by the supervisor and
-// phoning home again, a root shell on the console, and the ACPI power button powering off cleanly.
+// phoning home again, a failing service backed off and shown on the console with its last words, a root
+// shell on the console, and the ACPI power button powering off cleanly.
 import {spawn, type ChildProcess} from 'node:child_process';
 import {createSocket} from 'node:dgram';
 import {createReadStream, createWriteStream, mkdtempSync, rmSync} from 'node:fs';
@@ -189,6 +190,16 @@ if (why) {
     assert.is.not(again[1], agent[1]);
     const synced = await exec('for i in $(seq 90); do [ "$(logread | grep -c "synced with the parent")" -ge 2 ] && { echo resynced; exit 0; }; sleep 1; done; logread | grep agent: | tail -5; exit 1');
     assert.is(synced.stdout.trim(), 'resynced', synced.stdout);
+
+    // a service that keeps failing: restarted after 1, 2, 4 s, then shown on the console with its last words
+    const flakyFrom = con.text.length;
+    const flaky = await exec('setsid /etc/layer0/supervise flaky sh -c "echo flaky-last-words; exit 3" </dev/null >/dev/null 2>&1 &');
+    assert.is(flaky.exitCode, 0, flaky.error ?? flaky.stderr);
+    for (const wait of [1, 2, 4]) await con.wait(new RegExp(`layer0: flaky exited \\(code 3\\) after \\d+s; restarting in ${wait}s`), 30_000, flakyFrom);
+    const dying = await con.wait(/layer0: flaky keeps dying \(3 times in a row\)[^\n]*\n(layer0: {3}[^\n]*\n)+/, 30_000, flakyFrom);
+    assert.match(dying[0], /layer0: {3}flaky-last-words/);
+    await exec('kill "$(cat /run/layer0/supervise-flaky.pid)"');
+    await con.wait(/layer0: flaky stopped/, 30_000, flakyFrom);
 
     // a root shell on the serial console
     vm!.stdin!.write('echo console-shell-$((6*7)) $(id -u)\n');

@@ -2,7 +2,7 @@
 // dependency closure, the agent bundle, and the build itself on small real inputs (the real kernel's
 // modules, busybox, a small dynamic program standing in for node): byte-identical rebuilds, skipping
 // unchanged artifacts, rebuilding a changed or damaged one.
-import {execFileSync, spawnSync} from 'node:child_process';
+import {execFileSync, spawn, spawnSync} from 'node:child_process';
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -179,6 +179,28 @@ if (why) {
     assert.ok(forced.files.every((f) => f.built));
     const manifest = JSON.parse(readFileSync(join(out, MANIFEST), 'utf8')) as {artifacts: Record<string, {sha256: string}>};
     assert.is(manifest.artifacts['layer0-base.img']!.sha256, sums(forced)['layer0-base.img']);
+  });
+
+  test('one build at a time per directory; a dead builder\'s lock is taken over', async () => {
+    const out = join(dir, 'locked');
+    mkdirSync(out, {recursive: true});
+    const other = spawn('sleep', ['30']);
+    try {
+      writeFileSync(join(out, '.layer0-build.lock'), `${other.pid}\n`);
+      try {
+        await buildLayer0(options(out));
+        assert.unreachable('built');
+      } catch (error) {
+        assert.match((error as Error).message, new RegExp(`another layer0 build \\(pid ${other.pid}\\) is writing`));
+      }
+      assert.ok(existsSync(join(out, '.layer0-build.lock')), 'the other build\'s lock is left alone');
+    } finally {
+      other.kill();
+    }
+    await new Promise((r) => other.once('exit', r));
+    const r = await buildLayer0(options(out)); // its builder is gone: the lock is stale
+    assert.ok(r.files.every((f) => f.built));
+    assert.not.ok(existsSync(join(out, '.layer0-build.lock')));
   });
 
   test('an unknown module fails the build, naming it, and leaves nothing behind', async () => {

@@ -204,7 +204,7 @@ async function stageConfig(root: string, cluster: ClusterSettings): Promise<void
  * The steps of a build, to run in order (the command shows them as progress). The result is complete
  * once the last step has run.
  */
-export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => BuildResult} {
+export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => BuildResult; cleanup: () => Promise<void>} {
   const started = Date.now();
   const {inputs, dir} = opts;
   let manifest: Manifest;
@@ -212,6 +212,7 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
   let closure: Closure;
   const files: ArtifactResult[] = [];
   let scratch = '';
+  let locked = false;
 
   const artifact = (name: ArtifactName, hash: (h: InputHash) => Promise<void>, make: (out: string) => Promise<void>): Step => ({
     title: name,
@@ -242,6 +243,9 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
       title: 'Bundle the agent and resolve the kernel modules',
       run: async () => {
         await fs.mkdir(dir, {recursive: true});
+        await lock(dir);
+        locked = true;
+        await cleanScratch(dir); // what a build that died left behind
         manifest = await readManifest(dir);
         scratch = await fs.mkdtemp(join(dir, '.build-'));
         agent = await bundleAgent();
@@ -286,12 +290,18 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
         const tmp = join(dir, `.${MANIFEST}.tmp`);
         await fs.writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n');
         await fs.rename(tmp, join(dir, MANIFEST));
-        await fs.rm(scratch, {recursive: true, force: true});
       },
     },
   ];
   return {
     steps,
+    /** Removes the scratch and the lock (call it after the steps, whether they succeeded or not). */
+    async cleanup() {
+      if (!locked) return;
+      await cleanScratch(dir);
+      await fs.rm(join(dir, LOCK), {force: true});
+      locked = false;
+    },
     result: () => ({
       dir, kernel: inputs.kernel.version, modules: {count: closure.paths.length, builtin: closure.builtin},
       files: ARTIFACTS.map((n) => files.find((f) => f.name === n)!).filter(Boolean), seconds: (Date.now() - started) / 1000,
@@ -300,19 +310,48 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
 }
 
 /** Removes what a build left in `dir` besides its artifacts (scratch trees, half-written files). */
-export async function cleanScratch(dir: string): Promise<void> {
+async function cleanScratch(dir: string): Promise<void> {
   for (const e of await fs.readdir(dir).catch(() => [] as string[])) {
     if (e.startsWith('.build-') || e.endsWith('.tmp')) await fs.rm(join(dir, e), {recursive: true, force: true});
   }
 }
 
+const LOCK = '.layer0-build.lock';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** One build at a time per directory: a lock file holding the builder's pid (a dead builder's lock is taken over). */
+async function lock(dir: string): Promise<void> {
+  const path = join(dir, LOCK);
+  for (;;) {
+    try {
+      await fs.writeFile(path, `${process.pid}\n`, {flag: 'wx'});
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const pid = Number((await fs.readFile(path, 'utf8').catch(() => '')).trim());
+    if (pid && pid !== process.pid && alive(pid)) {
+      throw new Error(`another layer0 build (pid ${pid}) is writing ${dir}: wait for it to finish (or remove ${path} if that process is not a build)`);
+    }
+    await fs.rm(path, {force: true});
+  }
+}
+
 /** Runs every step (no progress display); the scratch is removed even when a step fails. */
 export async function buildLayer0(opts: BuildOptions): Promise<BuildResult> {
-  const {steps, result} = buildSteps(opts);
+  const {steps, result, cleanup} = buildSteps(opts);
   try {
     for (const s of steps) await s.run();
   } finally {
-    await cleanScratch(opts.dir);
+    await cleanup();
   }
   return result();
 }

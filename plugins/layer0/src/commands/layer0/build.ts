@@ -2,7 +2,7 @@ import {join} from 'node:path';
 import {Flags} from '@oclif/core';
 import {CliError, LocalCommand, renderTable} from '@layercake/sdk';
 import {localPxe} from '@layercake/plugin-pxe';
-import {buildSteps, cleanScratch, type BuildResult} from '../../build/build.js';
+import {buildSteps, type BuildResult} from '../../build/build.js';
 import {agentSettings, defaultArch} from '../../build/cluster.js';
 import {findInputs, type Requirement} from '../../build/inputs.js';
 import {headKeys} from '../../build/keys.js';
@@ -53,7 +53,7 @@ export default class Layer0Build extends LocalCommand<typeof Layer0Build> {
       throw new CliError((error as Error).message, {code: 'LC_ERR_LAYER0_KEYS', exit: 2, hint: 'give --authorized-keys FILE with OpenSSH public keys'});
     }
     if (keys.generated && !this.jsonEnabled()) this.log(`Generated the head's SSH key pair ${keys.generated} (Layer0's sshd on port 2022 accepts it; layercake exec uses it).`);
-    const {steps, result} = buildSteps({
+    const {steps, result, cleanup} = buildSteps({
       inputs: found.inputs, dir, force: flags.force,
       modules: [...DEFAULT_MODULES, ...(flags.modules ?? []).map((m) => m.trim()).filter(Boolean)],
       cluster: {agent: agentSettings(loaded.config as Record<string, unknown>), authorizedKeys: keys.authorizedKeys},
@@ -63,7 +63,7 @@ export default class Layer0Build extends LocalCommand<typeof Layer0Build> {
     } catch (error) {
       throw new CliError(`Layer0 build failed: ${(error as Error).message}`, {code: 'LC_ERR_LAYER0_BUILD', hint: 'layercake layer0 build --check names missing inputs; nothing in the boot root was changed by the failed step'});
     } finally {
-      await cleanScratch(dir);
+      await cleanup();
     }
     const built = result();
     if (!this.jsonEnabled()) {
