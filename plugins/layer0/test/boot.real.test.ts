@@ -154,14 +154,14 @@ if (why) {
   });
 
   test('Layer0 boots under qemu to a running, supervised agent', async () => {
-    const mods = await con.wait(/layer0: modules loaded: ([^\n]*)/, 90_000);
+    const mods = await con.wait(/layer0: modules loaded at [\d.]+s: ([^\r\n]*)\r?\n/, 90_000); // the whole line
     for (const m of ['virtio_net', 'virtio_pci', 'loop', 'squashfs', 'overlay', 'nbd']) assert.ok(mods[1]!.split(' ').includes(m), `${m} in "${mods[1]}"`);
     // layercake.iface names eth9, which does not exist: Layer0 takes the first NIC and says why
-    await con.wait(/layer0: interface eth0 \(first NIC: layercake\.iface=eth9 not found, no BOOTIF=\) configured: 10\.0\.2\.15\/24 gateway 10\.0\.2\.2/, 10_000);
+    await con.wait(/layer0: interface eth0 \(first NIC: layercake\.iface=eth9 not found, no BOOTIF=\) configured: 10\.0\.2\.15\/24 gateway 10\.0\.2\.2 \(at [\d.]+s\)/, 10_000);
     mark('interface configured');
-    await con.wait(/layer0: imageapi started \(pid \d+\)/, 30_000);
-    const agent = await con.wait(/layer0: agent started \(pid (\d+)\)/, 30_000);
-    mark('agent started');
+    await con.wait(/layer0: imageapi started \(pid \d+, at [\d.]+s\)/, 30_000);
+    const agent = await con.wait(/layer0: agent started \(pid (\d+), at ([\d.]+)s\)/, 30_000);
+    mark(`agent started (guest uptime ${agent[2]} s)`);
 
     // the parent sees the node phone home and discovers it SYNC
     await new Promise<void>((resolve, reject) => {
@@ -186,7 +186,7 @@ if (why) {
     const kill = await exec('kill -9 "$(cat /run/layer0/agent.pid)"');
     assert.is(kill.exitCode, 0, kill.error ?? kill.stderr);
     await con.wait(/layer0: agent exited \(code 137\) after \d+s; restarting in 1s/, 20_000, agent.end);
-    const again = await con.wait(/layer0: agent started \(pid (\d+)\)/, 20_000, agent.end);
+    const again = await con.wait(/layer0: agent started \(pid (\d+), at [\d.]+s\)/, 20_000, agent.end);
     assert.is.not(again[1], agent[1]);
     const synced = await exec('for i in $(seq 90); do [ "$(logread | grep -c "synced with the parent")" -ge 2 ] && { echo resynced; exit 0; }; sleep 1; done; logread | grep agent: | tail -5; exit 1');
     assert.is(synced.stdout.trim(), 'resynced', synced.stdout);
