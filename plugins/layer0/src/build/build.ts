@@ -95,6 +95,12 @@ async function readManifest(dir: string): Promise<Manifest> {
   return {format: FORMAT, artifacts: {}};
 }
 
+async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
+  const tmp = join(dir, `.${MANIFEST}.tmp`);
+  await fs.writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n');
+  await fs.rename(tmp, join(dir, MANIFEST));
+}
+
 /** The artifact on disk is the one the manifest recorded for these inputs. */
 async function upToDate(dir: string, name: ArtifactName, inputs: string, manifest: Manifest): Promise<boolean> {
   const m = manifest.artifacts[name];
@@ -225,6 +231,7 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
       if (built) {
         await make(path);
         manifest.artifacts[name] = {inputs: digest, sha256: await sha256File(path), size: (await fs.stat(path)).size};
+        await writeManifest(dir, manifest); // at once: a later step that fails does not make this one's work lost
       }
       const {sha256: sum, size} = manifest.artifacts[name]!;
       files.push({name, path, size, sha256: sum, built});
@@ -284,14 +291,6 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
     artifact('layer0-config.img', async (h) => {
       h.value('cluster', opts.cluster);
     }, staged('config', (root) => stageConfig(root, opts.cluster))),
-    {
-      title: 'Write the manifest',
-      run: async () => {
-        const tmp = join(dir, `.${MANIFEST}.tmp`);
-        await fs.writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n');
-        await fs.rename(tmp, join(dir, MANIFEST));
-      },
-    },
   ];
   return {
     steps,
