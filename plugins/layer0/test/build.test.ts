@@ -3,6 +3,7 @@
 // modules, busybox, a small dynamic program standing in for node): byte-identical rebuilds, skipping
 // unchanged artifacts, rebuilding a changed or damaged one.
 import {execFileSync, spawn, spawnSync} from 'node:child_process';
+import {createHash} from 'node:crypto';
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -201,6 +202,29 @@ if (why) {
     const r = await buildLayer0(options(out)); // its builder is gone: the lock is stale
     assert.ok(r.files.every((f) => f.built));
     assert.not.ok(existsSync(join(out, '.layer0-build.lock')));
+  });
+
+  test('the command builds into the pxe boot root of the config file, and says what it built (--json)', () => {
+    const root = join(dir, 'cli-root');
+    const config = join(dir, 'layercake.config.json');
+    writeFileSync(config, JSON.stringify({stateDir: join(dir, 'cli-state'), sync: {listen: '0.0.0.0:31777'}, modules: {pxe: {tftp: {root}}}}));
+    const keys = join(dir, 'cli.pub');
+    writeFileSync(keys, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIdtGHvXgc5Dw3Hnr6DQUpFTS6l0CMPoyKjUvJUdrxVx cli\n');
+    const run = () => spawnSync(process.execPath, [CLI, 'layer0', 'build', '--config', config, '--authorized-keys', keys, '--modules', 'e1000', '--json'], {encoding: 'utf8'});
+    const first = run();
+    assert.is(first.status, 0, first.stderr);
+    const out = JSON.parse(first.stdout) as {dir: string; files: {name: string; path: string; size: number; sha256: string; built: boolean}[]};
+    assert.is(out.dir, join(root, 'amd64'));
+    for (const f of out.files) {
+      assert.is(f.path, join(root, 'amd64', f.name));
+      assert.is(createHash('sha256').update(readFileSync(f.path)).digest('hex'), f.sha256, f.name);
+      assert.ok(f.built);
+    }
+    const agentJson = execFileSync('sh', ['-c', `zstd -dc '${join(root, 'amd64', 'layer0-config.img')}' | cpio -i --quiet --to-stdout etc/layercake/agent.json`], {encoding: 'utf8'});
+    assert.is((JSON.parse(agentJson) as {sync: {parentPort: number}}).sync.parentPort, 31777);
+    const second = run();
+    assert.is(second.status, 0, second.stderr);
+    assert.ok((JSON.parse(second.stdout) as typeof out).files.every((f) => !f.built));
   });
 
   test('an unknown module fails the build, naming it, and leaves nothing behind', async () => {
