@@ -116,7 +116,7 @@ test('authorized keys: public keys only, and a head key pair generated when ther
 });
 
 test('cluster settings: the parent\'s sync port and timers, nothing secret', () => {
-  const s = agentSettings({sync: {listen: '0.0.0.0:31499', helloInterval: '2s', joinSecretFile: '/x'}, api: {token: 'secret-token-123456'}, layer0: {logLevel: 'debug'}});
+  const s = agentSettings({sync: {listen: '0.0.0.0:31499', helloInterval: '2s', joinSecretFile: '/x'}, api: {token: 'secret-token-123456'}}, {logLevel: 'debug'});
   assert.equal(s, {logLevel: 'debug', sync: {helloInterval: '2s', parentPort: 31499}, modules: {imageset: {url: 'http://127.0.0.1:8080'}}});
 });
 

@@ -30,6 +30,7 @@ export default class Layer0Build extends LocalCommand<typeof Layer0Build> {
     arch: Flags.string({summary: 'Architecture directory under the boot root, as nodes\' `arch` names it.', default: defaultArch()}),
     'authorized-keys': Flags.string({summary: 'Public keys to authorize for root on port 2022 (default: the head\'s ~/.ssh/id_*.pub, generated if none).'}),
     'state-dir': Flags.string({summary: 'The daemon\'s state directory (for the default boot root).'}),
+    'agent-log-level': Flags.string({summary: 'Log level of the nodes\' agents (their log stays on the node: logread).', options: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], default: 'info'}),
     force: Flags.boolean({summary: 'Rebuild every artifact even if its inputs have not changed.'}),
     check: Flags.boolean({summary: 'Only check that every input is there; exit 1 naming what is missing and its Debian package.'}),
   };
@@ -56,7 +57,7 @@ export default class Layer0Build extends LocalCommand<typeof Layer0Build> {
     const {steps, result, cleanup} = buildSteps({
       inputs: found.inputs, dir, force: flags.force,
       modules: [...DEFAULT_MODULES, ...(flags.modules ?? []).map((m) => m.trim()).filter(Boolean)],
-      cluster: {agent: agentSettings(loaded.config as Record<string, unknown>), authorizedKeys: keys.authorizedKeys},
+      cluster: {agent: agentSettings(loaded.config as Record<string, unknown>, {logLevel: flags['agent-log-level']}), authorizedKeys: keys.authorizedKeys},
     });
     try {
       await this.runSteps(steps);
