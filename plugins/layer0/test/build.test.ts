@@ -134,6 +134,27 @@ test('the agent bundle is one module with what the node runs (not the CLI)', asy
   assert.match(bad.stderr, /unknown command "frobnicate"/);
 });
 
+test('the agent plans with the modules of the head\'s hooks, and always has sync and imageset', async () => {
+  const repo = join(import.meta.dirname, '..', '..', '..');
+  const file = join(dir, 'agent-hooks.mjs');
+  writeFileSync(file, await bundleAgent([join(repo, 'plugins', 'power-ipmi', 'dist', 'hooks', 'modules.js')]));
+  writeFileSync(join(dir, 'secret'), `${'ab'.repeat(32)}\n`);
+  writeFileSync(join(dir, 'agent.json'), JSON.stringify({sync: {listen: '127.0.0.1:0'}}));
+  const agent = spawn(process.execPath, [file, 'daemon', '--config', join(dir, 'agent.json'), '--state-dir', join(dir, 'agent-state'),
+    '--parent', '127.0.0.1:9', '--id', '6b3c1a52-1111-4222-8333-944455556666', '--join-secret-file', join(dir, 'secret')], {cwd: tmpdir()});
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    agent.stdout.on('data', (d) => {
+      out += d;
+      const m = /^.*layercake agent running.*$/m.exec(out);
+      if (m) resolve(m[0]);
+    });
+    agent.on('exit', (code) => reject(new Error(`the agent exited (${code}): ${out}`)));
+  });
+  agent.kill();
+  assert.equal((JSON.parse(line) as {modules: string[]}).modules.sort(), ['imageset', 'ipmi', 'sync']);
+});
+
 // A build on small real inputs: /bin/true stands in for node (a dynamic program with its libraries).
 const found = findInputs({node: '/bin/true'});
 const why = !found.inputs ? `inputs missing: ${found.requirements.filter((r) => !r.ok).map((r) => `${r.what} (${r.package})`).join(', ')}` : '';

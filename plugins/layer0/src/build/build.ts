@@ -40,6 +40,11 @@ export interface BuildOptions {
   dir: string;
   cluster: ClusterSettings;
   force?: boolean;
+  /**
+   * The head's `layercake:modules` hook files (absolute paths): the agent plans with their modules, as
+   * its parent does. Sync and imageset are always there.
+   */
+  moduleHooks?: string[];
   /** zstd level for the initrds. */
   level?: number;
 }
@@ -255,7 +260,7 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
         await cleanScratch(dir); // what a build that died left behind
         manifest = await readManifest(dir);
         scratch = await fs.mkdtemp(join(dir, '.build-'));
-        agent = await bundleAgent();
+        agent = await bundleAgent(opts.moduleHooks ?? []);
         closure = moduleClosure(opts.modules, readModuleDb(inputs.kernel.modulesDir));
         if (closure.unknown.length) {
           throw new Error(`kernel ${inputs.kernel.version} has no module named ${closure.unknown.join(', ')} (see ${join(inputs.kernel.modulesDir, 'modules.dep')}; built-in ones need nothing)`);
