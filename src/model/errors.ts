@@ -80,6 +80,9 @@ export const ERRORS = {
   // Plugins
   LC_ERR_IMAGE_UNKNOWN: {exit: 2, meaning: '`image roll` names an image that does not exist where the node can get it', next: `${nothingChanged}; check the image's name and source (layercake image list NODES shows what the nodes have)`},
   LC_ERR_IPMI_HOST: {exit: 2, meaning: 'a BMC host name that does not resolve (ipmi.host)', next: 'give the BMC\'s IP address or a name this machine resolves (check /etc/hosts or DNS): layercake node set NODE ipmi.host=ADDRESS'},
+  LC_ERR_LAYER0_INPUT_MISSING: {exit: 1, meaning: 'an input of `layer0 build` is not installed (the message names it and its Debian package)', next: 'install the Debian packages the message names (`layercake layer0 build --check` lists every input)'},
+  LC_ERR_LAYER0_BUILD: {exit: 1, meaning: 'a step of `layer0 build` failed (bundling, depmod, cpio, zstd, an unknown --modules name)', next: 'read the step\'s error above; docs/layer0.md, "Building", says what each step needs'},
+  LC_ERR_LAYER0_KEYS: {exit: 2, meaning: '--authorized-keys (or ~/.ssh) holds something that is not an OpenSSH public key', next: 'give --authorized-keys a file of OpenSSH public keys (one per line, e.g. ~/.ssh/id_ed25519.pub)'},
   LC_ERR_PXE_NODE: {exit: 1, meaning: 'the node lacks what a PXE boot needs (its ipv4 extension)', next: 'set the node\'s ipv4 extension: layercake node set NODE ipv4.mac=... ipv4.ip=...'},
   LC_ERR_PXE_FILE: {exit: 1, meaning: 'a boot file the PXE template names is missing or unreadable', next: 'check the pxe plugin\'s bootroot (docs/pxe.md)'},
   LC_ERR_PXE_TEMPLATE: {exit: 1, meaning: 'the iPXE template does not render', next: 'fix the template (docs/pxe.md lists the variables)'},
