@@ -1,0 +1,158 @@
+/**
+ * A VM lab: a network namespace with a bridge, the real layercake daemon running inside it (pxe serving
+ * the bridge, power-ipmi driving the BMCs, sync for the agents), and N virtual machines, each with its
+ * own ipmi_sim BMC. The host reaches the daemon through its API's local channel, a Unix socket in the
+ * lab's directory. Used by `layercake demo --vms`, the boot test and bench/boot. stop() removes
+ * everything it made: VMs, BMCs, daemon, namespace (with its bridge and taps) and the lab's directory.
+ */
+import {randomUUID} from 'node:crypto';
+import {copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {dirname, join} from 'node:path';
+import {fileURLToPath} from 'node:url';
+import type {ChildProcess} from 'node:child_process';
+import {ApiClient} from '@layercake/sdk';
+import {bridgedNetwork, type BridgedNetwork} from './netns.js';
+import {newCredentials, Vm, type BmcCredentials} from './vm.js';
+
+export const LAB_SUBNET = {address: '10.213.0.1', prefix: 24, firstNode: 11} as const;
+/** The architecture directory of the boot root the VMs boot from (`<bootRoot>/amd64/vmlinuz` ...). */
+export const VM_ARCH = 'amd64';
+
+export interface VmLabOptions {
+  vms: number;
+  /** The pxe boot root: `<bootRoot>/amd64/{vmlinuz,layer0-*.img}` (Layer0's build output). */
+  bootRoot: string;
+  /** The layercake CLI the daemon runs from (its package root, holding bin/run.js). */
+  cliRoot: string;
+  accel: 'kvm' | 'tcg';
+  memoryMb?: number;
+  /** The lab's directory; default a fresh temp dir. Removed by stop() either way. */
+  dir?: string;
+  /** The namespace's name (default lcvm<pid>). */
+  name?: string;
+  logLevel?: string;
+  /** Power state the nodes are applied with: 'POWER_ON' boots them at once (default), 'POWER_OFF' waits for a power on. */
+  physState?: 'POWER_ON' | 'POWER_OFF';
+}
+
+export interface VmLab {
+  dir: string;
+  network: BridgedNetwork;
+  vms: Vm[];
+  /** The nodes as `layercake apply` takes them (passwords included: they stay in the lab). */
+  nodes: Record<string, unknown>[];
+  credentials: BmcCredentials;
+  /** The daemon's API through its local channel. */
+  api: ApiClient;
+  /** `unix:<socket>`: the --url other terminals use. */
+  url: string;
+  /** The daemon's log (pino JSON lines). */
+  daemonLog: string;
+  vmOf(nodename: string): Vm | undefined;
+  stop(): Promise<void>;
+}
+
+const pad = (i: number, n: number) => String(i).padStart(Math.max(2, String(n).length), '0');
+
+/** The daemon's configuration inside the lab. */
+function daemonConfig(dir: string, bootRoot: string, network: BridgedNetwork, logLevel: string): Record<string, unknown> {
+  return {
+    stateDir: join(dir, 'daemon'), nodename: 'head', logLevel,
+    listen: '127.0.0.1:3141', // inside the namespace; the host uses the socket
+    api: {socket: join(dir, 'api.sock')},
+    modules: {
+      pxe: {interface: network.bridge, serverIp: network.address, tftp: {root: bootRoot}, http: {port: 8069}},
+      // A VM that powers itself off is noticed within seconds; a TCG boot may take a while to phone home.
+      ipmi: {pollInterval: '5s'},
+      sync: {mutations: {INITtoSYNC: {timeout: '180s'}}},
+    },
+  };
+}
+
+/** The boot script template the pxe plugin renders per node, placed in the boot root when it has none. */
+function ensureBootTemplate(bootRoot: string): void {
+  const target = join(bootRoot, 'boot.ipxe.tpl');
+  if (existsSync(target)) return;
+  const pxeDir = dirname(dirname(fileURLToPath(import.meta.resolve('@layercake/plugin-pxe'))));
+  mkdirSync(bootRoot, {recursive: true});
+  copyFileSync(join(pxeDir, 'templates', 'boot.ipxe.tpl'), target);
+}
+
+async function startDaemon(lab: {dir: string; network: BridgedNetwork}, cliRoot: string, log: string): Promise<{child: ChildProcess; api: ApiClient; url: string}> {
+  const child = lab.network.ns.spawn(process.execPath, [join(cliRoot, 'bin', 'run.js'), 'daemon', '--config', join(lab.dir, 'layercake.config.json')],
+    {stdio: ['ignore', 'pipe', 'pipe']});
+  const out = createWriteStream(log);
+  child.stdout!.pipe(out);
+  let stderr = '';
+  child.stderr!.on('data', (d) => { stderr += d; out.write(d); });
+  const url = `unix:${join(lab.dir, 'api.sock')}`;
+  const api = new ApiClient({url, source: 'the VM lab', timeoutMs: 5000});
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the daemon exited at start: ${stderr.trim().split('\n').slice(-5).join('\n')}`);
+    try {
+      await api.health();
+      return {child, api, url};
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`the daemon did not answer on ${url} within 30 s: ${(error as Error).message}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'layercake-vms-'));
+  mkdirSync(dir, {recursive: true});
+  const credentials = newCredentials();
+  const name = options.name ?? `lcvm${process.pid}`;
+  let network: BridgedNetwork | undefined;
+  let daemon: ChildProcess | undefined;
+  const vms: Vm[] = [];
+  const stop = async () => {
+    await Promise.all(vms.map((vm) => vm.stop()));
+    if (daemon && daemon.exitCode === null) {
+      const exited = new Promise<void>((r) => daemon!.once('exit', () => r()));
+      daemon.kill('SIGTERM');
+      const timer = setTimeout(() => daemon!.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    network?.ns.delete();
+    rmSync(dir, {recursive: true, force: true});
+  };
+  try {
+    network = bridgedNetwork(name, {address: LAB_SUBNET.address, prefix: LAB_SUBNET.prefix, taps: options.vms});
+    ensureBootTemplate(options.bootRoot);
+    writeFileSync(join(dir, 'layercake.config.json'), JSON.stringify(daemonConfig(dir, options.bootRoot, network, options.logLevel ?? 'info'), null, 2));
+    const daemonLog = join(dir, 'daemon.log');
+    const started = await startDaemon({dir, network}, options.cliRoot, daemonLog);
+    daemon = started.child;
+    for (let k = 0; k < options.vms; k++) {
+      const i = k + 1;
+      const nodename = `n${pad(i, options.vms)}`;
+      vms.push(new Vm({
+        ns: network.ns, dir: join(dir, 'vms', nodename), credentials, index: i,
+        spec: {name: nodename, mac: `52:54:00:13:00:${i.toString(16).padStart(2, '0')}`, tap: network.taps[k]!, bmcPort: 6230 + i, kcsPort: 9100 + i,
+          memoryMb: options.memoryMb ?? 1024, accel: options.accel},
+      }));
+    }
+    await Promise.all(vms.map((vm) => vm.start()));
+    const nodes = vms.map((vm, k) => ({
+      id: randomUUID(), nodename: vm.spec.name, platform: 'ipmi', arch: VM_ARCH, physState: options.physState ?? 'POWER_ON', runState: 'SYNC',
+      extensions: {
+        ipmi: {host: '127.0.0.1', port: vm.spec.bmcPort, username: credentials.username, password: credentials.password},
+        ipv4: {iface: 'eth0', mac: vm.spec.mac, ip: `10.213.0.${LAB_SUBNET.firstNode + k}`, prefix: LAB_SUBNET.prefix},
+        pxe: {method: 'ipxe'},
+      },
+    }));
+    return {
+      dir, network, vms, nodes, credentials, api: started.api, url: started.url, daemonLog,
+      vmOf: (nodename) => vms.find((vm) => vm.spec.name === nodename),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
