@@ -109,7 +109,9 @@ export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
   let network: BridgedNetwork | undefined;
   let daemon: ChildProcess | undefined;
   const vms: Vm[] = [];
-  const stop = async () => {
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= stopAll());
+  const stopAll = async () => {
     await Promise.all(vms.map((vm) => vm.stop()));
     if (daemon && daemon.exitCode === null) {
       const exited = new Promise<void>((r) => daemon!.once('exit', () => r()));
