@@ -55,9 +55,9 @@ const work = mkdtempSync('/tmp/lc-bench-imageapi-');
 const images = {A: makeImage(work, 'A'), B: makeImage(work, 'B')};
 const service = await ImageApiService.open({stateDir: join(work, 'imageapi')});
 const server = await startServer(service, {listen: '127.0.0.1:0'});
-const config = parseDaemonConfig({stateDir: join(work, 'daemon'), listen: '127.0.0.1:0', logLevel: 'silent', modules: {imageset: {url: server.url}}});
+const config = parseDaemonConfig({stateDir: join(work, 'daemon'), listen: '127.0.0.1:0', api: {socket: 'none'}, logLevel: 'silent', modules: {imageset: {url: server.url}}});
 const daemon = await startDaemon({config, modules: await modulesHook()});
-const api = new ApiClient({url: `http://${daemon.listenAddress}`});
+const api = new ApiClient({url: `http://${daemon.listenAddress}`, token: daemon.token});
 const self = daemon.selfId;
 
 /** The marker path of the running container of web1 (undefined until it runs). */

@@ -4,6 +4,7 @@
  * Errors: ApiError for an HTTP error (with the server's code, message, node, URL and hint),
  * DaemonUnreachableError when nothing answers at the address.
  */
+import {Agent, fetch, type Response} from 'undici';
 import WebSocket from 'ws';
 import {ApiError, DaemonUnreachableError, isNetworkError, networkReason} from './errors.js';
 import {
@@ -15,7 +16,7 @@ import {
 } from './types.js';
 
 export interface ApiClientOptions {
-  /** The daemon's address, e.g. http://127.0.0.1:3141. */
+  /** The daemon's address: http://127.0.0.1:3141, or the local socket as unix:/run/layercake/api.sock. */
   url: string;
   /** The bearer token for changing operations. */
   token?: string;
@@ -58,9 +59,16 @@ export class ApiClient {
   private readonly token?: string;
   private readonly timeoutMs: number;
   private readonly source?: string;
+  /** For a unix: address, the socket's path; requests then go to http://localhost through it. */
+  private readonly socketPath?: string;
+  private readonly dispatcher?: Agent;
 
   constructor(options: ApiClientOptions) {
     this.url = options.url.replace(/\/$/, '');
+    if (this.url.startsWith('unix:')) {
+      this.socketPath = this.url.slice('unix:'.length);
+      this.dispatcher = new Agent({connect: {socketPath: this.socketPath}});
+    }
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? 15_000;
     this.source = options.source;
@@ -220,7 +228,7 @@ export class ApiClient {
     });
     opened.catch(() => {}); // the caller may not await it; a rejection is also reported to onDisconnect
 
-    const address = this.url.replace(/^http/, 'ws') + API_PREFIX + '/events?' + filterQuery(filter);
+    const address = (this.socketPath ? `ws+unix:${this.socketPath}:` : this.url.replace(/^http/, 'ws')) + API_PREFIX + '/events?' + filterQuery(filter);
     const connect = () => {
       const ws = new WebSocket(address, {headers: this.token ? {authorization: `Bearer ${this.token}`} : {}, handshakeTimeout: this.timeoutMs});
       socket = ws;
@@ -288,7 +296,7 @@ export class ApiClient {
     path: string,
     opts: {body?: unknown; query?: Query; raw?: boolean; text?: boolean} = {},
   ): Promise<T> {
-    const url = new URL((opts.raw ? '' : API_PREFIX) + path, this.url + '/');
+    const url = new URL((opts.raw ? '' : API_PREFIX) + path, this.socketPath ? 'http://localhost/' : this.url + '/');
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== false) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = {accept: opts.text ? 'text/plain' : 'application/json'};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -297,7 +305,7 @@ export class ApiClient {
     try {
       response = await fetch(url, {
         method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: AbortSignal.timeout(this.timeoutMs), dispatcher: this.dispatcher,
       });
     } catch (error) {
       if (isNetworkError(error)) throw new DaemonUnreachableError(this.url, networkReason(error, this.timeoutMs), this.source);

@@ -25,9 +25,11 @@ export interface ApiDaemon {
   sync?: {status(): SyncStatus};
   /** The daemon's own node id. */
   selfId: string;
-  /** The bearer token changing operations need (unless the API listens on loopback only). */
+  /** The bearer token every request over TCP needs (the local socket needs none). */
   token: string;
-  /** `host:port` to listen on; port 0 picks a free one. */
+  /** `host:port` to listen on (port 0 picks a free one), or 'none'. */
   listenAddress: string;
+  /** The local channel's Unix socket path, if the API listens on one. */
+  socketPath?: string;
   logger?: ApiLogger;
 }

@@ -42,6 +42,8 @@ export function networkReason(error: unknown, timeoutMs?: number): string {
   const code = e?.cause?.code ?? e?.code;
   switch (code) {
     case 'ECONNREFUSED': return 'connection refused: nothing listens there';
+    case 'ENOENT': return 'no socket there';
+    case 'EACCES': case 'EPERM': return 'permission denied: only the daemon\'s user and members of group layercake may use the socket';
     case 'ENOTFOUND': case 'EAI_AGAIN': return 'host name not found';
     case 'EHOSTUNREACH': case 'ENETUNREACH': return 'host unreachable';
     case 'ECONNRESET': return 'connection reset';

@@ -2,17 +2,21 @@
  * The daemon's HTTP API (fastify 5): REST under /api/v1, the event stream WebSocket at /api/v1/events,
  * Prometheus text at /metrics and a health check at /healthz. See docs/api.md.
  *
- * - Changing operations (anything but GET/HEAD) need `Authorization: Bearer <token>` unless the API
- *   listens on loopback only.
+ * - Two channels (docs/api.md, "Who may change state"): TCP, where every request but `GET /healthz`
+ *   needs `Authorization: Bearer <token>` (loopback included: any local user can reach loopback), and
+ *   the local Unix socket, where the socket file's permissions (0660, group `layercake`) are the access
+ *   control and no token is asked for.
  * - Every body and query is validated; errors are `{error: {code, message, node?, url?, value?,
  *   expected?, hint?}}` with the matching status (400 invalid, 401 token, 404 unknown, 409 conflict).
  * - Secrets are redacted from every node, diff, history entry and event.
  */
 import {timingSafeEqual} from 'node:crypto';
-import {readFileSync} from 'node:fs';
+import {readFileSync, unlinkSync} from 'node:fs';
+import {createServer, type Socket} from 'node:net';
 import websocket from '@fastify/websocket';
 import Fastify, {type FastifyError, type FastifyInstance} from 'fastify';
 import type {ApiDaemon} from './daemon-port.js';
+import {listenOnSocket} from './local-socket.js';
 import {Redactor} from './redact.js';
 import {registerEngineRoutes} from './routes/engine.js';
 import {registerEventRoutes} from './routes/events.js';
@@ -68,9 +72,13 @@ function errorBody(error: FastifyError & {status?: number; detail?: Record<strin
   return {status: 500, body: {error: {code: 'INTERNAL', message: error.message || 'internal error', hint: 'the daemon log has the details'}}};
 }
 
-/** The fastify instance with every route, not listening (tests use `inject`). */
-export async function buildApiServer(daemon: ApiDaemon, opts: {tokenRequired?: boolean} = {}): Promise<FastifyInstance> {
-  const tokenRequired = opts.tokenRequired ?? !isLoopback(parseListen(daemon.listenAddress).host);
+/**
+ * The fastify instance with every route, not listening (tests use `inject`). Connections in
+ * `localSockets` came through the Unix socket and need no token; every other one does.
+ */
+export async function buildApiServer(daemon: ApiDaemon, opts: {localSockets?: WeakSet<object>} = {}): Promise<FastifyInstance> {
+  const localSockets = opts.localSockets ?? new WeakSet();
+  const isLocal = (socket: object) => localSockets.has(socket);
   const started = Date.now();
   const app = Fastify({logger: false, bodyLimit: 64 * 1024 * 1024, forceCloseConnections: true, ajv: {customOptions: {coerceTypes: 'array', removeAdditional: false}}});
   const redact = new Redactor(daemon.registry);
@@ -85,23 +93,23 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {tokenRequired?: b
   });
 
   app.addHook('onRequest', async (req, reply) => {
-    if (!tokenRequired || req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
+    if (isLocal(req.raw.socket) || (req.method === 'GET' && req.url === '/healthz')) return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m || !sameToken(m[1], daemon.token)) {
       await reply.code(401).header('www-authenticate', 'Bearer').send({error: {
         code: 'UNAUTHORIZED',
-        message: m ? 'the API token is wrong' : 'this operation needs the API token (the daemon listens on a non-loopback address)',
-        hint: 'pass --token or set LAYERCAKE_TOKEN; the daemon keeps it in <stateDir>/token',
+        message: m ? 'the API token is wrong' : 'the API over TCP needs the token (loopback included)',
+        hint: 'use the local socket (--url unix:PATH; members of group layercake may), or pass --token / set LAYERCAKE_TOKEN; the daemon keeps the token in <stateDir>/token',
       }} satisfies ApiErrorBody);
     }
   });
 
   await app.register(websocket, {options: {maxPayload: 1024 * 1024}});
 
-  app.get('/healthz', async (): Promise<Health> => ({
+  app.get('/healthz', async (req): Promise<Health> => ({
     ok: true, id: daemon.selfId, version: VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000),
-    nodes: daemon.store.size, frozen: daemon.engine.frozen, tokenRequired,
+    nodes: daemon.store.size, frozen: daemon.engine.frozen, tokenRequired: !isLocal(req.raw.socket),
   }));
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(daemon.metrics.render()));
 
@@ -113,21 +121,51 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {tokenRequired?: b
   return app;
 }
 
+/** Where the API listens: `address` is the TCP `host:port` (an ephemeral port resolved) or 'none'. */
+export interface ApiServer {
+  address: string;
+  /** The Unix socket's path, when there is one. */
+  socket?: string;
+  /** Set when the socket could not be given to the operators' group. */
+  socketWarning?: string;
+  close(): Promise<void>;
+}
+
 /**
- * Start the API on `daemon.listenAddress`. Resolves once listening; `address` is the actual `host:port`
- * (an ephemeral port resolved, IPv6 hosts in brackets); `close()` stops it and ends open event streams.
+ * Start the API on `daemon.listenAddress` (unless 'none') and on the Unix socket `daemon.socketPath`
+ * (unless absent). The socket's connections are handed to the same HTTP server, marked as local.
  */
-export async function createApiServer(daemon: ApiDaemon): Promise<{address: string; close(): Promise<void>}> {
-  const app = await buildApiServer(daemon);
-  const {host, port} = parseListen(daemon.listenAddress);
-  await app.listen({host, port});
-  const addr = app.server.address();
-  const actualPort = addr && typeof addr === 'object' ? addr.port : port;
-  return {
-    address: `${host.includes(':') ? `[${host}]` : host}:${actualPort}`,
-    close: async () => {
-      for (const client of app.websocketServer?.clients ?? []) client.terminate();
-      await app.close();
-    },
+export async function createApiServer(daemon: ApiDaemon): Promise<ApiServer> {
+  const localSockets = new WeakSet<Socket>();
+  const app = await buildApiServer(daemon, {localSockets});
+  const local = createServer((conn) => {
+    localSockets.add(conn);
+    app.server.emit('connection', conn);
+  });
+  let address = 'none';
+  let socketWarning: string | undefined;
+  const socket = daemon.socketPath;
+  const close = async () => {
+    for (const client of app.websocketServer?.clients ?? []) client.terminate();
+    if (local.listening) {
+      await new Promise((resolve) => local.close(resolve));
+      if (socket) try { unlinkSync(socket); } catch { /* gone already */ }
+    }
+    await app.close();
   };
+  try {
+    if (daemon.listenAddress !== 'none') {
+      const {host, port} = parseListen(daemon.listenAddress);
+      await app.listen({host, port});
+      const addr = app.server.address();
+      address = `${host.includes(':') ? `[${host}]` : host}:${addr && typeof addr === 'object' ? addr.port : port}`;
+    } else {
+      await app.ready();
+    }
+    if (socket) socketWarning = await listenOnSocket(local, socket);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return {address, socket, socketWarning, close};
 }

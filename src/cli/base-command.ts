@@ -3,7 +3,8 @@
  *
  * - `--json`: the value `run()` returns is the machine output; tables and progress only without it;
  * - `--url`, `--token`, `--config`: where the daemon is (flags, then LAYERCAKE_URL / LAYERCAKE_TOKEN /
- *   LAYERCAKE_CONFIG, then the config file, then http://127.0.0.1:3141 and the local token file);
+ *   LAYERCAKE_CONFIG, then the config file, then the local socket when it exists, else
+ *   http://127.0.0.1:3141 and the local token file);
  * - errors: one line with what went wrong, a next step ("Try this: ..."), a code, a non-zero exit;
  *   with --json the same as `{error: {code, message, hint, node, url, value, expected}}`.
  */
@@ -96,11 +97,11 @@ export abstract class BaseCommand<T extends typeof Command> extends LocalCommand
   static override baseFlags = {
     ...LocalCommand.baseFlags,
     url: Flags.string({
-      summary: 'Address of the daemon API (default: LAYERCAKE_URL, the config file, then http://127.0.0.1:3141).',
+      summary: 'Address of the daemon API: http://HOST:PORT or unix:/path/to/api.sock (default: LAYERCAKE_URL, the config file, the local socket when it exists, then http://127.0.0.1:3141).',
       helpGroup: 'GLOBAL',
     }),
     token: Flags.string({
-      summary: 'Bearer token for changing operations (default: LAYERCAKE_TOKEN, the config file, then <stateDir>/token).',
+      summary: 'Bearer token for the API over TCP; the local socket needs none (default: LAYERCAKE_TOKEN, the config file, then <stateDir>/token).',
       helpGroup: 'GLOBAL',
     }),
   };

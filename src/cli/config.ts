@@ -6,16 +6,17 @@
  *
  * Precedence everywhere: flags, then environment variables, then the file, then defaults.
  */
-import {existsSync, readFileSync} from 'node:fs';
+import {existsSync, readFileSync, statSync} from 'node:fs';
 import {dirname, isAbsolute, resolve} from 'node:path';
 import {cosmiconfig} from 'cosmiconfig';
 import {z} from 'zod';
+import {defaultSocketPath} from '../api/local-socket.js';
 import {CliError} from './errors.js';
 
 export const DEFAULT_PORT = 3141;
 export const DEFAULT_LISTEN = `127.0.0.1:${DEFAULT_PORT}`;
 export const DEFAULT_STATE_DIR = '.layercake';
-/** The file, inside the state directory, where the daemon keeps its API bearer token (mode 0600). */
+/** The file, inside the state directory, where the daemon keeps its API bearer token (mode 0640, group layercake). */
 export const TOKEN_FILE = 'token';
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -45,14 +46,14 @@ export const fileConfigSchema = z.looseObject({
   logLevel: z.enum(LOG_LEVELS).optional(),
   /** Daemon: per-module settings, `modules.<name>`, validated by each module's schema. */
   modules: z.record(z.string(), z.unknown()).optional(),
-  /** Client: the daemon's API address (default: derived from `listen`, else http://127.0.0.1:3141). */
+  /** Client: the daemon's API address, http://HOST:PORT or unix:/path/to/api.sock (default: the local socket when it exists, else derived from `listen`, else http://127.0.0.1:3141). */
   url: z.string().min(1).optional(),
   /** Client: the API bearer token. */
   token: z.string().min(1).optional(),
   /** Client: a file holding the token (default: `<stateDir>/token` when it is readable). */
   tokenFile: z.string().min(1).optional(),
-  /** Daemon: API settings; `api.token` fixes the token (the client uses it too). */
-  api: z.looseObject({token: z.string().optional()}).optional(),
+  /** Daemon: API settings; `api.token` fixes the token, `api.socket` the local socket (the client uses both too). */
+  api: z.looseObject({token: z.string().optional(), socket: z.string().optional()}).optional(),
 });
 export type FileConfig = z.infer<typeof fileConfigSchema>;
 
@@ -95,19 +96,24 @@ export async function loadConfig(opts: {file?: string; cwd?: string} = {}): Prom
   return {config, filepath: result.filepath};
 }
 
-/** Normalize an API address: `host:port` or `:port` gets `http://`; a trailing slash is dropped. */
-export function normalizeUrl(url: string): string {
+/** Normalize an API address: `host:port` or `:port` gets `http://`; a trailing slash is dropped; `unix:PATH` is the local socket. */
+export function normalizeUrl(url: string, cwd: string = process.cwd()): string {
   let u = url.trim();
+  if (u.startsWith('unix:')) {
+    const path = u.slice('unix:'.length).replace(/^\/\/(?=\/)/, '');
+    if (!path) throw new CliError(`'${url}' names no socket`, {code: 'LC_ERR_CONFIG_URL', hint: 'give --url as unix:/run/layercake/api.sock'});
+    return `unix:${resolve(cwd, path)}`;
+  }
   if (/^:\d+$/.test(u)) u = `127.0.0.1${u}`;
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(u)) u = `http://${u}`;
   let parsed: URL;
   try {
     parsed = new URL(u);
   } catch {
-    throw new CliError(`'${url}' is not an API address`, {code: 'LC_ERR_CONFIG_URL', hint: 'give --url as http://HOST:PORT or HOST:PORT'});
+    throw new CliError(`'${url}' is not an API address`, {code: 'LC_ERR_CONFIG_URL', hint: 'give --url as http://HOST:PORT, HOST:PORT or unix:/path/to/api.sock'});
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new CliError(`'${url}' is not an http(s) address`, {code: 'LC_ERR_CONFIG_URL', hint: 'give --url as http://HOST:PORT'});
+    throw new CliError(`'${url}' is not an http(s) or unix: address`, {code: 'LC_ERR_CONFIG_URL', hint: 'give --url as http://HOST:PORT or unix:/path/to/api.sock'});
   }
   return parsed.toString().replace(/\/$/, '');
 }
@@ -128,10 +134,20 @@ export interface ClientSettings {
   urlSource: string;
 }
 
+/** Whether a socket file exists at `path` (whether this user may use it is the daemon's answer to give). */
+function socketExists(path: string | undefined): path is string {
+  try {
+    return Boolean(path) && statSync(path!).isSocket();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Where the client commands find the daemon and its token: flags, then LAYERCAKE_URL / LAYERCAKE_TOKEN,
- * then the config file (`url`, `token`, `tokenFile`, `api.token`), then the defaults (the address the configured or
- * default `listen` implies, and the token file in the state directory when this user can read it).
+ * then the config file (`url`, `token`, `tokenFile`, `api.token`), then the defaults: the local socket
+ * (`api.socket`, else the default path) when it exists, else the address the configured or default
+ * `listen` implies with the token file in the state directory when this user can read it.
  */
 export function clientSettings(
   flags: {url?: string; token?: string},
@@ -145,6 +161,7 @@ export function clientSettings(
   if (flags.url) [url, urlSource] = [flags.url, '--url'];
   else if (env.LAYERCAKE_URL) [url, urlSource] = [env.LAYERCAKE_URL, 'LAYERCAKE_URL'];
   else if (config.url) [url, urlSource] = [config.url, `url in ${filepath}`];
+  else if (socketExists(localSocket(config, env))) [url, urlSource] = [`unix:${localSocket(config, env)}`, 'the local socket'];
   else if (config.listen) [url, urlSource] = [urlFromListen(config.listen), `listen in ${filepath}`];
   else [url, urlSource] = [`http://${DEFAULT_LISTEN}`, 'the default'];
 
@@ -159,5 +176,12 @@ export function clientSettings(
       }
     }
   }
-  return {url: normalizeUrl(url), token, urlSource};
+  return {url: normalizeUrl(url, cwd), token, urlSource};
+}
+
+/** The local socket a daemon of this config listens on (api.socket, else the default path). */
+function localSocket(config: FileConfig, env: NodeJS.ProcessEnv): string | undefined {
+  const socket = config.api?.socket;
+  if (socket === 'none') return undefined;
+  return socket ?? defaultSocketPath(env);
 }

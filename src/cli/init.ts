@@ -28,6 +28,10 @@ export function configFileText(a: InitAnswers): string {
 # Flags and LAYERCAKE_* environment variables override it. \`layercake daemon --print-config\` shows the
 # effective settings, with every module and mutation.
 ${stringify({stateDir: a.stateDir, listen: a.listen, logLevel: 'info'}).trimEnd()}
+# Who may change state (docs/api.md): over TCP every request needs the token (<stateDir>/token, readable by
+# group layercake); on this machine the local Unix socket needs none, its file permissions decide:
+#   api:
+#     socket: /run/layercake/api.sock   # the default as root ($XDG_RUNTIME_DIR/layercake/api.sock otherwise); none disables it
 # The engine's retries before a failing node is held (layercake node why explains it):
 retry:
   max: 5

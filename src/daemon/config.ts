@@ -20,7 +20,11 @@ export const daemonConfigSchema = z.object({
   freeze: z.boolean().default(false),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   retry: z.object({max: z.number().int().min(0).default(5), base: duration.default('2s'), max_backoff: duration.default('2m')}).strict().default({max: 5, base: '2s', max_backoff: '2m'}),
-  api: z.object({token: z.string().min(16).optional()}).strict().default({}),
+  api: z.object({
+    token: z.string().min(16).optional(),
+    /** The local channel's Unix socket: a path, or 'none'; default: LAYERCAKE_SOCKET, /run/layercake/api.sock as root, else $XDG_RUNTIME_DIR/layercake/api.sock. */
+    socket: z.string().min(1).optional(),
+  }).strict().default({}),
   /** State sync with children and the parent (validated by the sync engine: docs/sync-protocol.md). */
   sync: z.record(z.string(), z.unknown()).default({}),
   modules: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),

@@ -6,7 +6,8 @@ import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {hostname} from 'node:os';
 import {join, resolve} from 'node:path';
 import {destination, pino, type Logger} from 'pino';
-import {createApiServer} from '../api/server.js';
+import {defaultSocketPath, shareWithOperators} from '../api/local-socket.js';
+import {type ApiServer, createApiServer} from '../api/server.js';
 import {Engine} from '../engine/engine.js';
 import {parseDuration} from '../model/duration.js';
 import {NODENAME} from '../model/node.js';
@@ -42,10 +43,12 @@ export interface Daemon {
   /** State sync (present when the core `sync` module is installed). */
   sync?: SyncEngine;
   logger: Logger;
-  /** The bearer token changing API calls need (unless the API listens on loopback only). */
+  /** The bearer token API calls over TCP need. */
   token: string;
-  /** Where the API listens, as host:port (the real port when 0 was asked for). */
+  /** Where the API listens, as host:port (the real port when 0 was asked for), or 'none'. */
   listenAddress: string;
+  /** The API's local Unix socket, when it listens on one. */
+  socketPath?: string;
   stop(): Promise<void>;
 }
 
@@ -57,13 +60,34 @@ function persistent(path: string, create: () => string): string {
   return value;
 }
 
+/**
+ * The API token, readable by the daemon's user and the operators' group only: the token file 0640 and
+ * the state dir 0710 (the group may reach the token, never list or read the store), both given to group
+ * `layercake` when it exists.
+ */
+function apiToken(stateDir: string, logger: Logger): string {
+  const path = join(stateDir, 'token');
+  const token = persistent(path, () => randomBytes(24).toString('base64url'));
+  for (const [file, mode] of [[stateDir, 0o710], [path, 0o640]] as const) {
+    const warning = shareWithOperators(file, mode);
+    if (warning) logger.warn(warning);
+  }
+  return token;
+}
+
+/** The socket the API listens on: `api.socket`, else the default (none for an agent that serves no API). */
+function socketOf(config: DaemonConfig): string | undefined {
+  const socket = config.api.socket ?? (config.listen === 'none' ? 'none' : defaultSocketPath());
+  return socket === 'none' ? undefined : socket && resolve(socket);
+}
+
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const {config} = options;
   const stateDir = resolve(config.stateDir);
   mkdirSync(stateDir, {recursive: true, mode: 0o700});
   const logger = options.logger ?? pino({level: config.logLevel}, destination(options.logTo === 'stderr' ? 2 : 1));
   const selfId = config.id ?? persistent(join(stateDir, 'id'), randomUUID);
-  const token = config.api.token ?? persistent(join(stateDir, 'token'), () => randomBytes(24).toString('base64url'));
+  const token = config.api.token ?? apiToken(stateDir, logger);
 
   const enabled = options.modules.map((spec) => ({spec, settings: moduleSettings(spec, config.modules[spec.name] as Record<string, unknown>)}))
     .filter((m) => !m.settings.disable);
@@ -93,9 +117,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     store, registry, selfId, engine, logger, parent: config.parent, joinSecret: options.joinSecret,
     config: {listen: defaultSyncListen(config.listen), ...config.sync},
   });
-  let api: {address: string; close(): Promise<void>} | undefined;
+  let api: ApiServer | undefined;
   const daemon: Daemon = {
-    config, selfId, stateDir, registry, store, engine, modules, metrics, sync: sync || undefined, logger, token, listenAddress: config.listen,
+    config, selfId, stateDir, registry, store, engine, modules, metrics, sync: sync || undefined, logger, token, listenAddress: config.listen, socketPath: socketOf(config),
     async stop() {
       await api?.close();
       if (sync) await sync.stop();
@@ -111,13 +135,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await sync.start();
       metrics.addCollector(() => renderPrometheus(sync.collect()));
     }
-    if (config.listen !== 'none') api = await createApiServer(daemon);
+    if (config.listen !== 'none' || daemon.socketPath) api = await createApiServer(daemon);
+    if (api?.socketWarning) logger.warn(api.socketWarning);
   } catch (error) {
     await daemon.stop();
     throw error;
   }
   daemon.listenAddress = api?.address ?? 'none';
-  logger.info({id: selfId, listen: daemon.listenAddress, stateDir, modules: enabled.map((m) => m.spec.name)}, api ? `layercake daemon listening on http://${api.address}` : 'layercake agent running (no API)');
+  logger.info({id: selfId, listen: daemon.listenAddress, socket: daemon.socketPath, stateDir, modules: enabled.map((m) => m.spec.name)},
+    api ? `layercake daemon listening on ${[api.address !== 'none' && `http://${api.address}`, api.socket && `unix:${api.socket}`].filter(Boolean).join(' and ')}` : 'layercake agent running (no API)');
   return daemon;
 }
 

@@ -40,3 +40,25 @@ export class ConflictError extends LayercakeError {
 export function describe(where: {node?: string; url?: string}, problem: string): string {
   return [where.node && `node ${where.node}`, where.url, problem].filter(Boolean).join(': ');
 }
+
+// ---- API trust (issue 14, points 4-8): codes of the API's gate; the integrator folds them into the catalogue ----
+
+/** A body, node or field over its documented size (HTTP 413). */
+export class TooLargeError extends LayercakeError {
+  constructor(message: string, detail: ErrorDetail = {}) {
+    super(message, 'LC_ERR_API_TOO_LARGE', 413, detail);
+  }
+}
+
+export const API_TRUST_CODES = {
+  /** The API's Unix socket path is taken by a live daemon or by a file that is not a socket. */
+  socketInUse: 'LC_ERR_API_SOCKET_IN_USE',
+  /** A request from a web page of another origin (403). */
+  foreignOrigin: 'LC_ERR_API_FOREIGN_ORIGIN',
+  /** A Host header that names neither this machine nor a configured name (403: DNS rebinding). */
+  badHost: 'LC_ERR_API_BAD_HOST',
+  /** A change sent without Content-Type: application/json (415). */
+  mediaType: 'LC_ERR_API_MEDIA_TYPE',
+  /** JSON nested deeper than the API accepts (400). */
+  tooDeep: 'LC_ERR_API_TOO_DEEP',
+} as const;

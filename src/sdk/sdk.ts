@@ -24,6 +24,7 @@ export {BaseCommand, LocalCommand, type CommandArgs, type CommandFlags} from '..
 export {ApiClient, type ApiClientOptions, type EventHandlers, type EventStream, type EventStreamOptions} from '../api/client.js';
 export {ApiError, DaemonUnreachableError} from '../api/errors.js';
 export {API_PREFIX} from '../api/types.js';
+export {defaultSocketPath, socketLive} from '../api/local-socket.js';
 export type {
   ApplyResult, Change, EngineStatus, ExtensionInfo, GraphResult, Health, HistoryEntry, HistoryResult, ModuleInfo,
   MutationInfo, PathResult, SetRequest, StreamMessage, ViewName, WhyResult,

@@ -23,7 +23,7 @@ test.after(async () => {
 test('the typed client reads and writes through a listening API', async () => {
   server = await createApiServer(daemon);
   assert.match(server.address, /^127\.0\.0\.1:\d+$/);
-  const client = new ApiClient({url: `http://${server.address}`});
+  const client = new ApiClient({url: `http://${server.address}`, token: daemon.token});
   assert.is((await client.health()).ok, true);
   const created = await client.createNodes([{nodename: 'n01'}, {nodename: 'n02'}]);
   assert.is(created.length, 2);
@@ -40,7 +40,7 @@ test('the typed client reads and writes through a listening API', async () => {
 });
 
 test('an HTTP error becomes an ApiError with the server\'s fields', async () => {
-  const client = new ApiClient({url: `http://${server!.address}`});
+  const client = new ApiClient({url: `http://${server!.address}`, token: daemon.token});
   try {
     await client.createNodes([{nodename: 'n01'}]);
     assert.unreachable();
@@ -68,7 +68,7 @@ test('nothing listening: DaemonUnreachableError says where it tried and how to s
 });
 
 test('the event stream filters by node and URL, redacts secrets, and survives a daemon restart', async () => {
-  const client = new ApiClient({url: `http://${server!.address}`});
+  const client = new ApiClient({url: `http://${server!.address}`, token: daemon.token});
   const events: LcEvent[] = [];
   let opens = 0;
   const disconnects: string[] = [];
@@ -106,7 +106,7 @@ test('the event stream filters by node and URL, redacts secrets, and survives a 
 });
 
 test('a bad filter fails the stream at once instead of reconnecting', async () => {
-  const client = new ApiClient({url: `http://${server!.address}`});
+  const client = new ApiClient({url: `http://${server!.address}`, token: daemon.token});
   const stream = client.events({nodes: ['ghost']}, {onEvent: () => {}});
   try {
     await stream.opened;

@@ -20,9 +20,13 @@ api.after.each(async (ctx) => {
   ctx.daemon.close();
 });
 
-const json = (body: unknown) => ({payload: JSON.stringify(body), headers: {'content-type': 'application/json'}});
+const json = (body: unknown) => ({payload: JSON.stringify(body), headers: {'content-type': 'application/json', ...bearer}});
+const bearer = {authorization: `Bearer ${TOKEN}`};
+/** A request over TCP with the token (pass `{authorization: ''}` for none). */
 async function call(app: FastifyInstance, method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await app.inject({method: method as 'GET', url, ...(body === undefined ? {} : json(body)), headers: {...(body === undefined ? {} : {'content-type': 'application/json'}), ...headers}});
+  const all = {...bearer, ...(body === undefined ? {} : {'content-type': 'application/json'}), ...headers};
+  if (!all.authorization) delete (all as Record<string, string>).authorization;
+  const res = await app.inject({method: method as 'GET', url, ...(body === undefined ? {} : json(body)), headers: all});
   return {status: res.statusCode, body: res.headers['content-type']?.includes('json') ? res.json() : res.body, headers: res.headers};
 }
 const nodes = [
@@ -37,7 +41,7 @@ api('healthz answers and says whether a token is needed', async ({app}) => {
   assert.is(r.status, 200);
   assert.is(r.body.ok, true);
   assert.is(r.body.id, SELF);
-  assert.is(r.body.tokenRequired, false);
+  assert.is(r.body.tokenRequired, true, 'over TCP');
 });
 
 api('create, list parent-first by natural name, and read each view', async ({app, daemon}) => {
@@ -112,7 +116,7 @@ api('bad input is refused whole, with the node, URL and expectation named', asyn
     assert.match(r.body.error.message, message, `${method} ${url}`);
     for (const [k, v] of Object.entries(fields)) assert.equal(r.body.error[k], v, `${method} ${url}: error.${k}`);
   }
-  const raw = await app.inject({method: 'POST', url: '/api/v1/apply', payload: '{"nodes": [', headers: {'content-type': 'application/json'}});
+  const raw = await app.inject({method: 'POST', url: '/api/v1/apply', payload: '{"nodes": [', headers: {'content-type': 'application/json', ...bearer}});
   assert.is(raw.statusCode, 400);
   assert.is(raw.json().error.code, 'BAD_JSON');
   assert.is(JSON.stringify(daemon.store.list()), before, 'nothing changed');
@@ -206,19 +210,21 @@ api('engine freeze, thaw, status; registry listings; metrics', async ({app}) => 
   assert.match(metrics.body, /# TYPE layercake_mutations_started_total counter/);
 });
 
-api('a non-loopback API needs the bearer token for changes, not for reads', async ({daemon}) => {
-  const app = await buildApiServer({...daemon, listenAddress: '10.1.2.3:3141'});
+api('the API over TCP needs the bearer token for every request but the health check, loopback included', async ({daemon}) => {
+  const app = await buildApiServer({...daemon, listenAddress: '127.0.0.1:3141'});
+  const noToken = {authorization: ''};
   try {
-    assert.is((await call(app, 'GET', '/healthz')).body.tokenRequired, true);
-    assert.is((await call(app, 'GET', '/api/v1/nodes')).status, 200);
-    const none = await call(app, 'POST', '/api/v1/nodes', {nodes: [{nodename: 'x1'}]});
+    assert.is((await call(app, 'GET', '/healthz', undefined, noToken)).status, 200);
+    for (const url of ['/api/v1/nodes', '/metrics', '/api/v1/engine']) assert.is((await call(app, 'GET', url, undefined, noToken)).status, 401, url);
+    const none = await call(app, 'POST', '/api/v1/nodes', {nodes: [{nodename: 'x1'}]}, noToken);
     assert.is(none.status, 401);
     assert.is(none.body.error.code, 'UNAUTHORIZED');
     assert.match(none.body.error.hint, /--token/);
     const wrong = await call(app, 'POST', '/api/v1/nodes', {nodes: [{nodename: 'x1'}]}, {authorization: 'Bearer nope'});
     assert.is(wrong.status, 401);
     assert.match(wrong.body.error.message, /wrong/);
-    assert.is((await call(app, 'POST', '/api/v1/engine/freeze', undefined, {})).status, 401);
+    assert.is((await call(app, 'POST', '/api/v1/engine/freeze', undefined, noToken)).status, 401);
+    assert.is(daemon.engine.frozen, false);
     const ok = await call(app, 'POST', '/api/v1/nodes', {nodes: [{nodename: 'x1'}]}, {authorization: `Bearer ${TOKEN}`});
     assert.is(ok.status, 201);
     assert.equal(cfgNames(daemon), ['head', 'x1']);

@@ -12,7 +12,7 @@ import ssh2 from 'ssh2';
 import {ApiClient} from '../../src/api/client.js';
 import {createApiServer} from '../../src/api/server.js';
 import {execAll, knownHostKeys} from '../../src/cli/exec.js';
-import {testDaemon, until} from '../support/api-daemon.js';
+import {TOKEN, testDaemon, until} from '../support/api-daemon.js';
 import {sandbox} from '../support/cli.js';
 
 const {Server, utils} = ssh2;
@@ -54,7 +54,7 @@ test('setup: an SSH server on loopback and three nodes, two of them up', async (
   await new Promise<void>((r) => sshd.listen(0, '127.0.0.1', r));
   port = (sshd.address() as AddressInfo).port;
   server = await createApiServer(daemon);
-  const client = new ApiClient({url: `http://${server.address}`});
+  const client = new ApiClient({url: `http://${server.address}`, token: TOKEN});
   await client.createNodes(['n01', 'n02', 'n03'].map((nodename) => ({nodename, extensions: {ipv4: {ip: '127.0.0.1'}}})));
   await client.setValues({nodes: ['n01', 'n02'], set: {physState: 'POWER_ON', runState: 'SYNC'}});
   await until(() => daemon.store.byName('n02')!.dsc.runState === 'SYNC', 5000, 'n01 and n02 up');
@@ -64,13 +64,13 @@ test('setup: an SSH server on loopback and three nodes, two of them up', async (
 
 test('exec runs on the nodes that are up, prefixes output, and reports each exit status', async () => {
   const r = await box.run(['exec', 'n[01-03]', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--json', '--', 'echo', 'it works'],
-    {env: {LAYERCAKE_URL: server.address}});
+    {env: {LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN}});
   assert.is(r.code, 0, r.stderr);
   assert.is(r.json.command, "echo 'it works'");
   assert.equal(r.json.results.map((x: any) => [x.nodename, x.exitCode]), [['n01', 0], ['n02', 0]]);
   assert.equal(r.json.skipped, [{nodename: 'n03', reason: 'not up (runState UNKNOWN)'}]);
   assert.is(r.json.results[0].stdout, "ran: echo 'it works'\nsecond line");
-  const human = await box.run(['exec', 'n[01-02]', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--', 'uptime'], {env: {LAYERCAKE_URL: server.address}});
+  const human = await box.run(['exec', 'n[01-02]', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--', 'uptime'], {env: {LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN}});
   assert.match(human.stdout, /^n01 {2}ran: uptime$/m);
   assert.match(human.stdout, /^n02 {2}second line$/m);
   assert.match(human.stderr, /^n01 {2}a warning$/m);
@@ -78,7 +78,7 @@ test('exec runs on the nodes that are up, prefixes output, and reports each exit
 });
 
 test('a failing command makes the exit non-zero', async () => {
-  const r = await box.run(['exec', 'n01', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--', 'fail', 'now'], {env: {LAYERCAKE_URL: server.address}});
+  const r = await box.run(['exec', 'n01', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--', 'fail', 'now'], {env: {LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN}});
   assert.is(r.code, 1);
   assert.match(r.stderr, /n01: exit status 3/);
 });

@@ -10,7 +10,7 @@ import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {ApiClient} from '../../src/api/client.js';
 import {createApiServer} from '../../src/api/server.js';
-import {testDaemon} from '../support/api-daemon.js';
+import {TOKEN, testDaemon} from '../support/api-daemon.js';
 import {BIN, sandbox, until} from '../support/cli.js';
 
 function scriptAvailable(): boolean {
@@ -57,11 +57,11 @@ if (!scriptAvailable()) {
     daemon.close();
     await box.cleanup();
   });
-  const env = () => ({...box.env, LAYERCAKE_URL: server.address});
+  const env = () => ({...box.env, LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN});
 
   test('node set with no values opens the editor: field, enum value, diff, confirm', async () => {
     server = await createApiServer(daemon);
-    await new ApiClient({url: `http://${server.address}`}).createNodes([{nodename: 'n01'}, {nodename: 'n02'}]);
+    await new ApiClient({url: `http://${server.address}`, token: TOKEN}).createNodes([{nodename: 'n01'}, {nodename: 'n02'}]);
     const t = onTerminal(['node', 'set', 'n01'], env());
     try {
       await t.answer(/Field to set on n01/, 'physSt');
@@ -81,7 +81,7 @@ if (!scriptAvailable()) {
   });
 
   test('powering off a running node asks first: no changes nothing, yes goes ahead', async () => {
-    await new ApiClient({url: `http://${server.address}`}).setValues({nodes: ['n02'], set: {physState: 'POWER_ON', runState: 'SYNC'}});
+    await new ApiClient({url: `http://${server.address}`, token: TOKEN}).setValues({nodes: ['n02'], set: {physState: 'POWER_ON', runState: 'SYNC'}});
     await until(() => daemon.store.byName('n02')!.dsc.runState === 'SYNC', 5000, 'n02 running');
     const no = onTerminal(['power', 'off', 'n02'], env());
     try {

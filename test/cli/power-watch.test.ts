@@ -8,7 +8,7 @@ import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {ApiClient} from '../../src/api/client.js';
 import {createApiServer} from '../../src/api/server.js';
-import {testDaemon} from '../support/api-daemon.js';
+import {TOKEN, testDaemon} from '../support/api-daemon.js';
 import {BIN, sandbox, until} from '../support/cli.js';
 
 const daemon = testDaemon({fails: ['bad1']});
@@ -20,13 +20,13 @@ test.after(async () => {
   await box.cleanup();
 });
 
-const lc = (args: string[]) => box.run(args, {env: {LAYERCAKE_URL: server.address}});
+const lc = (args: string[]) => box.run(args, {env: {LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN}});
 const dsc = (name: string) => daemon.store.byName(name)!.dsc;
 const cfg = (name: string) => daemon.store.byName(name)!.cfg;
 
 test('power on --wait sets cfg intent (with runState SYNC, a boot chain exists) and follows convergence', async () => {
   server = await createApiServer(daemon);
-  await new ApiClient({url: `http://${server.address}`}).createNodes([{nodename: 'n01'}, {nodename: 'n02'}, {nodename: 'n03'}]);
+  await new ApiClient({url: `http://${server.address}`, token: TOKEN}).createNodes([{nodename: 'n01'}, {nodename: 'n02'}, {nodename: 'n03'}]);
   const r = await lc(['power', 'on', 'n[01-03]', '--wait', '--json']);
   assert.is(r.code, 0, r.stderr);
   assert.is(r.json.wait.converged, 3);
@@ -66,7 +66,7 @@ test('power cycle: off, wait for off, then on again as configured', async () => 
 });
 
 test('power on --wait reports a node the engine gives up on (its BMC fails, and nothing leads out of PHYS_HANG), and exits 1', async () => {
-  await new ApiClient({url: `http://${server.address}`}).createNodes([{nodename: 'bad1'}]);
+  await new ApiClient({url: `http://${server.address}`, token: TOKEN}).createNodes([{nodename: 'bad1'}]);
   const r = await lc(['power', 'on', 'bad1', 'n03', '--wait']);
   assert.is(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /✔ n03 converged/);
@@ -78,7 +78,7 @@ test('power on --wait reports a node the engine gives up on (its BMC fails, and 
 });
 
 test('watch follows events and reconnects when the daemon restarts', async () => {
-  const child = spawn(process.execPath, [BIN, 'watch', '--for', '60s'], {cwd: box.dir, env: {...box.env, LAYERCAKE_URL: server.address}, stdio: ['ignore', 'pipe', 'pipe']});
+  const child = spawn(process.execPath, [BIN, 'watch', '--for', '60s'], {cwd: box.dir, env: {...box.env, LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN}, stdio: ['ignore', 'pipe', 'pipe']});
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));

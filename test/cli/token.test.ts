@@ -1,8 +1,9 @@
 /**
  * The API token off loopback: a daemon listening on a non-loopback address (inside a network namespace
- * the test creates, on a veth pair inside it, so nothing is exposed) refuses changes without the token, with
- * a clear error, and changes nothing; reads need no token; with the token (flag or environment) changes
- * go through. The token file is created 0600.
+ * the test creates, on a veth pair inside it, so nothing is exposed) refuses changes and reads without
+ * the token, with a clear error, and changes nothing; with the token (flag or environment) they go
+ * through. The token file is created 0640 (group layercake when it exists). Local users on loopback and
+ * the Unix socket: test/api/local-users.real.test.ts.
  */
 import {execFileSync} from 'node:child_process';
 import {readFileSync, statSync} from 'node:fs';
@@ -54,26 +55,28 @@ if (skip) {
   // Run from the sandbox's HOME: the config search stops there, so the CLI does not find the state dir's token by itself.
   const lc = (args: string[], env: NodeJS.ProcessEnv = {}) => box.run([...args, '--url', daemon.listen], {wrap, cwd: join(box.dir, 'home'), env});
 
-  test('a daemon on a non-loopback address creates its token file with mode 0600', async () => {
+  test('a daemon on a non-loopback address creates its token file with mode 0640', async () => {
     await isolatedConfig(box);
     daemon = await box.startDaemon({args: ['--listen', `${ADDR}:0`], wrap});
     assert.match(daemon.listen, new RegExp(`^${ADDR.replaceAll('.', '\\.')}:\\d+$`));
-    assert.is(statSync(join(box.dir, 'state', 'token')).mode & 0o777, 0o600);
-    const health = await lc(['node', 'list', '--json']);
-    assert.is(health.code, 0, health.stderr);
+    assert.is(statSync(join(box.dir, 'state', 'token')).mode & 0o777, 0o640);
+    const list = await lc(['node', 'list', '--json']);
+    assert.is(list.code, 1, 'reads need the token too');
+    assert.is(list.json.error.code, 'UNAUTHORIZED');
   });
 
   test('changes without the token fail clearly and change nothing', async () => {
     for (const args of [['node', 'create', 'n01'], ['engine', 'freeze'], ['apply', '-f', box.write('c.yaml', [{nodename: 'n02'}])]]) {
       const r = await lc(args);
       assert.is(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, /^Error \[UNAUTHORIZED\]: this operation needs the API token \(the daemon listens on a non-loopback address\)\n {2}Try this: pass --token or set LAYERCAKE_TOKEN/);
+      assert.match(r.stderr, /^Error \[UNAUTHORIZED\]: the API over TCP needs the token \(loopback included\)\n {2}Try this: use the local socket \(--url unix:PATH; members of group layercake may\), or pass --token \/ set LAYERCAKE_TOKEN/);
     }
     const wrong = await lc(['node', 'create', 'n01', '--token', 'not-the-token']);
     assert.match(wrong.stderr, /the API token is wrong/);
-    const list = await lc(['node', 'list', '--json']);
+    const token = readFileSync(join(box.dir, 'state', 'token'), 'utf8').trim();
+    const list = await lc(['node', 'list', '--json', '--token', token]);
     assert.is(list.json.nodes.length, 1, 'only the daemon\'s own node');
-    assert.is((await lc(['engine', 'status', '--json'])).json.frozen, false);
+    assert.is((await lc(['engine', 'status', '--json', '--token', token])).json.frozen, false);
   });
 
   test('with the token, changes go through', async () => {

@@ -59,6 +59,8 @@ export function sandbox(prefix = 'lc-cli-'): Sandbox {
     XDG_CONFIG_HOME: join(dir, 'config'),
     XDG_CACHE_HOME: join(dir, 'cache'),
     NO_COLOR: '1',
+    // The sandbox's daemon and CLI meet on a socket of their own, never the machine's default one.
+    LAYERCAKE_SOCKET: join(dir, 'api.sock'),
     // Some npm versions read this; the plugins link never needs the registry.
     npm_config_offline: 'true',
   };

@@ -23,7 +23,7 @@ import {canonical} from '../../src/sync/leaves.js';
 import {MsgType, encodeHello} from '../../src/sync/wire.js';
 import {BIN} from '../support/cli.js';
 import {FakeChild} from './support/fake-child.js';
-import {Host, until, type DaemonSpec} from './support/hosts.js';
+import {Host, SYNC_TEST_TOKEN, until, type DaemonSpec} from './support/hosts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-sync-'));
 const HELLO = 200;
@@ -95,11 +95,11 @@ test('50 children phone home, reach SYNC, and their own discoveries reach the pa
   const status = await parent.request<{children: {state: string}[]}>('status');
   assert.is(status.children.filter((c) => c.state === 'synced').length, N);
   // The same through the API (GET /sync) and the CLI, on the parent and on a child.
-  const viaApi = await new ApiClient({url: `http://${parent.daemons[0]!.api}`}).syncStatus();
+  const viaApi = await new ApiClient({url: `http://${parent.daemons[0]!.api}`, token: SYNC_TEST_TOKEN}).syncStatus();
   assert.ok(viaApi.enabled && viaApi.children.length === N && viaApi.children.every((c) => c.state === 'synced' && c.address), JSON.stringify(viaApi).slice(0, 300));
-  const ofChild = await new ApiClient({url: `http://${host.daemons[index]!.api}`}).syncStatus();
+  const ofChild = await new ApiClient({url: `http://${host.daemons[index]!.api}`, token: SYNC_TEST_TOKEN}).syncStatus();
   assert.ok(ofChild.enabled && ofChild.parent?.state === 'synced' && ofChild.parent.parentId === P, JSON.stringify(ofChild));
-  const cli = (...args: string[]) => execFileSync(process.execPath, [BIN, 'sync', 'status', '--url', `http://${parent.daemons[0]!.api}`, ...args], {cwd: dir, env: {...process.env, HOME: dir, NO_COLOR: '1'}, encoding: 'utf8'});
+  const cli = (...args: string[]) => execFileSync(process.execPath, [BIN, 'sync', 'status', '--url', `http://${parent.daemons[0]!.api}`, '--token', SYNC_TEST_TOKEN, ...args], {cwd: dir, env: {...process.env, HOME: dir, NO_COLOR: '1'}, encoding: 'utf8'});
   const json = JSON.parse(cli('--json')) as {children: {state: string}[]};
   assert.is(json.children.filter((c) => c.state === 'synced').length, N);
   const text = cli();
@@ -109,7 +109,7 @@ test('50 children phone home, reach SYNC, and their own discoveries reach the pa
 });
 
 test('a cfg change on the parent reaches the child in < 100 ms, and the child\'s discovery comes back up', async () => {
-  const api = new ApiClient({url: `http://${parent.daemons[0]!.api}`});
+  const api = new ApiClient({url: `http://${parent.daemons[0]!.api}`, token: SYNC_TEST_TOKEN});
   const fromCommit: number[] = [];
   const fromCall: number[] = [];
   const seen = (h: Host, daemon: number, value: string) => new Promise<number>((resolve) => {
@@ -183,7 +183,7 @@ test('field ownership: the parent\'s values are not the child\'s to change; stal
 });
 
 test('forged HMAC, replayed sequence, unknown sender and mismatched payload id are dropped and counted in /metrics', async () => {
-  const api = new ApiClient({url: `http://${parent.daemons[0]!.api}`});
+  const api = new ApiClient({url: `http://${parent.daemons[0]!.api}`, token: SYNC_TEST_TOKEN});
   const before = await api.metrics();
   const reasons = ['bad_hmac', 'replay', 'unknown_sender', 'payload_id'];
   fake.raw(fake.build(MsgType.HELLO, encodeHello(0, 0), {key: randomBytes(32)})); // forged
@@ -278,7 +278,7 @@ test('a child that is itself a parent; a phone-home out of turn is refused until
   assert.is((await views()).get(X.id)!.dsc.runState, 'UNKNOWN');
   await parent.request('apply', {inputs: [{id: X.id, runState: 'SYNC', extensions: {probe: {state: 'READY'}}}]});
   await until('X SYNC once expected', async () => (await views()).get(X.id)?.dsc.runState === 'SYNC', 10_000);
-  const text = await new ApiClient({url: `http://${parent.daemons[0]!.api}`}).metrics();
+  const text = await new ApiClient({url: `http://${parent.daemons[0]!.api}`, token: SYNC_TEST_TOKEN}).metrics();
   assert.match(text, /layercake_sync_phone_home_total\{result="refused"\} [1-9]/);
 });
 

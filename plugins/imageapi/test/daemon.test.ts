@@ -26,7 +26,7 @@ if (!built) console.log('SKIP: the CLI tests need a build (npx tsc -b)');
 /** Runs the layercake CLI (from the build) with --json. */
 function cli(args: string[]): Promise<{code: number; json: any; stdout: string; stderr: string}> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin/run.js'), ...args, '--json'], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}, timeout: 60_000}, (error, stdout, stderr) => {
+    execFile(process.execPath, [join(ROOT, 'bin/run.js'), ...args, '--json'], {cwd: ROOT, env: {...process.env, LAYERCAKE_TOKEN: daemon.token, NO_COLOR: '1'}, timeout: 60_000}, (error, stdout, stderr) => {
       let json: any;
       try { json = JSON.parse(stdout); } catch { json = undefined; }
       resolve({code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, json, stdout, stderr});
@@ -49,11 +49,11 @@ let self: string;
 test.before(async () => {
   svc = await startService({stateDir: join(work, 'imageapi'), simulate: !real, adoptPollMs: 20});
   const config = parseDaemonConfig({
-    stateDir: join(work, 'daemon'), listen: '127.0.0.1:0', logLevel: 'silent', retry: {max: 5, base: '50ms', max_backoff: '200ms'},
+    stateDir: join(work, 'daemon'), listen: '127.0.0.1:0', api: {socket: 'none'}, logLevel: 'silent', retry: {max: 5, base: '50ms', max_backoff: '200ms'},
     modules: {imageset: {url: svc.server.url, pollInterval: '100ms', backoff: '50ms', maxRetries: 2}},
   });
   daemon = await startDaemon({config, modules: await modulesHook()});
-  api = new ApiClient({url: `http://${daemon.listenAddress}`});
+  api = new ApiClient({url: `http://${daemon.listenAddress}`, token: daemon.token});
   self = daemon.selfId;
 });
 

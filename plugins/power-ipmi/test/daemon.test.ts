@@ -23,10 +23,13 @@ const N = 20;
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const built = existsSync(join(ROOT, 'dist/commands/power/on.js')) && existsSync(join(ROOT, 'plugins/power-ipmi/dist/commands/ipmi/status.js'));
 
+/** The daemon's API token (the CLI's requests over TCP need it). */
+const TOKEN = 'ipmi-daemon-test-token-0123456789';
+
 /** Runs the layercake CLI (from the build) with --json and returns its parsed output and exit code. */
 function cli(args: string[], env: Record<string, string> = {}): Promise<{code: number; json: any; stderr: string}> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin/run.js'), ...args, '--json'], {cwd: ROOT, env: {...process.env, ...env, NO_COLOR: '1'}, timeout: 60_000},
+    execFile(process.execPath, [join(ROOT, 'bin/run.js'), ...args, '--json'], {cwd: ROOT, env: {...process.env, LAYERCAKE_TOKEN: TOKEN, ...env, NO_COLOR: '1'}, timeout: 60_000},
       (error, stdout, stderr) => {
         let json: any;
         try { json = JSON.parse(stdout); } catch { json = undefined; }
@@ -54,11 +57,11 @@ if (missing) {
     farm = await startSims(N);
     stateDir = mkdtempSync(join(tmpdir(), 'lc-ipmi-daemon-'));
     const config = parseDaemonConfig({
-      stateDir, listen: '127.0.0.1:0', logLevel: 'silent', retry: {max: 2, base: '100ms', max_backoff: '200ms'},
+      stateDir, listen: '127.0.0.1:0', api: {socket: 'none', token: TOKEN}, logLevel: 'silent', retry: {max: 2, base: '100ms', max_backoff: '200ms'},
       modules: {ipmi: {attemptTimeout: '200ms', retries: 1, pollInterval: '500ms', verifyInterval: '50ms', breaker: {failures: 2, cooldown: '10s'}}},
     });
     daemon = await startDaemon({config, modules: await modulesHook()});
-    api = new ApiClient({url: `http://${daemon.listenAddress}`});
+    api = new ApiClient({url: `http://${daemon.listenAddress}`, token: daemon.token});
     url = `http://${daemon.listenAddress}`;
     if (!built) console.log('SKIP: the CLI steps need a build (npx tsc -b); the API client stands in for `layercake power on` and `node why`');
     await api.createNodes(names.map((nodename, i) => ({

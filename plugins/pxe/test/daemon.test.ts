@@ -55,9 +55,9 @@ test.before(async () => {
   writeFileSync(join(root, 'undionly.kpxe'), 'fake ROM');
   configFile = join(dir, 'layercake.config.json');
   writeFileSync(configFile, JSON.stringify({stateDir, modules: {pxe}}));
-  const config = parseDaemonConfig({stateDir, listen: '127.0.0.1:0', logLevel: 'silent', retry: {max: 0, base: '100ms', max_backoff: '100ms'}, modules: {pxe}});
+  const config = parseDaemonConfig({stateDir, listen: '127.0.0.1:0', api: {socket: 'none'}, logLevel: 'silent', retry: {max: 0, base: '100ms', max_backoff: '100ms'}, modules: {pxe}});
   daemon = await startDaemon({config, modules: await modulesHook()});
-  api = new ApiClient({url: `http://${daemon.listenAddress}`});
+  api = new ApiClient({url: `http://${daemon.listenAddress}`, token: daemon.token});
   client = await RelayClient.open({address: '127.0.0.1', port: dhcpPort});
 });
 

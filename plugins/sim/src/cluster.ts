@@ -21,6 +21,8 @@ export interface ClusterOptions {
   modules: ModuleSpec[];
   /** The parent's API (default 127.0.0.1:0). */
   listen?: string;
+  /** The API's local Unix socket: a path, 'private' for api.sock in the state dir, or none (the default). */
+  socket?: string;
   /** Where everything lives; default a fresh temp dir, removed by stop(). */
   stateDir?: string;
   /** Simulated delays (ms): the BMC's answer and the firmware's POST. */
@@ -125,7 +127,8 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
   // Power mutations outlast a BMC request and its retry (their own defaults are 10 s, 20 s for HANGtoOFF).
   const power = (defaultS: number) => ({timeout: `${Math.max(defaultS, Math.ceil((bmcTimeout * 2) / 1000))}s`});
   const config = parseDaemonConfig({
-    stateDir: join(stateDir, 'parent'), listen: options.listen ?? '127.0.0.1:0', logLevel: options.logLevel ?? 'warn', nodename: 'head',
+    stateDir: join(stateDir, 'parent'), listen: options.listen ?? '127.0.0.1:0',
+    api: {socket: options.socket === 'private' ? join(stateDir, 'api.sock') : options.socket ?? 'none'}, logLevel: options.logLevel ?? 'warn', nodename: 'head',
     retry: {max: 3, base: '1s', max_backoff: '10s'},
     sync: {listen: `127.0.0.1:${syncPort}`, helloInterval: hello, deadInterval: options.deadTime ?? hello * 4},
     modules: {

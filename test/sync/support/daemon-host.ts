@@ -10,6 +10,7 @@ import {pino} from 'pino';
 import {startDaemon, type Daemon} from '../../../src/daemon/daemon.js';
 import {parseDaemonConfig} from '../../../src/daemon/config.js';
 import {sync, type SyncEngine} from '../../../src/sync/index.js';
+import {SYNC_TEST_TOKEN} from './hosts.js';
 import {worldModule} from './world.js';
 
 interface DaemonSpec {
@@ -33,7 +34,7 @@ const send = (m: unknown) => process.send?.(m);
 
 async function startOne(d: DaemonSpec, index: number): Promise<void> {
   const config = parseDaemonConfig({
-    stateDir: d.stateDir, listen: d.listen ?? '127.0.0.1:0', id: d.id, logLevel: 'warn', sync: d.sync ?? {},
+    stateDir: d.stateDir, listen: d.listen ?? '127.0.0.1:0', api: {socket: 'none', token: SYNC_TEST_TOKEN}, id: d.id, logLevel: 'warn', sync: d.sync ?? {},
     ...(d.parent ? {parent: d.parent} : {}), ...(d.nodename ? {nodename: d.nodename} : {}),
   });
   const logger = pino({level: process.env.LC_SYNC_TEST_LOG || 'warn', base: {daemon: d.nodename ?? d.id.slice(0, 8)}});

@@ -7,6 +7,8 @@ import {EventEmitter} from 'node:events';
 import {fileURLToPath} from 'node:url';
 
 const HOST = fileURLToPath(new URL('./daemon-host.ts', import.meta.url));
+/** Every hosted daemon's API token (they listen on TCP only, no local socket). */
+export const SYNC_TEST_TOKEN = 'sync-test-token-0123456789';
 
 export interface HostedDaemon {
   id: string;

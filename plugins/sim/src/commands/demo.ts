@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core';
 import * as sdk from '@layercake/sdk';
-import {LocalCommand, type ModuleSpec} from '@layercake/sdk';
+import {defaultSocketPath, LocalCommand, socketLive, type ModuleSpec} from '@layercake/sdk';
 import {layer0BootRoot, runVmDemo, type VmDemoResult} from '@layercake/plugin-vm';
 import {startCluster, type SimulatedCluster} from '../cluster.js';
 import {convergence, renderStatus, type Convergence} from '../status.js';
@@ -58,18 +58,24 @@ export default class Demo extends LocalCommand<typeof Demo> {
     try {
       // From a few hundred machines the world gets processes of its own, so the daemon keeps a core.
       const worldProcesses = flags.nodes >= 200 ? 2 : 0;
-      cluster = await startCluster({nodes: flags.nodes, faults: flags.faults, modules, listen: flags.listen, worldProcesses, cliRoot: this.config.root});
+      // Other terminals find the demo on the default local socket, unless another daemon has it already.
+      const socket = defaultSocketPath();
+      const mine = socket && !await socketLive(socket) ? socket : 'private';
+      cluster = await startCluster({nodes: flags.nodes, faults: flags.faults, modules, listen: flags.listen, socket: mine, worldProcesses, cliRoot: this.config.root});
     } catch (error) {
       const e = error as Error & {code?: string};
       this.error(e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message)
         ? `${flags.listen} is in use (another daemon or demo?): stop it, or run the demo with --listen 127.0.0.1:0`
         : `the demo could not start: ${e.message}`, {exit: 1});
     }
-    const api = `http://${cluster.daemon.listenAddress}`;
+    // The local socket needs no token; TCP clients need the demo's token (its state dir is temporary).
+    const socketPath = cluster.daemon.socketPath!;
+    const api = `unix:${socketPath}`;
     const interactive = Boolean(process.stdout.isTTY) && !this.jsonEnabled();
     if (!this.jsonEnabled()) {
-      this.log(`layercake demo: ${flags.nodes} simulated machines${flags.faults ? ' with faults' : ''}; daemon API at ${api}`);
-      const url = flags.listen === '127.0.0.1:3141' ? '' : ` --url ${api}`;
+      this.log(`layercake demo: ${flags.nodes} simulated machines${flags.faults ? ' with faults' : ''}; daemon API at ${api} and http://${cluster.daemon.listenAddress} (token in ${cluster.daemon.stateDir}/token)`);
+      const url = socketPath === defaultSocketPath() ? '' : ` --url ${api}`;
+      if (url) this.log(`Another daemon has the default socket ${defaultSocketPath()}: this demo listens on ${socketPath}.`);
       this.log(`In another terminal: layercake node list${url}   (watch, node why n03, power off n03, image roll ...)`);
     }
     cluster.daemon.store.apply(cluster.nodes, {source: 'demo'});
