@@ -4,9 +4,9 @@
  * operator (node list, power off n01, console n01 from another terminal) until Ctrl-C or SIGTERM,
  * which remove everything the demo made.
  */
-import {mkdirSync, rmSync, writeFileSync} from 'node:fs';
+import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {dirname, join} from 'node:path';
-import {colorState, renderTable, type NodeView, type WhyResult} from '@layercake/sdk';
+import {colorState, defaultSocketPath, renderTable, socketLive, type NodeView, type WhyResult} from '@layercake/sdk';
 import {lastLine} from './console.js';
 import {kvmVerdict} from './kvm.js';
 import {startVmLab, VM_ARCH, type VmLab} from './lab.js';
@@ -46,6 +46,13 @@ export interface VmDemoResult {
 /** Where a running demo says where it is (for `layercake console`). */
 export const DEMO_INDEX = '/run/layercake/vm-demo.json';
 
+/** Removes the index unless another demo has written its own since. */
+function removeIndexIfMine(): void {
+  try {
+    if (JSON.parse(readFileSync(DEMO_INDEX, 'utf8')).pid === process.pid) rmSync(DEMO_INDEX, {force: true});
+  } catch { /* none */ }
+}
+
 interface Row {view: NodeView; why?: WhyResult}
 
 function ext(node: NodeView['dsc'], name: string, key: string): string {
@@ -82,18 +89,23 @@ export async function runVmDemo(options: VmDemoOptions): Promise<VmDemoResult> {
   if (ending) throw new Error('stopped before the VMs started');
   const started = Date.now();
   log(`starting ${options.vms} VMs with their BMCs and the daemon in a network namespace ...`);
-  const lab = await startVmLab({vms: options.vms, bootRoot, cliRoot: options.cliRoot, accel, memoryMb: options.memoryMb});
+  // Other terminals find the demo on the default local socket, unless another daemon has it already.
+  const socket = defaultSocketPath();
+  const lab = await startVmLab({vms: options.vms, bootRoot, cliRoot: options.cliRoot, accel, memoryMb: options.memoryMb,
+    socket: socket && !await socketLive(socket) ? socket : undefined});
+  const flag = lab.url === `unix:${socket}` ? '' : ` --url ${lab.url}`;
   const consoles = Object.fromEntries(lab.vms.map((vm) => [vm.spec.name, vm.consoleLog]));
   try {
     mkdirSync(dirname(DEMO_INDEX), {recursive: true});
     writeFileSync(DEMO_INDEX, `${JSON.stringify({pid: process.pid, url: lab.url, consoles})}\n`);
     await lab.api.apply(lab.nodes);
     log(`daemon API: ${lab.url}   namespace: ${lab.network.ns.name}   bridge: ${lab.network.bridge} ${lab.network.address}/${lab.network.prefix}`);
-    log(`In another terminal: layercake node list --url ${lab.url}   (power off n01, console n01, node why n01)`);
+    log(`In another terminal: layercake node list${flag}   (layercake power off n01${flag}, layercake console n01, layercake node why n01${flag})`);
     for (const [name, file] of Object.entries(consoles)) log(`  ${name} console: ${file}`);
     let converged = 0;
     let reported = false;
     let lastSummary = '';
+    let lastLine_ = 0;
     while (!ending) {
       const views = (await lab.api.listNodes()).filter((v) => lab.vmOf(v.dsc.nodename));
       converged = views.filter(isSync).length;
@@ -102,10 +114,16 @@ export async function runVmDemo(options: VmDemoOptions): Promise<VmDemoResult> {
       if (options.interactive) {
         const rows = await Promise.all(views.map(async (view) => ({view, why: await lab.api.why(view.dsc.id).catch(() => undefined)})));
         process.stdout.write(`\u001B[H\u001B[2J${render(lab, rows, `layercake demo --vms  ${elapsed} s   ${summary}   (${accel.toUpperCase()}; Ctrl-C stops and removes everything)`)}\n`);
-      } else if (summary !== lastSummary) {
-        log(`${elapsed.padStart(6)} s  ${summary}  (${views.map((v) => `${v.dsc.nodename} ${v.dsc.physState}/${v.dsc.runState}`).join(', ')})`);
+      } else {
+        // A line when a node's state changes, and every 10 s while nothing does (the consoles show progress).
+        const states = views.map((v) => `${v.dsc.nodename} ${v.dsc.physState}/${v.dsc.runState}/pxe ${ext(v.dsc, 'pxe', 'state') || 'NONE'}`).join(', ');
+        if (states !== lastSummary || Date.now() - lastLine_ > 10_000) {
+          const consoles = lab.vms.map((vm) => `${vm.spec.name}: ${lastLine(vm.consoleLog).slice(0, 50)}`).join(' | ');
+          log(`${elapsed.padStart(6)} s  ${summary}  (${states})  ${consoles}`);
+          lastLine_ = Date.now();
+        }
+        lastSummary = states;
       }
-      lastSummary = summary;
       if (converged === options.vms && !reported) {
         reported = true;
         if (!options.interactive) log(`all ${options.vms} VMs are SYNC after ${elapsed} s; Ctrl-C stops the demo`);
@@ -118,6 +136,6 @@ export async function runVmDemo(options: VmDemoOptions): Promise<VmDemoResult> {
   } finally {
     log('stopping: VMs, BMCs, daemon, namespace, files ...');
     await lab.stop();
-    rmSync(DEMO_INDEX, {force: true});
+    removeIndexIfMine();
   }
 }

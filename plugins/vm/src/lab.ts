@@ -32,6 +32,8 @@ export interface VmLabOptions {
   /** The namespace's name (default lcvm<pid>). */
   name?: string;
   logLevel?: string;
+  /** The API's local socket (default `<dir>/api.sock`; `layercake demo --vms` takes the default socket when it is free). */
+  socket?: string;
   /** Power state the nodes are applied with: 'POWER_ON' boots them at once (default), 'POWER_OFF' waits for a power on. */
   physState?: 'POWER_ON' | 'POWER_OFF';
 }
@@ -56,11 +58,11 @@ export interface VmLab {
 const pad = (i: number, n: number) => String(i).padStart(Math.max(2, String(n).length), '0');
 
 /** The daemon's configuration inside the lab. */
-function daemonConfig(dir: string, bootRoot: string, network: BridgedNetwork, logLevel: string): Record<string, unknown> {
+function daemonConfig(dir: string, socket: string, bootRoot: string, network: BridgedNetwork, logLevel: string): Record<string, unknown> {
   return {
     stateDir: join(dir, 'daemon'), nodename: 'head', logLevel,
     listen: '127.0.0.1:3141', // inside the namespace; the host uses the socket
-    api: {socket: join(dir, 'api.sock')},
+    api: {socket},
     modules: {
       pxe: {interface: network.bridge, serverIp: network.address, tftp: {root: bootRoot}, http: {port: 8069}},
       // A VM that powers itself off is noticed within seconds; a TCG boot may take a while to phone home.
@@ -79,14 +81,14 @@ function ensureBootTemplate(bootRoot: string): void {
   copyFileSync(join(pxeDir, 'templates', 'boot.ipxe.tpl'), target);
 }
 
-async function startDaemon(lab: {dir: string; network: BridgedNetwork}, cliRoot: string, log: string): Promise<{child: ChildProcess; api: ApiClient; url: string}> {
+async function startDaemon(lab: {dir: string; network: BridgedNetwork; socket: string}, cliRoot: string, log: string): Promise<{child: ChildProcess; api: ApiClient; url: string}> {
   const child = lab.network.ns.spawn(process.execPath, [join(cliRoot, 'bin', 'run.js'), 'daemon', '--config', join(lab.dir, 'layercake.config.json')],
     {stdio: ['ignore', 'pipe', 'pipe']});
   const out = createWriteStream(log);
   child.stdout!.pipe(out);
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr += d; out.write(d); });
-  const url = `unix:${join(lab.dir, 'api.sock')}`;
+  const url = `unix:${lab.socket}`;
   const api = new ApiClient({url, source: 'the VM lab', timeoutMs: 5000});
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -126,9 +128,10 @@ export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
   try {
     network = bridgedNetwork(name, {address: LAB_SUBNET.address, prefix: LAB_SUBNET.prefix, taps: options.vms});
     ensureBootTemplate(options.bootRoot);
-    writeFileSync(join(dir, 'layercake.config.json'), JSON.stringify(daemonConfig(dir, options.bootRoot, network, options.logLevel ?? 'info'), null, 2));
+    const socket = options.socket ?? join(dir, 'api.sock');
+    writeFileSync(join(dir, 'layercake.config.json'), JSON.stringify(daemonConfig(dir, socket, options.bootRoot, network, options.logLevel ?? 'info'), null, 2));
     const daemonLog = join(dir, 'daemon.log');
-    const started = await startDaemon({dir, network}, options.cliRoot, daemonLog);
+    const started = await startDaemon({dir, network, socket}, options.cliRoot, daemonLog);
     daemon = started.child;
     for (let k = 0; k < options.vms; k++) {
       const i = k + 1;
