@@ -105,7 +105,7 @@ export async function runVmDemo(options: VmDemoOptions): Promise<VmDemoResult> {
     let converged = 0;
     let reported = false;
     let lastSummary = '';
-    let lastLine_ = 0;
+    let lastPrinted = 0;
     while (!ending) {
       const views = (await lab.api.listNodes()).filter((v) => lab.vmOf(v.dsc.nodename));
       converged = views.filter(isSync).length;
@@ -117,10 +117,10 @@ export async function runVmDemo(options: VmDemoOptions): Promise<VmDemoResult> {
       } else {
         // A line when a node's state changes, and every 10 s while nothing does (the consoles show progress).
         const states = views.map((v) => `${v.dsc.nodename} ${v.dsc.physState}/${v.dsc.runState}/pxe ${ext(v.dsc, 'pxe', 'state') || 'NONE'}`).join(', ');
-        if (states !== lastSummary || Date.now() - lastLine_ > 10_000) {
+        if (states !== lastSummary || Date.now() - lastPrinted > 10_000) {
           const consoles = lab.vms.map((vm) => `${vm.spec.name}: ${lastLine(vm.consoleLog).slice(0, 50)}`).join(' | ');
           log(`${elapsed.padStart(6)} s  ${summary}  (${states})  ${consoles}`);
-          lastLine_ = Date.now();
+          lastPrinted = Date.now();
         }
         lastSummary = states;
       }
