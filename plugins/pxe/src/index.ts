@@ -4,6 +4,7 @@ export {pxeConfig, pxeConfigSchema, type PxeConfig} from './config.js';
 export {pxeExtension, pxeExtensionSchema, ipv4Schema, type Ipv4, type Lease, type PxeExtension} from './extension.js';
 export {bootNodeOf, type BootNode} from './bootnode.js';
 export {PxeServers, serverAddress, tftpRoot} from './servers.js';
+export {localPxe, type LocalPxe} from './cli.js';
 export {chooseBoot, templateVars, type ServerInfo} from './boot.js';
 export {render, variablesOf, TemplateError} from './template.js';
 export {resolveFile, FileError, searchDirs} from './files.js';
