@@ -63,6 +63,7 @@ function daemonConfig(dir: string, socket: string, bootRoot: string, network: Br
     stateDir: join(dir, 'daemon'), nodename: 'head', logLevel,
     listen: '127.0.0.1:3141', // inside the namespace; the host uses the socket
     api: {socket},
+    sync: {listen: `${network.address}:31415`}, // the agents phone home to the bridge address (layercake.parent)
     modules: {
       pxe: {interface: network.bridge, serverIp: network.address, tftp: {root: bootRoot}, http: {port: 8069}},
       // A VM that powers itself off is noticed within seconds; a TCG boot may take a while to phone home.

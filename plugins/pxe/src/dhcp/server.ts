@@ -91,9 +91,16 @@ export class DhcpServer {
         o.log.debug({serverIp: o.serverIp, err: (e as Error).message}, 'server address is not local; replies leave by the routing table');
       }
     }
-    if (o.mode === 'proxy' && o.proxyPort) {
-      this.proxy = await this.bind(o.proxyPort, o.bindAddress || ZERO);
-      this.proxy.on('message', (m, r) => this.onMessage(m, r, true));
+    // The PXE boot-server port: needed in proxy mode; in server mode a client that saw PXEClient in our offer
+    // (iPXE does) asks there too before it boots, so it is served when it can be bound.
+    if (o.proxyPort) {
+      try {
+        this.proxy = await this.bind(o.proxyPort, o.bindAddress || ZERO);
+        this.proxy.on('message', (m, r) => this.onMessage(m, r, true));
+      } catch (e) {
+        if (o.mode === 'proxy') throw e;
+        o.log.warn({port: o.proxyPort, err: (e as Error).message}, 'PXE boot-server port not bound: iPXE clients wait seconds for its answer before booting');
+      }
     }
   }
 
@@ -127,7 +134,9 @@ export class DhcpServer {
       return;
     }
     try {
-      if (this.opts.mode === 'proxy') this.proxyMessage(node, m, type, rinfo, viaProxyPort);
+      // The boot-server port (4011) speaks PXE in either mode: a client that saw PXEClient in our offer (iPXE
+      // does) asks there before booting, and waits seconds for an answer that never comes otherwise.
+      if (this.opts.mode === 'proxy' || viaProxyPort) this.proxyMessage(node, m, type, rinfo, viaProxyPort);
       else this.serverMessage(node, m, type, rinfo);
     } catch (e) {
       this.opts.log.error({node: node.nodename, err: (e as Error).message}, 'DHCP reply failed');
@@ -266,7 +275,8 @@ export class DhcpServer {
   /** RFC 2131 §4.1 destination rules, except that a client without an address gets a broadcast (no ARP from here). */
   private send(r: DhcpMessage, m: DhcpMessage, rinfo: dgram.RemoteInfo, direct?: {address: string; port: number}): void {
     const buf = encode(r);
-    const sock = this.sender ?? this.main;
+    // A boot-server answer comes from the boot-server port: PXE clients (iPXE among them) drop it otherwise.
+    const sock = (direct ? this.proxy : undefined) ?? this.sender ?? this.main;
     if (!sock) return;
     const type = r.options.get(Opt.MESSAGE_TYPE)![0];
     let address: string, port: number;
