@@ -3,10 +3,12 @@ import {closeSync, existsSync, openSync, readSync, statSync} from 'node:fs';
 
 const ESC = String.fromCharCode(27);
 const ANSI = new RegExp(`${ESC}\\[[0-9;?]*[A-Za-z]|${ESC}[()][A-Za-z0-9]|${ESC}[=>c]`, 'g');
+/** A backspace and the character it erases (iPXE draws its spinners and progress with them). */
+const BACKSPACED = new RegExp(`.?${String.fromCharCode(8)}`, 'g');
 
 /** Console text as a person reads it: no terminal escapes, no carriage returns, no backspaced spinners. */
 export function cleanConsole(text: string): string {
-  return text.replace(ANSI, '').replace(/[^\n]*\r(?!\n)/g, '').replace(/\r/g, '').replace(/.\u0008/g, '').replace(/\u0008/g, '');
+  return text.replace(ANSI, '').replace(/[^\n]*\r(?!\n)/g, '').replace(/\r/g, '').replace(BACKSPACED, '');
 }
 
 /** The bytes of `file` from `offset` on (up to `max`), or '' when it does not exist. */
