@@ -68,7 +68,7 @@ if (why) {
   });
 
   test('2 VMs powered on over IPMI get our lease, fetch the script and Layer0 over HTTP, and phone home: SYNC', async () => {
-    await until('both VMs SYNC', allSync, 240_000);
+    await until('both VMs SYNC', allSync, 300_000);
     console.log(`# both VMs SYNC ${((Date.now() - started) / 1000).toFixed(1)} s after the test started`);
     for (const vm of lab.vms) {
       const v = await view(vm.spec.name);
