@@ -91,16 +91,9 @@ export class DhcpServer {
         o.log.debug({serverIp: o.serverIp, err: (e as Error).message}, 'server address is not local; replies leave by the routing table');
       }
     }
-    // The PXE boot-server port: needed in proxy mode; in server mode a client that saw PXEClient in our offer
-    // (iPXE does) asks there too before it boots, so it is served when it can be bound.
-    if (o.proxyPort) {
-      try {
-        this.proxy = await this.bind(o.proxyPort, o.bindAddress || ZERO);
-        this.proxy.on('message', (m, r) => this.onMessage(m, r, true));
-      } catch (e) {
-        if (o.mode === 'proxy') throw e;
-        o.log.warn({port: o.proxyPort, err: (e as Error).message}, 'PXE boot-server port not bound: iPXE clients wait seconds for its answer before booting');
-      }
+    if (o.mode === 'proxy' && o.proxyPort) {
+      this.proxy = await this.bind(o.proxyPort, o.bindAddress || ZERO);
+      this.proxy.on('message', (m, r) => this.onMessage(m, r, true));
     }
   }
 
@@ -134,9 +127,7 @@ export class DhcpServer {
       return;
     }
     try {
-      // The boot-server port (4011) speaks PXE in either mode: a client that saw PXEClient in our offer (iPXE
-      // does) asks there before booting, and waits seconds for an answer that never comes otherwise.
-      if (this.opts.mode === 'proxy' || viaProxyPort) this.proxyMessage(node, m, type, rinfo, viaProxyPort);
+      if (this.opts.mode === 'proxy') this.proxyMessage(node, m, type, rinfo, viaProxyPort);
       else this.serverMessage(node, m, type, rinfo);
     } catch (e) {
       this.opts.log.error({node: node.nodename, err: (e as Error).message}, 'DHCP reply failed');
