@@ -31,6 +31,7 @@ const MILESTONES: [string, RegExp][] = [
   ['dhcp', /net0: \d+\.\d+\.\d+\.\d+\//],
   ['script', /boot\.ipxe : \d+ bytes/],
   ['fetched', /layer0-config\.img\.\.\. ok/],
+  ['setup', /Probing EDD/],
   ['kernel', /Linux version/],
   ['init', /Run \/init as init process/],
   ['agent', /layer0: agent started/],
@@ -124,7 +125,8 @@ function phases(b: NetBoot): string {
   const m = b.milestones;
   const parts: [string, number | undefined, number | undefined][] = [
     ['power (engine+BMC)', 0, b.qemu], ['firmware', b.qemu, m.ipxe], ['DHCP', m.ipxe, m.dhcp], ['downloads', m.dhcp, m.fetched],
-    ['kernel', m.fetched, m.init], ['init', m.init, m.agent], ['agent+phone home', m.agent, b.sync],
+    ['iPXE to kernel setup', m.fetched, m.setup], ['setup+decompress', m.setup, m.kernel], ['kernel', m.kernel, m.init],
+    ['init', m.init, m.agent], ['agent+phone home', m.agent, b.sync],
   ];
   return parts.map(([name, a, z]) => `${name} ${a === undefined || z === undefined ? '?' : ((z - a) / 1000).toFixed(1)}`).join(' | ');
 }
@@ -147,7 +149,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       const direct = await directBoot(bootRoot, accel);
       result.direct.push(direct);
-      log(`round ${round}: direct boot: kernel ${s(direct.kernel)} s, init ${s(direct.init)} s, agent started ${s(direct.agent)} s`);
+      log(`round ${round}: direct boot: setup ${s(direct.setup)} s, kernel ${s(direct.kernel)} s, init ${s(direct.init)} s, agent started ${s(direct.agent)} s (from qemu's start)`);
       const [one] = await networkBoot(lab, [lab.vmOf('n01')!]);
       result.one.push(one!);
       log(`round ${round}: 1 VM network boot: SYNC ${s(one!.sync)} s (agent started ${s(one!.milestones.agent)} s)\n    ${phases(one!)}`);

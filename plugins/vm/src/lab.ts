@@ -129,6 +129,16 @@ async function startDaemon(lab: {dir: string; network: BridgedNetwork; socket: s
   }
 }
 
+/** Signals a child and waits for its exit (and reaping: no zombie left); SIGKILL after 5 s. */
+async function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
 export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'layercake-vms-'));
   mkdirSync(dir, {recursive: true});
@@ -142,14 +152,7 @@ export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
   const stop = () => (stopping ??= stopAll());
   const stopAll = async () => {
     await Promise.all(vms.map((vm) => vm.stop()));
-    if (daemon && daemon.exitCode === null) {
-      const exited = new Promise<void>((r) => daemon!.once('exit', () => r()));
-      daemon.kill('SIGTERM');
-      const timer = setTimeout(() => daemon!.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    radvd?.kill('SIGKILL');
+    await Promise.all([stopProcess(daemon, 'SIGTERM'), stopProcess(radvd, 'SIGKILL')]);
     network?.ns.delete();
     rmSync(dir, {recursive: true, force: true});
   };

@@ -153,7 +153,11 @@ export class Vm {
   /** Stops the BMC and the machine (the machine without a graceful shutdown: the run is over). */
   async stop(): Promise<void> {
     const pid = this.qemuPid();
-    if (pid) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    if (pid) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      // The BMC (qemu's parent) reaps it: wait for that before the BMC goes, so no zombie is left behind.
+      for (let i = 0; i < 50 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
+    }
     if (this.bmc && this.bmc.exitCode === null && this.bmc.signalCode === null) {
       const exited = new Promise<void>((r) => this.bmc!.once('exit', () => r()));
       this.bmc.kill('SIGKILL'); // `ip netns exec` execs ipmi_sim: this is its pid
