@@ -30,7 +30,7 @@ const MILESTONES: [string, RegExp][] = [
   ['ipxe', /iPXE initialising devices/],
   ['dhcp', /net0: \d+\.\d+\.\d+\.\d+\//],
   ['script', /boot\.ipxe : \d+ bytes/],
-  ['fetched', /layer0-config\.img\.\.\. ok/],
+  ['fetched', /layer0-config\.img\.\.\.[^\n]*ok/],
   ['setup', /Probing EDD/],
   ['kernel', /Linux version/],
   ['init', /Run \/init as init process/],

@@ -3,12 +3,23 @@ import {closeSync, existsSync, openSync, readSync, statSync} from 'node:fs';
 
 const ESC = String.fromCharCode(27);
 const ANSI = new RegExp(`${ESC}\\[[0-9;?]*[A-Za-z]|${ESC}[()][A-Za-z0-9]|${ESC}[=>c]`, 'g');
-/** A backspace and the character it erases (iPXE draws its spinners and progress with them). */
-const BACKSPACED = new RegExp(`.?${String.fromCharCode(8)}`, 'g');
+const BS = String.fromCharCode(8);
+/** A character and the backspace that erases it (iPXE draws its spinners and progress with them). */
+const BACKSPACED = new RegExp(`[^\n${BS}]${BS}`, 'g');
+
+/** Applies backspaces as a terminal does: "17\b\b" erases both digits (innermost pairs first, until none is left). */
+function applyBackspaces(text: string): string {
+  let out = text;
+  for (let before = ''; before !== out;) {
+    before = out;
+    out = out.replace(BACKSPACED, '');
+  }
+  return out.replaceAll(BS, '');
+}
 
 /** Console text as a person reads it: no terminal escapes, no carriage returns, no backspaced spinners. */
 export function cleanConsole(text: string): string {
-  return text.replace(ANSI, '').replace(/[^\n]*\r(?!\n)/g, '').replace(/\r/g, '').replace(BACKSPACED, '');
+  return applyBackspaces(text.replace(ANSI, '').replace(/[^\n]*\r(?!\n)/g, '').replace(/\r/g, ''));
 }
 
 /** The bytes of `file` from `offset` on (up to `max`), or '' when it does not exist. */

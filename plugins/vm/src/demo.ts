@@ -75,7 +75,7 @@ const isSync = (v: NodeView) => v.dsc.physState === 'POWER_ON' && v.dsc.runState
 
 export async function runVmDemo(options: VmDemoOptions): Promise<VmDemoResult> {
   const missing = describeMissing(missingForVms());
-  if (missing) throw new Error(`demo --vms needs root, qemu and OpenIPMI: ${missing}`);
+  if (missing) throw new Error(`cannot run VMs here: ${missing}`);
   const {log} = options;
   let ending = false;
   void options.stopped.then(() => { ending = true; });
