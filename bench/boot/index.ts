@@ -87,7 +87,14 @@ async function networkBoot(lab: VmLab, vms: Vm[]): Promise<NetBoot[]> {
 async function powerOff(lab: VmLab, names: string[]): Promise<void> {
   await lab.api.setValues({nodes: names, set: {physState: 'POWER_OFF'}, resetUnknowable: true});
   const deadline = Date.now() + 120_000;
-  while (!(await lab.api.listNodes()).filter((v) => names.includes(v.dsc.nodename)).every((v) => v.dsc.physState === 'POWER_OFF')) {
+  // Off, no longer SYNC, and its agent's session over on the parent (a forced power-off leaves the session
+  // until its dead interval; the next power-on would otherwise read the old SYNC as the new one).
+  const down = (v: {dsc: {physState: string; runState: string}}) => v.dsc.physState === 'POWER_OFF' && v.dsc.runState !== 'SYNC';
+  const sessionOver = async () => {
+    const status = await lab.api.syncStatus();
+    return status.enabled && status.children.filter((c) => names.includes(c.nodename)).every((c) => c.state !== 'synced');
+  };
+  while (!(await lab.api.listNodes()).filter((v) => names.includes(v.dsc.nodename)).every(down) || !await sessionOver()) {
     if (Date.now() > deadline) throw new Error(`${names.join(', ')} not off within 120 s`);
     await new Promise((r) => setTimeout(r, 200));
   }

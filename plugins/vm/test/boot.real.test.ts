@@ -92,6 +92,12 @@ if (why) {
     const vm = lab.vmOf('n02')!;
     const pid = vm.qemuPid();
     assert.ok(pid, 'n02 runs');
+    const session = async () => {
+      const status = await lab.api.syncStatus();
+      return status.enabled ? status.children.find((c) => c.nodename === 'n02') : undefined;
+    };
+    const before = (await session())?.session;
+    assert.ok(before, 'n02\'s agent is in session with the parent');
     await cli('power', 'off', 'n02', '--yes', '--wait');
     await until('n02 off', (vs) => vs.find((v) => v.dsc.nodename === 'n02')?.dsc.physState === 'POWER_OFF', 60_000);
     assert.not.ok(existsSync(`/proc/${pid}`), 'the qemu process of n02 has ended');
@@ -99,7 +105,13 @@ if (why) {
     assert.match(vm.ipmitool('power', 'status').stdout, /Chassis Power is off/);
     assert.is((await view('n01')).dsc.runState, 'SYNC', 'n01 was left alone');
     await cli('power', 'on', 'n02');
-    await until('n02 SYNC again', allSync, 240_000);
+    await until('n02 SYNC again, in a new session', allSync, 240_000);
+    // SYNC could be the old session's until its dead interval: the new boot's agent must have phoned home.
+    for (const deadline = Date.now() + 240_000; (await session())?.state !== 'synced' || (await session())?.session === before;) {
+      assert.ok(Date.now() < deadline, 'n02\'s new agent opened a new session');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await until('n02 SYNC in its new session', allSync, 60_000);
     assert.ok(vm.qemuPid() && vm.qemuPid() !== pid, 'a new qemu runs n02');
   });
 
