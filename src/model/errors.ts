@@ -62,3 +62,13 @@ export const API_TRUST_CODES = {
   /** JSON nested deeper than the API accepts (400). */
   tooDeep: 'LC_ERR_API_TOO_DEEP',
 } as const;
+
+// ---- Layer0 (plugins/layer0: `layercake layer0 build`); rows in docs/errors.md ----
+export const LAYER0_ERRORS = {
+  /** An input of the build is not installed (the message names it and its Debian package). */
+  INPUT_MISSING: 'LC_ERR_LAYER0_INPUT_MISSING',
+  /** A step of the build failed (bundling, depmod, cpio, zstd, an unknown --modules name). */
+  BUILD: 'LC_ERR_LAYER0_BUILD',
+  /** --authorized-keys (or ~/.ssh) holds something that is not an OpenSSH public key. */
+  KEYS: 'LC_ERR_LAYER0_KEYS',
+} as const;

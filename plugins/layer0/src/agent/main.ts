@@ -1,14 +1,22 @@
 /**
  * The layercake agent as Layer0 carries it: the two commands a node runs, bundled by `layer0 build`
  * (esbuild) into one file with only the code they reach. They call what the oclif commands call:
- *   layercake daemon ...          the child agent (`layercake daemon`: effective config, sync + imageset modules)
+ *   layercake daemon ...          the child agent (`layercake daemon`: daemon config, the head's modules)
  *   layercake imageapi serve ...  the node's ImageAPI service (`layercake imageapi serve`)
- * The full CLI (oclif, every plugin, help) stays on the head: a node only runs these.
+ * The full CLI (oclif, prompts, help) stays on the head. The bundle's entry (made by the build) passes
+ * the head's `layercake:modules` hooks: the agent plans with every module its parent has (a path to
+ * the parent's goal may go through another module's mutation, e.g. imageset/SYNCtoINIT before
+ * ipmi/ONtoOFF), and runs only those whose mutations fire on the node.
  */
 import {readFileSync} from 'node:fs';
 import {parseArgs} from 'node:util';
 import {parseDaemonConfig, startDaemon, syncModule, type ModuleSpec} from '@layercake/sdk';
 import {ImageApiService, imagesetModule, startServer} from '@layercake/plugin-imageapi';
+
+/** A `layercake:modules` hook module of a plugin, as the bundle imports it. */
+export interface ModulesHook {
+  default: (this: unknown, options: Record<string, unknown>) => Promise<ModuleSpec[] | undefined>;
+}
 
 const USAGE = `usage: layercake daemon [--config FILE.json] [--state-dir DIR] [--parent udp://IP:PORT] [--id UUID]
                         [--nodename NAME] [--join-secret-file FILE] [--log-level LEVEL]
@@ -23,7 +31,14 @@ function stopSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-async function daemon(argv: string[]): Promise<void> {
+/** The hooks' modules; sync and imageset are there whatever the head has (a node always runs them). */
+async function collectModules(hooks: ModulesHook[]): Promise<ModuleSpec[]> {
+  const modules = (await Promise.all(hooks.map((h) => h.default.call({}, {})))).flatMap((m) => m ?? []);
+  for (const m of [syncModule, imagesetModule as unknown as ModuleSpec]) if (!modules.some((x) => x.name === m.name)) modules.push(m);
+  return modules;
+}
+
+async function daemon(argv: string[], hooks: ModulesHook[]): Promise<void> {
   const {values} = parseArgs({args: argv, strict: true, options: {
     config: {type: 'string'}, 'state-dir': {type: 'string'}, parent: {type: 'string'}, id: {type: 'string'},
     nodename: {type: 'string'}, 'join-secret-file': {type: 'string'}, 'log-level': {type: 'string'},
@@ -35,7 +50,7 @@ async function daemon(argv: string[]): Promise<void> {
   const sync = {...(file.sync as Record<string, unknown> | undefined), ...(values['join-secret-file'] ? {joinSecretFile: values['join-secret-file']} : {})};
   // As `layercake daemon` merges them: flags over the file over the defaults; a node's agent serves no API.
   const config = parseDaemonConfig({...file, ...flags, sync, listen: 'none'}, values.config ? `config ${values.config}` : 'config');
-  const agent = await startDaemon({config, modules: [syncModule, imagesetModule as unknown as ModuleSpec]});
+  const agent = await startDaemon({config, modules: await collectModules(hooks)});
   const signal = await stopSignal();
   agent.logger.info({signal}, 'stopping');
   await agent.stop();
@@ -51,14 +66,16 @@ async function imageapi(argv: string[]): Promise<void> {
   const service = await ImageApiService.open({stateDir: values['state-dir'], simulate: values.simulate, log});
   const server = await startServer(service, {listen: values.listen, logger: values.verbose});
   console.log(`ImageAPI listening on ${server.url}/imageapi/v1, state in ${service.stateDir}`);
+  const unavailable = Object.entries(service.info().drivers).filter(([, d]) => !d.available).map(([name]) => name);
+  if (unavailable.length) console.log(`not available on this node: ${unavailable.join(', ')}`);
   await stopSignal();
   await server.close();
   await service.close({purge: values['purge-on-exit']});
 }
 
-async function main(argv: string[]): Promise<void> {
+async function main(argv: string[], hooks: ModulesHook[]): Promise<void> {
   const [command, sub, ...rest] = argv;
-  if (command === 'daemon') return daemon(argv.slice(1));
+  if (command === 'daemon') return daemon(argv.slice(1), hooks);
   if (command === 'imageapi' && sub === 'serve') return imageapi(rest);
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     console.log(USAGE);
@@ -67,10 +84,13 @@ async function main(argv: string[]): Promise<void> {
   throw new Error(`unknown command "${argv.join(' ')}"\n${USAGE}`);
 }
 
-main(process.argv.slice(2)).then(
-  () => process.exit(process.exitCode ?? 0),
-  (error: Error) => {
-    console.error(`layercake: ${error.message}`);
-    process.exit(1);
-  },
-);
+/** Runs a command and exits (the bundle's entry calls it with the head's modules hooks). */
+export function runAgent(argv: string[], hooks: ModulesHook[]): void {
+  main(argv, hooks).then(
+    () => process.exit(process.exitCode ?? 0),
+    (error: Error) => {
+      console.error(`layercake: ${error.message}`);
+      process.exit(1);
+    },
+  );
+}

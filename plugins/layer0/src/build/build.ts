@@ -10,7 +10,7 @@
 import {createHash} from 'node:crypto';
 import {execFileSync} from 'node:child_process';
 import {createReadStream, promises as fs} from 'node:fs';
-import {dirname, join, relative} from 'node:path';
+import {basename, dirname, join, relative} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {packInitrd} from './archive.js';
 import {bundleAgent} from './bundle.js';
@@ -40,6 +40,11 @@ export interface BuildOptions {
   dir: string;
   cluster: ClusterSettings;
   force?: boolean;
+  /**
+   * The head's `layercake:modules` hook files (absolute paths): the agent plans with their modules, as
+   * its parent does. Sync and imageset are always there.
+   */
+  moduleHooks?: string[];
   /** zstd level for the initrds. */
   level?: number;
 }
@@ -93,6 +98,12 @@ async function readManifest(dir: string): Promise<Manifest> {
     if (m.format === FORMAT && m.artifacts) return m;
   } catch { /* none yet, or unreadable: build everything */ }
   return {format: FORMAT, artifacts: {}};
+}
+
+async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
+  const tmp = join(dir, `.${MANIFEST}.tmp`);
+  await fs.writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n');
+  await fs.rename(tmp, join(dir, MANIFEST));
 }
 
 /** The artifact on disk is the one the manifest recorded for these inputs. */
@@ -170,6 +181,11 @@ async function stageBase(root: string, inputs: Inputs, agent: Buffer): Promise<v
   await installBusybox(root, inputs.busybox);
   await copyProgram(root, inputs.node, 'usr/bin/node');
   await copyProgram(root, inputs.dropbear, 'usr/sbin/dropbear');
+  for (const tool of inputs.imageTools) {
+    const name = basename(tool.path);
+    for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin']) await fs.rm(join(root, d, name), {force: true}); // busybox's applet
+    await copyProgram(root, tool, `usr/sbin/${name}`);
+  }
   await fs.writeFile(join(root, 'usr/lib/layercake/agent.mjs'), agent, {mode: 0o644});
   await copyTree(ROOTFS, root);
 }
@@ -199,7 +215,7 @@ async function stageConfig(root: string, cluster: ClusterSettings): Promise<void
  * The steps of a build, to run in order (the command shows them as progress). The result is complete
  * once the last step has run.
  */
-export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => BuildResult} {
+export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => BuildResult; cleanup: () => Promise<void>} {
   const started = Date.now();
   const {inputs, dir} = opts;
   let manifest: Manifest;
@@ -207,6 +223,7 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
   let closure: Closure;
   const files: ArtifactResult[] = [];
   let scratch = '';
+  let locked = false;
 
   const artifact = (name: ArtifactName, hash: (h: InputHash) => Promise<void>, make: (out: string) => Promise<void>): Step => ({
     title: name,
@@ -215,16 +232,15 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
       await hash(h);
       const digest = h.digest();
       const path = join(dir, name);
-      let built = false;
-      if (opts.force || !await upToDate(dir, name, digest, manifest)) {
+      const built = opts.force || !await upToDate(dir, name, digest, manifest);
+      if (built) {
         await make(path);
-        built = true;
+        manifest.artifacts[name] = {inputs: digest, sha256: await sha256File(path), size: (await fs.stat(path)).size};
+        await writeManifest(dir, manifest); // at once: a later step that fails does not make this one's work lost
       }
-      const st = await fs.stat(path);
-      const sum = await sha256File(path);
-      manifest.artifacts[name] = {inputs: digest, sha256: sum, size: st.size};
-      files.push({name, path, size: st.size, sha256: sum, built});
-      return built ? `${name}: ${(st.size / 1e6).toFixed(1)} MB` : `${name}: unchanged, kept`;
+      const {sha256: sum, size} = manifest.artifacts[name]!;
+      files.push({name, path, size, sha256: sum, built});
+      return built ? `${(size / 1e6).toFixed(1)} MB` : 'unchanged, kept';
     },
   });
   const staged = (name: string, stage: (root: string) => Promise<void>) => async (out: string) => {
@@ -239,9 +255,12 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
       title: 'Bundle the agent and resolve the kernel modules',
       run: async () => {
         await fs.mkdir(dir, {recursive: true});
+        await lock(dir);
+        locked = true;
+        await cleanScratch(dir); // what a build that died left behind
         manifest = await readManifest(dir);
         scratch = await fs.mkdtemp(join(dir, '.build-'));
-        agent = await bundleAgent();
+        agent = await bundleAgent(opts.moduleHooks ?? []);
         closure = moduleClosure(opts.modules, readModuleDb(inputs.kernel.modulesDir));
         if (closure.unknown.length) {
           throw new Error(`kernel ${inputs.kernel.version} has no module named ${closure.unknown.join(', ')} (see ${join(inputs.kernel.modulesDir, 'modules.dep')}; built-in ones need nothing)`);
@@ -258,7 +277,7 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
     artifact('layer0-base.img', async (h) => {
       h.value('agent', sha256(agent));
       await h.file('busybox', inputs.busybox);
-      for (const p of [inputs.node, inputs.dropbear]) {
+      for (const p of [inputs.node, inputs.dropbear, ...inputs.imageTools]) {
         await h.file(p.path, p.path);
         for (const lib of p.libs) await h.file(lib, lib);
       }
@@ -277,18 +296,16 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
     artifact('layer0-config.img', async (h) => {
       h.value('cluster', opts.cluster);
     }, staged('config', (root) => stageConfig(root, opts.cluster))),
-    {
-      title: 'Write the manifest',
-      run: async () => {
-        const tmp = join(dir, `.${MANIFEST}.tmp`);
-        await fs.writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n');
-        await fs.rename(tmp, join(dir, MANIFEST));
-        await fs.rm(scratch, {recursive: true, force: true});
-      },
-    },
   ];
   return {
     steps,
+    /** Removes the scratch and the lock (call it after the steps, whether they succeeded or not). */
+    async cleanup() {
+      if (!locked) return;
+      await cleanScratch(dir);
+      await fs.rm(join(dir, LOCK), {force: true});
+      locked = false;
+    },
     result: () => ({
       dir, kernel: inputs.kernel.version, modules: {count: closure.paths.length, builtin: closure.builtin},
       files: ARTIFACTS.map((n) => files.find((f) => f.name === n)!).filter(Boolean), seconds: (Date.now() - started) / 1000,
@@ -297,19 +314,48 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
 }
 
 /** Removes what a build left in `dir` besides its artifacts (scratch trees, half-written files). */
-export async function cleanScratch(dir: string): Promise<void> {
+async function cleanScratch(dir: string): Promise<void> {
   for (const e of await fs.readdir(dir).catch(() => [] as string[])) {
     if (e.startsWith('.build-') || e.endsWith('.tmp')) await fs.rm(join(dir, e), {recursive: true, force: true});
   }
 }
 
+const LOCK = '.layer0-build.lock';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** One build at a time per directory: a lock file holding the builder's pid (a dead builder's lock is taken over). */
+async function lock(dir: string): Promise<void> {
+  const path = join(dir, LOCK);
+  for (;;) {
+    try {
+      await fs.writeFile(path, `${process.pid}\n`, {flag: 'wx'});
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const pid = Number((await fs.readFile(path, 'utf8').catch(() => '')).trim());
+    if (pid && pid !== process.pid && alive(pid)) {
+      throw new Error(`another layer0 build (pid ${pid}) is writing ${dir}: wait for it to finish (or remove ${path} if that process is not a build)`);
+    }
+    await fs.rm(path, {force: true});
+  }
+}
+
 /** Runs every step (no progress display); the scratch is removed even when a step fails. */
 export async function buildLayer0(opts: BuildOptions): Promise<BuildResult> {
-  const {steps, result} = buildSteps(opts);
+  const {steps, result, cleanup} = buildSteps(opts);
   try {
     for (const s of steps) await s.run();
   } finally {
-    await cleanScratch(opts.dir);
+    await cleanup();
   }
   return result();
 }

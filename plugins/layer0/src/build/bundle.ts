@@ -20,7 +20,8 @@ function sideEffectFree(): Plugin {
   return {
     name: 'layercake-side-effect-free',
     setup(b) {
-      b.onResolve({filter: /.*/}, async (args) => {
+      // Only imports that can lead there (one JS callback per import of the whole tree would double the time).
+      b.onResolve({filter: /\/cli\/[^/]+\.js$/}, async (args) => {
         if (args.pluginData === 'resolving' || args.kind === 'entry-point') return undefined;
         const r = await b.resolve(args.path, {kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'resolving'});
         if (r.errors.length || r.external || !r.path) return undefined; // esbuild's own handling (optional requires in try blocks)
@@ -30,10 +31,20 @@ function sideEffectFree(): Plugin {
   };
 }
 
-/** Bundles the agent; returns its source (deterministic for the same sources). */
-export async function bundleAgent(entry = AGENT_ENTRY): Promise<Buffer> {
+/**
+ * The bundle's entry: the agent's commands with the given `layercake:modules` hook files (absolute
+ * paths; the head's plugins' hooks, in a stable order), whose modules the agent plans with.
+ */
+export function agentEntry(hooks: readonly string[], main = AGENT_ENTRY): string {
+  const imports = hooks.map((h, i) => `import * as hook${i} from ${JSON.stringify(h)};`);
+  return [`import {runAgent} from ${JSON.stringify(main)};`, ...imports, `runAgent(process.argv.slice(2), [${hooks.map((_, i) => `hook${i}`).join(', ')}]);`, ''].join('\n');
+}
+
+/** Bundles the agent; returns its source (deterministic for the same sources and hooks). */
+export async function bundleAgent(hooks: readonly string[] = []): Promise<Buffer> {
   const result = await build({
-    entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20', write: false,
+    stdin: {contents: agentEntry(hooks), resolveDir: dirname(AGENT_ENTRY), sourcefile: 'agent-entry.js', loader: 'js'},
+    bundle: true, platform: 'node', format: 'esm', target: 'node20', write: false,
     outfile: 'agent.mjs', minify: true, legalComments: 'none', logLevel: 'silent', plugins: [sideEffectFree()],
     // CommonJS dependencies bundled into an ES module still call require() for Node's own modules.
     banner: {js: 'import {createRequire as __lcRequire} from "node:module"; const require = __lcRequire(import.meta.url);'},

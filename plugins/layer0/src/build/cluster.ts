@@ -18,16 +18,15 @@ function portOf(listen: unknown): number | undefined {
 
 /**
  * The agent's daemon config: the parent's sync port (its `sync.listen`, default 31415) and the sync
- * timers both sides must share; the agent's log level (`layer0.logLevel`, default info); the imageset
- * module pointed at the node's ImageAPI service.
+ * timers both sides must share; the agent's log level; the imageset module pointed at the node's
+ * ImageAPI service.
  */
-export function agentSettings(headConfig: Record<string, unknown>): Record<string, unknown> {
+export function agentSettings(headConfig: Record<string, unknown>, opts: {logLevel?: string} = {}): Record<string, unknown> {
   const sync = (headConfig.sync ?? {}) as Record<string, unknown>;
-  const layer0 = (headConfig.layer0 ?? {}) as Record<string, unknown>;
   const shared = Object.fromEntries(['helloInterval', 'deadInterval', 'fullStateInterval', 'maxDatagram'].filter((k) => sync[k] !== undefined).map((k) => [k, sync[k]]));
   const parentPort = portOf(sync.listen);
   return {
-    logLevel: typeof layer0.logLevel === 'string' ? layer0.logLevel : 'info',
+    logLevel: opts.logLevel ?? 'info',
     sync: {...shared, ...(parentPort ? {parentPort} : {})},
     modules: {imageset: {url: 'http://127.0.0.1:8080'}},
   };

@@ -36,8 +36,13 @@ export interface Inputs {
   busybox: string;
   node: Program;
   dropbear: Program;
+  /** util-linux's mount, umount, losetup and unshare, in place of busybox's: ImageAPI uses options busybox lacks. */
+  imageTools: Program[];
   tools: {cpio: string; zstd: string; depmod: string};
 }
+
+/** The tools ImageAPI runs with util-linux options (--kill-child, --lazy, --find --show ...), and their packages. */
+export const IMAGE_TOOLS = {mount: 'mount', umount: 'mount', losetup: 'mount', unshare: 'util-linux'} as const;
 
 /** Build tools, found on PATH (and the sbin directories, which root's PATH may lack). */
 export const TOOLS = {cpio: 'cpio', zstd: 'zstd', depmod: 'kmod', ldd: 'libc-bin'} as const;
@@ -162,8 +167,12 @@ export function findInputs(opts: FindOptions = {}): {inputs?: Inputs; requiremen
   const busybox = program('busybox (static)', opts.busybox ?? '/bin/busybox', 'busybox-static', {static: true});
   const dropbear = ldd ? program('dropbear (sshd)', opts.dropbear ?? '/usr/sbin/dropbear', 'dropbear-bin') : undefined;
   const node = ldd ? program('the Node.js runtime', opts.node ?? process.execPath, 'nodejs') : undefined;
-  for (const r of [busybox, dropbear, node]) if (r) requirements.push(r.requirement);
+  const imageTools = ldd ? Object.entries(IMAGE_TOOLS).map(([name, pkg]) => program(name, which(name, opts.path) ?? `${name} on PATH`, pkg)) : [];
+  for (const r of [busybox, dropbear, node, ...imageTools]) if (r) requirements.push(r.requirement);
   const ok = requirements.every((r) => r.ok);
   if (!ok || !k.kernel || !busybox.program || !dropbear?.program || !node?.program) return {requirements};
-  return {requirements, inputs: {kernel: k.kernel, busybox: busybox.program.path, node: node.program, dropbear: dropbear.program, tools}};
+  return {
+    requirements,
+    inputs: {kernel: k.kernel, busybox: busybox.program.path, node: node.program, dropbear: dropbear.program, imageTools: imageTools.map((t) => t.program!), tools},
+  };
 }

@@ -1,8 +1,8 @@
-import {join} from 'node:path';
+import {join, resolve} from 'node:path';
 import {Flags} from '@oclif/core';
 import {CliError, LocalCommand, renderTable} from '@layercake/sdk';
 import {localPxe} from '@layercake/plugin-pxe';
-import {buildSteps, cleanScratch, type BuildResult} from '../../build/build.js';
+import {buildSteps, type BuildResult} from '../../build/build.js';
 import {agentSettings, defaultArch} from '../../build/cluster.js';
 import {findInputs, type Requirement} from '../../build/inputs.js';
 import {headKeys} from '../../build/keys.js';
@@ -30,6 +30,7 @@ export default class Layer0Build extends LocalCommand<typeof Layer0Build> {
     arch: Flags.string({summary: 'Architecture directory under the boot root, as nodes\' `arch` names it.', default: defaultArch()}),
     'authorized-keys': Flags.string({summary: 'Public keys to authorize for root on port 2022 (default: the head\'s ~/.ssh/id_*.pub, generated if none).'}),
     'state-dir': Flags.string({summary: 'The daemon\'s state directory (for the default boot root).'}),
+    'agent-log-level': Flags.string({summary: 'Log level of the nodes\' agents (their log stays on the node: logread).', options: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], default: 'info'}),
     force: Flags.boolean({summary: 'Rebuild every artifact even if its inputs have not changed.'}),
     check: Flags.boolean({summary: 'Only check that every input is there; exit 1 naming what is missing and its Debian package.'}),
   };
@@ -53,17 +54,17 @@ export default class Layer0Build extends LocalCommand<typeof Layer0Build> {
       throw new CliError((error as Error).message, {code: 'LC_ERR_LAYER0_KEYS', exit: 2, hint: 'give --authorized-keys FILE with OpenSSH public keys'});
     }
     if (keys.generated && !this.jsonEnabled()) this.log(`Generated the head's SSH key pair ${keys.generated} (Layer0's sshd on port 2022 accepts it; layercake exec uses it).`);
-    const {steps, result} = buildSteps({
-      inputs: found.inputs, dir, force: flags.force,
+    const {steps, result, cleanup} = buildSteps({
+      inputs: found.inputs, dir, force: flags.force, moduleHooks: this.moduleHooks(),
       modules: [...DEFAULT_MODULES, ...(flags.modules ?? []).map((m) => m.trim()).filter(Boolean)],
-      cluster: {agent: agentSettings(loaded.config as Record<string, unknown>), authorizedKeys: keys.authorizedKeys},
+      cluster: {agent: agentSettings(loaded.config as Record<string, unknown>, {logLevel: flags['agent-log-level']}), authorizedKeys: keys.authorizedKeys},
     });
     try {
       await this.runSteps(steps);
     } catch (error) {
       throw new CliError(`Layer0 build failed: ${(error as Error).message}`, {code: 'LC_ERR_LAYER0_BUILD', hint: 'layercake layer0 build --check names missing inputs; nothing in the boot root was changed by the failed step'});
     } finally {
-      await cleanScratch(dir);
+      await cleanup();
     }
     const built = result();
     if (!this.jsonEnabled()) {
@@ -76,6 +77,14 @@ export default class Layer0Build extends LocalCommand<typeof Layer0Build> {
       this.log(`Layer0 for kernel ${built.kernel} (${built.modules.count} modules) in ${dir} (${built.seconds.toFixed(1)} s)`);
     }
     return built;
+  }
+
+  /** The `layercake:modules` hook files of every installed plugin (the daemon's modules), in plugin-name order. */
+  private moduleHooks(): string[] {
+    return this.config.getPluginsList().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).flatMap((p) => {
+      const hooks = (p.hooks['layercake:modules'] ?? []) as (string | {target: string})[];
+      return hooks.map((h) => resolve(p.root, typeof h === 'string' ? h : h.target));
+    });
   }
 
   private check(requirements: Requirement[]): CheckResult {
