@@ -23,7 +23,7 @@ let bootRoot: string | undefined;
 let why = describeMissing(missingForVms());
 if (!why) {
   try {
-    bootRoot = await layer0BootRoot(ROOT, () => undefined);
+    bootRoot = await layer0BootRoot(() => undefined);
     if (!existsSync(join(bootRoot, VM_ARCH, 'layer0-config.img'))) why = `Layer0 was not built into ${bootRoot}`;
   } catch (error) {
     why = `Layer0 cannot be built here: ${(error as Error).message}`;
