@@ -6,7 +6,7 @@
  * everything it made: VMs, BMCs, daemon, namespace (with its bridge and taps) and the lab's directory.
  */
 import {randomUUID} from 'node:crypto';
-import {createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {constants, copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -22,7 +22,7 @@ export const VM_ARCH = 'amd64';
 
 export interface VmLabOptions {
   vms: number;
-  /** The pxe boot root: `<bootRoot>/amd64/{vmlinuz,layer0-*.img}` (Layer0's build output). */
+  /** Where Layer0 was built: `<bootRoot>/amd64/{vmlinuz,layer0-*.img}` (copied into the lab; left untouched). */
   bootRoot: string;
   /** The layercake CLI the daemon runs from (its package root, holding bin/run.js). */
   cliRoot: string;
@@ -82,14 +82,27 @@ function daemonConfig(dir: string, socket: string, bootRoot: string, network: Br
  */
 export const VM_KERNEL_ARGS = 'no_timer_check';
 
-/** The pxe plugin's boot script template with the VMs' kernel arguments, written into the boot root. */
-function writeBootTemplate(bootRoot: string): void {
+/** Layer0's files, as the build names them in `<boot root>/<arch>/`. */
+const LAYER0_FILES = ['vmlinuz', 'layer0-base.img', 'layer0-kmod.img', 'layer0-config.img'];
+
+/**
+ * The lab's own boot root (`<lab>/boot`): Layer0's files copied from `bootRoot` (left untouched: it may be
+ * an operator's) and the pxe plugin's boot script template with the VMs' kernel arguments.
+ */
+function labBootRoot(dir: string, bootRoot: string): string {
+  const root = join(dir, 'boot');
+  mkdirSync(join(root, VM_ARCH), {recursive: true});
+  for (const file of LAYER0_FILES) {
+    const from = join(bootRoot, VM_ARCH, file);
+    if (!existsSync(from)) throw new Error(`${from} is missing: build Layer0 first (layercake layer0 build --out ${bootRoot})`);
+    copyFileSync(from, join(root, VM_ARCH, file), constants.COPYFILE_FICLONE);
+  }
   const pxeDir = dirname(dirname(fileURLToPath(import.meta.resolve('@layercake/plugin-pxe'))));
   const stock = readFileSync(join(pxeDir, 'templates', 'boot.ipxe.tpl'), 'utf8');
   if (!/^kernel .*$/m.test(stock)) throw new Error(`the pxe plugin's boot.ipxe.tpl has no kernel line: cannot add ${VM_KERNEL_ARGS}`);
-  mkdirSync(bootRoot, {recursive: true});
-  writeFileSync(join(bootRoot, 'boot.ipxe.tpl'), stock.replace(/^(kernel .*)$/m, `$1 ${VM_KERNEL_ARGS}`)
+  writeFileSync(join(root, 'boot.ipxe.tpl'), stock.replace(/^(kernel .*)$/m, `$1 ${VM_KERNEL_ARGS}`)
     .replace(/^(#!ipxe\n)/, `$1# The pxe plugin's template with the VMs' kernel arguments (${VM_KERNEL_ARGS}), written by the VM lab (plugins/vm).\n`));
+  return root;
 }
 
 /**
@@ -158,10 +171,10 @@ export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
   };
   try {
     network = bridgedNetwork(name, {address: LAB_SUBNET.address, prefix: LAB_SUBNET.prefix, taps: options.vms});
-    writeBootTemplate(options.bootRoot);
+    const bootRoot = labBootRoot(dir, options.bootRoot);
     radvd = startRadvd({dir, network});
     const socket = options.socket ?? join(dir, 'api.sock');
-    writeFileSync(join(dir, 'layercake.config.json'), JSON.stringify(daemonConfig(dir, socket, options.bootRoot, network, options.logLevel ?? 'info'), null, 2));
+    writeFileSync(join(dir, 'layercake.config.json'), JSON.stringify(daemonConfig(dir, socket, bootRoot, network, options.logLevel ?? 'info'), null, 2));
     const daemonLog = join(dir, 'daemon.log');
     const started = await startDaemon({dir, network, socket}, options.cliRoot, daemonLog);
     daemon = started.child;
