@@ -300,11 +300,13 @@ export class ApiClient {
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== false) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = {accept: opts.text ? 'text/plain' : 'application/json'};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    // A change is always JSON, `{}` when it has nothing to say (the daemon refuses anything else: CSRF).
+    const body = opts.body ?? (method === 'GET' ? undefined : {});
+    if (body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {
       response = await fetch(url, {
-        method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs), dispatcher: this.dispatcher,
       });
     } catch (error) {

@@ -4,6 +4,7 @@
  * one from the real parts without starting a whole daemon.
  */
 import type {Engine} from '../engine/engine.js';
+import type {ApiLimits} from './gate.js';
 import type {Registry} from '../model/registry.js';
 import type {ServiceState} from '../model/node.js';
 import type {Store} from '../store/store.js';
@@ -31,5 +32,7 @@ export interface ApiDaemon {
   listenAddress: string;
   /** The local channel's Unix socket path, if the API listens on one. */
   socketPath?: string;
+  /** Size limits and allowed host names (docs/api.md, "Limits"); defaults where absent. */
+  apiLimits?: Partial<ApiLimits>;
   logger?: ApiLogger;
 }

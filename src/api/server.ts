@@ -15,12 +15,16 @@ import {readFileSync, unlinkSync} from 'node:fs';
 import {createServer, type Socket} from 'node:net';
 import websocket from '@fastify/websocket';
 import Fastify, {type FastifyError, type FastifyInstance} from 'fastify';
+import {API_TRUST_CODES} from '../model/errors.js';
 import type {ApiDaemon} from './daemon-port.js';
+import {type ApiLimits, DEFAULT_LIMITS, registerGate} from './gate.js';
 import {listenOnSocket} from './local-socket.js';
+import {collectRoutes, openApiDocument} from './openapi.js';
 import {Redactor} from './redact.js';
 import {registerEngineRoutes} from './routes/engine.js';
 import {registerEventRoutes} from './routes/events.js';
 import {registerNodeRoutes} from './routes/nodes.js';
+import {answers, zodValidator} from './schemas.js';
 import {API_PREFIX, type ApiErrorBody, type Health} from './types.js';
 
 export const VERSION: string = (() => {
@@ -38,11 +42,6 @@ export function parseListen(listen: string): {host: string; port: number} {
   return {host: m[1] ?? (m[2] || '127.0.0.1'), port: Number(m[3])};
 }
 
-/** Whether a host only accepts connections from this machine. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\./.test(h) || /^::ffff:127\./.test(h);
-}
 
 function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -51,7 +50,7 @@ function sameToken(given: string, expected: string): boolean {
 }
 
 /** Map anything a route threw to a status and the error body. */
-function errorBody(error: FastifyError & {status?: number; detail?: Record<string, unknown>; toJSON?: () => unknown}): {status: number; body: ApiErrorBody} {
+function errorBody(error: FastifyError & {status?: number; detail?: Record<string, unknown>; toJSON?: () => unknown}, limits: ApiLimits): {status: number; body: ApiErrorBody} {
   // LayercakeError (and anything shaped like it): a code, a status, a message naming node, URL and value.
   if (typeof error.status === 'number' && typeof error.code === 'string' && error.detail !== undefined) {
     return {status: error.status, body: {error: {code: error.code, message: error.message, ...error.detail} as ApiErrorBody['error']}};
@@ -64,7 +63,10 @@ function errorBody(error: FastifyError & {status?: number; detail?: Record<strin
     return {status: 400, body: {error: {code: 'BAD_JSON', message: `the request body is not valid JSON: ${error.message}`}}};
   }
   if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return {status: 415, body: {error: {code: 'UNSUPPORTED_MEDIA_TYPE', message: error.message, hint: 'send Content-Type: application/json'}}};
+    return {status: 415, body: {error: {code: API_TRUST_CODES.mediaType, message: error.message, hint: 'send Content-Type: application/json'}}};
+  }
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return {status: 413, body: {error: {code: 'LC_ERR_API_TOO_LARGE', message: `the request body is over the limit of ${limits.bodyLimit} bytes (api.bodyLimit)`, hint: 'send fewer nodes per request; see docs/api.md, "Limits"'}}};
   }
   if (error.statusCode && error.statusCode < 500) {
     return {status: error.statusCode, body: {error: {code: error.code ?? `HTTP_${error.statusCode}`, message: error.message}}};
@@ -79,12 +81,17 @@ function errorBody(error: FastifyError & {status?: number; detail?: Record<strin
 export async function buildApiServer(daemon: ApiDaemon, opts: {localSockets?: WeakSet<object>} = {}): Promise<FastifyInstance> {
   const localSockets = opts.localSockets ?? new WeakSet();
   const isLocal = (socket: object) => localSockets.has(socket);
+  const limits: ApiLimits = {...DEFAULT_LIMITS, ...daemon.apiLimits};
   const started = Date.now();
-  const app = Fastify({logger: false, bodyLimit: 64 * 1024 * 1024, forceCloseConnections: true, ajv: {customOptions: {coerceTypes: 'array', removeAdditional: false}}});
+  const app = Fastify({logger: false, bodyLimit: limits.bodyLimit, forceCloseConnections: true});
   const redact = new Redactor(daemon.registry);
+  // Requests are validated by their zod schemas (src/api/schemas.ts); answers are plain JSON.
+  app.setValidatorCompiler(zodValidator);
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  const routes = collectRoutes(app);
 
   app.setErrorHandler((error: FastifyError, req, reply) => {
-    const {status, body} = errorBody(error);
+    const {status, body} = errorBody(error, limits);
     if (status >= 500) daemon.logger?.error({err: error, method: req.method, url: req.url}, 'API request failed');
     void reply.code(status).send(body);
   });
@@ -105,9 +112,10 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {localSockets?: We
     }
   });
 
+  registerGate(app, limits, (req) => isLocal(req.raw.socket));
   await app.register(websocket, {options: {maxPayload: 1024 * 1024}});
 
-  app.get('/healthz', async (req): Promise<Health> => ({
+  app.get('/healthz', {schema: {response: {200: answers.health}}}, async (req): Promise<Health> => ({
     ok: true, id: daemon.selfId, version: VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000),
     nodes: daemon.store.size, frozen: daemon.engine.frozen, tokenRequired: !isLocal(req.raw.socket),
   }));
@@ -117,6 +125,7 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {localSockets?: We
     registerNodeRoutes(api, daemon, redact);
     registerEngineRoutes(api, daemon);
     registerEventRoutes(api, daemon, redact, VERSION);
+    api.get('/openapi.json', {schema: {response: {200: answers.openapi}}}, async () => openApiDocument(routes, daemon.registry, VERSION));
   }, {prefix: API_PREFIX});
   return app;
 }
@@ -145,8 +154,16 @@ export async function createApiServer(daemon: ApiDaemon): Promise<ApiServer> {
   let address = 'none';
   let socketWarning: string | undefined;
   const socket = daemon.socketPath;
+  // Every connection, upgraded ones included (fastify's forceCloseConnections only knows HTTP ones): a
+  // refused WebSocket upgrade a client leaves open must not keep the daemon from stopping.
+  const connections = new Set<Socket>();
+  app.server.on('connection', (conn: Socket) => {
+    connections.add(conn);
+    conn.once('close', () => connections.delete(conn));
+  });
   const close = async () => {
     for (const client of app.websocketServer?.clients ?? []) client.terminate();
+    for (const conn of connections) conn.destroy();
     if (local.listening) {
       await new Promise((resolve) => local.close(resolve));
       if (socket) try { unlinkSync(socket); } catch { /* gone already */ }

@@ -24,7 +24,7 @@ export interface Health {
   uptimeSeconds: number;
   nodes: number;
   frozen: boolean;
-  /** Whether changing operations need the bearer token (false when the API listens on loopback only). */
+  /** Whether this channel asks for the bearer token: true over TCP, false on the local Unix socket. */
   tokenRequired: boolean;
 }
 

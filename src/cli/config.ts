@@ -93,6 +93,8 @@ export async function loadConfig(opts: {file?: string; cwd?: string} = {}): Prom
     const value = config[key];
     if (value && !isAbsolute(value)) config[key] = resolve(base, value);
   }
+  const socket = config.api?.socket;
+  if (socket && socket !== 'none' && !isAbsolute(socket)) config.api!.socket = resolve(base, socket);
   return {config, filepath: result.filepath};
 }
 

@@ -5,6 +5,7 @@
 import {readFileSync} from 'node:fs';
 import {LineCounter, parseDocument} from 'yaml';
 import type {JsonValue} from '../api/types.js';
+import {kindOf} from '../model/issues.js';
 import {CliError} from './errors.js';
 
 /** Read all of stdin (for `-f -`). */
@@ -45,7 +46,7 @@ export function parseNodesDocument(text: string, source: string): unknown[] {
     }
     return [value];
   }
-  throw new CliError(`${source}: expected a list of nodes or {nodes: [...]}, got ${JSON.stringify(value)}`, {code: 'LC_ERR_INPUT_SHAPE', exit: 2, hint: 'write a list of nodes, e.g. "- nodename: n01"'});
+  throw new CliError(`${source}: expected a list of nodes or {nodes: [...]}, got ${kindOf(value)}`, {code: 'LC_ERR_INPUT_SHAPE', exit: 2, hint: 'write a list of nodes, e.g. "- nodename: n01"'});
 }
 
 /** Read nodes from a path, or stdin for "-". */
@@ -79,7 +80,8 @@ export function parseAssignments(items: readonly string[]): Record<string, JsonV
       try {
         set[url.trim()] = JSON.parse(raw) as JsonValue;
       } catch {
-        throw new CliError(`'${item}': the value after := is not JSON`, {code: 'LC_ERR_ASSIGNMENT', exit: 2, hint: 'quote strings ("x"), or use = for a plain string'});
+        // The value is not shown: it may be a secret (ipmi.password:=...).
+        throw new CliError(`${url.trim()}: the value after := is not JSON`, {code: 'LC_ERR_ASSIGNMENT', exit: 2, hint: 'quote strings ("x"), or use = for a plain string'});
       }
     }
   }

@@ -24,6 +24,12 @@ export const daemonConfigSchema = z.object({
     token: z.string().min(16).optional(),
     /** The local channel's Unix socket: a path, or 'none'; default: LAYERCAKE_SOCKET, /run/layercake/api.sock as root, else $XDG_RUNTIME_DIR/layercake/api.sock. */
     socket: z.string().min(1).optional(),
+    /** Limits (docs/api.md, "Limits"): the largest request body, node and string field, in bytes. */
+    bodyLimit: z.number().int().min(1024).optional(),
+    maxNodeBytes: z.number().int().min(1024).optional(),
+    maxFieldBytes: z.number().int().min(64).optional(),
+    /** Host names a loopback API answers to besides localhost, 127.0.0.1 and [::1] (DNS rebinding guard). */
+    allowedHosts: z.array(z.string().min(1)).optional(),
   }).strict().default({}),
   /** State sync with children and the parent (validated by the sync engine: docs/sync-protocol.md). */
   sync: z.record(z.string(), z.unknown()).default({}),

@@ -7,6 +7,7 @@ import {hostname} from 'node:os';
 import {join, resolve} from 'node:path';
 import {destination, pino, type Logger} from 'pino';
 import {defaultSocketPath, shareWithOperators} from '../api/local-socket.js';
+import type {ApiLimits} from '../api/gate.js';
 import {type ApiServer, createApiServer} from '../api/server.js';
 import {Engine} from '../engine/engine.js';
 import {parseDuration} from '../model/duration.js';
@@ -49,6 +50,8 @@ export interface Daemon {
   listenAddress: string;
   /** The API's local Unix socket, when it listens on one. */
   socketPath?: string;
+  /** The API's limits from the config (api.bodyLimit, maxNodeBytes, maxFieldBytes, allowedHosts). */
+  apiLimits: Partial<ApiLimits>;
   stop(): Promise<void>;
 }
 
@@ -120,6 +123,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let api: ApiServer | undefined;
   const daemon: Daemon = {
     config, selfId, stateDir, registry, store, engine, modules, metrics, sync: sync || undefined, logger, token, listenAddress: config.listen, socketPath: socketOf(config),
+    apiLimits: Object.fromEntries(Object.entries(config.api).filter(([k, v]) => k !== 'token' && k !== 'socket' && v !== undefined)),
     async stop() {
       await api?.close();
       if (sync) await sync.stop();

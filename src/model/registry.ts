@@ -7,7 +7,8 @@ import type {ExtensionSpec, ModuleSpec, MutationContext} from '../sdk/contract.j
 import {parseDuration} from './duration.js';
 import {ValidationError, describe} from './errors.js';
 import {ipv4Extension} from './ipv4.js';
-import {CORE_ENUMS, coreNodeSchema, type JsonObject, type JsonValue, type Node} from './node.js';
+import {didYouMean, issueText, keysAt, type AnySchema} from './issues.js';
+import {CORE_ENUMS, coreNodeSchema, NODENAME, type JsonObject, type JsonValue, type Node} from './node.js';
 import {getAt, joinPointer, matchPattern, segments, setAt, toPointer} from './url.js';
 
 export interface RegisteredMutation {
@@ -39,7 +40,6 @@ export interface MutationOverride {
   disable?: boolean;
 }
 
-type AnySchema = z.ZodType & {def: {type: string; innerType?: AnySchema; shape?: Record<string, AnySchema>; valueType?: AnySchema}; options?: readonly string[]};
 
 /** Walks a zod schema and collects its enum fields as pointer patterns (`*` for record keys). */
 function enumsOf(schema: AnySchema, prefix: string, out: Record<string, readonly string[]>): void {
@@ -50,12 +50,10 @@ function enumsOf(schema: AnySchema, prefix: string, out: Record<string, readonly
   else if (type === 'record') enumsOf(schema.def.valueType!, `${prefix}/*`, out);
 }
 
-/** `expected one of A, B, got "C"` from a zod issue. */
-function issueText(issue: z.core.$ZodIssue, value: unknown): string {
-  if (issue.code === 'invalid_value' && 'values' in issue) return `expected one of ${issue.values.join(', ')}, got ${JSON.stringify(value)}`;
-  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
-  if (issue.code === 'invalid_type') return `expected ${issue.expected}, got ${value === undefined ? 'nothing' : JSON.stringify(value)}`;
-  return `${issue.message}${value === undefined ? '' : `, got ${JSON.stringify(value)}`}`;
+/** Extensions are strict: an unknown key (a misspelt `pasword`) is an error, never silently dropped. */
+function strictSchema<T extends z.ZodType>(schema: T): T {
+  const s = schema as unknown as AnySchema & {strict?: () => T; def: {catchall?: unknown}};
+  return s.def.type === 'object' && s.def.catchall === undefined && s.strict ? s.strict() : schema;
 }
 
 export class Registry {
@@ -76,11 +74,12 @@ export class Registry {
   registerExtension(spec: ExtensionSpec, module: string): void {
     if (this.exts.has(spec.name)) throw new Error(`extension "${spec.name}" of module ${module} is already registered by module ${this.exts.get(spec.name)!.module}`);
     const enums: Record<string, readonly string[]> = {};
-    enumsOf(spec.schema as unknown as AnySchema, `/extensions/${spec.name}`, enums);
+    const schema = strictSchema(spec.schema);
+    enumsOf(schema as unknown as AnySchema, `/extensions/${spec.name}`, enums);
     let jsonSchema: unknown;
     this.exts.set(spec.name, {
-      name: spec.name, module, description: spec.description ?? '', schema: spec.schema, enums, secrets: spec.secrets ?? [],
-      get jsonSchema() { return (jsonSchema ??= z.toJSONSchema(spec.schema, {unrepresentable: 'any'})); }, // only the API asks
+      name: spec.name, module, description: spec.description ?? '', schema, enums, secrets: spec.secrets ?? [],
+      get jsonSchema() { return (jsonSchema ??= z.toJSONSchema(schema, {unrepresentable: 'any'})); }, // only the API asks
     });
     this.invalidate();
   }
@@ -209,24 +208,29 @@ export class Registry {
   /** Parses and normalizes a whole node (defaults filled in); throws a ValidationError naming node, URL and value. */
   validateNode(input: unknown, where: {node?: string} = {}): Node {
     const raw = input as Record<string, unknown>;
-    const label = where.node ?? (typeof raw?.nodename === 'string' && raw.nodename ? raw.nodename : typeof raw?.id === 'string' ? raw.id : undefined);
-    const fail = (path: (string | number | symbol)[], issue: z.core.$ZodIssue, base: unknown, prefix = '') => {
-      const url = prefix + path.map((p) => '/' + String(p)).join('');
-      const value = getAt(base, path.map((p) => '/' + String(p)).join(''));
-      throw new ValidationError(describe({node: label, url: url || undefined}, issueText(issue, value)), {node: label, url, value, expected: issue.message});
+    // A node is named by its nodename or id only when valid: an invalid one is a value, and values are not echoed.
+    const label = where.node ?? (typeof raw?.nodename === 'string' && NODENAME.test(raw.nodename) ? raw.nodename : typeof raw?.id === 'string' && /^[0-9a-f-]{36}$/i.test(raw.id) ? raw.id : undefined);
+    const fail = (path: PropertyKey[], issue: z.core.$ZodIssue, base: unknown, schema: z.ZodType, prefix = '') => {
+      const inner = joinPointer(path.map(String));
+      const url = prefix + inner;
+      const value = getAt(base, inner);
+      // Only an enum's value is shown, and only when it looks like one (a password typed into the wrong field does not).
+      const showValue = this.enumAt(url) !== undefined && typeof value === 'string' && /^[A-Z][A-Z0-9_]{0,31}$/.test(value);
+      const text = issueText(issue, value, showValue, () => keysAt(schema as unknown as AnySchema, path));
+      throw new ValidationError(describe({node: label, url: url || undefined}, text), {node: label, url, ...(showValue ? {value} : {}), expected: issue.message});
     };
     if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ValidationError(describe({node: label}, 'expected a node object'), {node: label});
     const core = coreNodeSchema.safeParse(input);
-    if (!core.success) fail(core.error.issues[0].path, core.error.issues[0], input);
+    if (!core.success) fail(core.error.issues[0].path, core.error.issues[0], input, coreNodeSchema);
     const node = core.data as Node;
     for (const [name, value] of Object.entries(node.extensions)) {
       const ext = this.exts.get(name);
       if (!ext) {
-        throw new ValidationError(describe({node: label, url: `/extensions/${name}`}, `unknown extension (registered: ${[...this.exts.keys()].join(', ')})`),
+        throw new ValidationError(describe({node: label, url: `/extensions/${name}`}, `unknown extension${didYouMean(name, [...this.exts.keys()])} (registered: ${[...this.exts.keys()].join(', ')})`),
           {node: label, url: `/extensions/${name}`, hint: 'install the plugin that provides it, or check the spelling'});
       }
       const parsed = ext.schema.safeParse(value);
-      if (!parsed.success) fail(parsed.error.issues[0].path, parsed.error.issues[0], value, `/extensions/${name}`);
+      if (!parsed.success) fail(parsed.error.issues[0].path, parsed.error.issues[0], value, ext.schema, `/extensions/${name}`);
       node.extensions[name] = parsed.data as JsonObject;
     }
     return node;

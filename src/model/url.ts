@@ -1,6 +1,7 @@
 /**
  * URLs: JSON Pointers (RFC 6901) into a node, the `pxe.state` shorthand, canonical comparison and diffs.
  */
+import {ValidationError} from './errors.js';
 import type {JsonValue} from './node.js';
 
 const CORE_FIELDS = new Set(['id', 'nodename', 'parentId', 'arch', 'platform', 'physState', 'runState', 'busy', 'extensions', 'services']);
@@ -23,7 +24,8 @@ export function segments(pointer: string): readonly string[] {
   let out = parsed.get(pointer);
   if (out) return out;
   if (pointer === '') return [];
-  if (!pointer.startsWith('/')) throw new Error(`not a JSON Pointer: ${pointer}`);
+  if (!pointer.startsWith('/')) throw new ValidationError(`"${pointer.slice(0, 200)}" is not a JSON Pointer (it must start with /)`, {url: pointer.slice(0, 200)});
+  if (/~(?![01])/.test(pointer)) throw new ValidationError(`"${pointer.slice(0, 200)}" is not a valid JSON Pointer: "~" must be followed by 0 or 1 (RFC 6901)`, {url: pointer.slice(0, 200)});
   out = pointer.slice(1).split('/').map(unescape);
   if (parsed.size < 100_000) parsed.set(pointer, out);
   return out;

@@ -24,6 +24,7 @@ const json = (body: unknown) => ({payload: JSON.stringify(body), headers: {'cont
 const bearer = {authorization: `Bearer ${TOKEN}`};
 /** A request over TCP with the token (pass `{authorization: ''}` for none). */
 async function call(app: FastifyInstance, method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
+  if (body === undefined && method !== 'GET') body = {};
   const all = {...bearer, ...(body === undefined ? {} : {'content-type': 'application/json'}), ...headers};
   if (!all.authorization) delete (all as Record<string, string>).authorization;
   const res = await app.inject({method: method as 'GET', url, ...(body === undefined ? {} : json(body)), headers: all});

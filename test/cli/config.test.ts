@@ -1,4 +1,5 @@
 import {mkdtempSync, mkdirSync, rmSync, writeFileSync} from 'node:fs';
+import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'uvu';
@@ -50,17 +51,38 @@ test('loadConfig reports a broken file and a wrong key with the file name', asyn
   await loadConfig({file: join(dir, 'nope.yaml')}).then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /does not exist/));
 });
 
+/** No local socket where the client looks (whatever runs on this machine). */
+const noSocket = {LAYERCAKE_SOCKET: join(dir, 'absent.sock')};
+
 test('clientSettings: flags, then env, then file, then listen, then default; token from the state dir', () => {
   const stateDir = join(dir, 'state');
   mkdirSync(stateDir, {recursive: true});
   writeFileSync(join(stateDir, 'token'), 'secret-token\n');
   const loaded = {config: {listen: '0.0.0.0:5000', stateDir}, filepath: '/x/layercake.config.yaml'};
-  assert.equal(clientSettings({}, loaded, {}), {url: 'http://127.0.0.1:5000', token: 'secret-token', urlSource: 'listen in /x/layercake.config.yaml'});
-  assert.is(clientSettings({}, {config: {...loaded.config, url: 'h:1'}, filepath: 'f'}, {}).url, 'http://h:1');
-  assert.is(clientSettings({}, loaded, {LAYERCAKE_URL: 'e:2', LAYERCAKE_TOKEN: 't2'}).url, 'http://e:2');
-  assert.is(clientSettings({}, loaded, {LAYERCAKE_URL: 'e:2', LAYERCAKE_TOKEN: 't2'}).token, 't2');
-  assert.equal(clientSettings({url: 'f:3', token: 't3'}, loaded, {LAYERCAKE_URL: 'e:2'}), {url: 'http://f:3', token: 't3', urlSource: '--url'});
-  assert.equal(clientSettings({}, {config: {}}, {}, join(dir, 'empty')), {url: 'http://127.0.0.1:3141', token: undefined, urlSource: 'the default'});
+  assert.equal(clientSettings({}, loaded, noSocket), {url: 'http://127.0.0.1:5000', token: 'secret-token', urlSource: 'listen in /x/layercake.config.yaml'});
+  assert.is(clientSettings({}, {config: {...loaded.config, url: 'h:1'}, filepath: 'f'}, noSocket).url, 'http://h:1');
+  assert.is(clientSettings({}, loaded, {...noSocket, LAYERCAKE_URL: 'e:2', LAYERCAKE_TOKEN: 't2'}).url, 'http://e:2');
+  assert.is(clientSettings({}, loaded, {...noSocket, LAYERCAKE_URL: 'e:2', LAYERCAKE_TOKEN: 't2'}).token, 't2');
+  assert.equal(clientSettings({url: 'f:3', token: 't3'}, loaded, {...noSocket, LAYERCAKE_URL: 'e:2'}), {url: 'http://f:3', token: 't3', urlSource: '--url'});
+  assert.equal(clientSettings({}, {config: {}}, noSocket, join(dir, 'empty')), {url: 'http://127.0.0.1:3141', token: undefined, urlSource: 'the default'});
+});
+
+test('clientSettings: the local socket when it exists (api.socket, else the default), before listen; unix: URLs', async () => {
+  const sock = join(dir, 'api.sock');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(sock, resolve));
+  try {
+    const loaded = {config: {listen: '0.0.0.0:5000'}, filepath: '/x/layercake.config.yaml'};
+    assert.equal(clientSettings({}, loaded, {LAYERCAKE_SOCKET: sock}), {url: `unix:${sock}`, token: undefined, urlSource: 'the local socket'});
+    assert.is(clientSettings({}, {config: {...loaded.config, api: {socket: sock}}}, noSocket).url, `unix:${sock}`);
+    assert.is(clientSettings({}, {config: {...loaded.config, api: {socket: 'none'}}}, {LAYERCAKE_SOCKET: sock}).url, 'http://127.0.0.1:5000');
+    assert.is(clientSettings({url: 'http://h:1'}, loaded, {LAYERCAKE_SOCKET: sock}).url, 'http://h:1', '--url wins');
+    assert.is(normalizeUrl('unix:/run/layercake/api.sock'), 'unix:/run/layercake/api.sock');
+    assert.is(normalizeUrl('unix:rel.sock', '/tmp'), 'unix:/tmp/rel.sock');
+    assert.throws(() => normalizeUrl('unix:'), /names no socket/);
+  } finally {
+    server.close();
+  }
 });
 
 test.run();

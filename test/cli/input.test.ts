@@ -36,6 +36,7 @@ test('assignments: = is a string, := is JSON', () => {
   });
   assert.throws(() => parseAssignments(['ipv4.prefix:=twenty']), /not JSON/);
   assert.throws(() => parseAssignments(['novalue']), /not an assignment/);
+  assert.throws(() => parseAssignments(['ipmi.password:=hunter2']), (e: Error) => /^ipmi\.password: the value after := is not JSON$/.test(e.message), 'the value (maybe a secret) is not echoed');
   assert.ok(isAssignment('pxe.state=WAIT'));
   assert.ok(isAssignment('/extensions/ipv4/prefix:=24'));
   assert.not.ok(isAssignment('n[01-04]'));

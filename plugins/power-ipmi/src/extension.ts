@@ -9,7 +9,8 @@ export type DriverName = (typeof DRIVERS)[number];
 export const BOOT_DEVICES = ['none', 'pxe', 'disk', 'cdrom', 'bios'] as const;
 export type BootDevice = (typeof BOOT_DEVICES)[number];
 
-export const ipmiNodeSchema = z.object({
+/** Strict: a misspelt key (`pasword`) is an error naming the key it resembles, never silently dropped. */
+export const ipmiNodeSchema = z.strictObject({
   /** BMC address: an IP address or a host name. */
   host: z.string().max(253).default(''),
   port: z.number().int().min(1).max(65535).default(623),

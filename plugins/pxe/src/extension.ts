@@ -7,7 +7,7 @@ export const PXE_STATES = ['NONE', 'WAIT', 'INIT'] as const;
 export const BOOT_METHODS = ['pxe', 'ipxe', 'http'] as const;
 
 /** What the DHCP server last did for a node (discovered, shown by `layercake pxe leases`). */
-export const leaseSchema = z.object({
+export const leaseSchema = z.strictObject({
   ip: z.string(),
   mac: z.string(),
   /** OFFER, ACK, NAK, DECLINE, RELEASE, INFORM, PROXY (proxyDHCP answer). */
@@ -26,7 +26,7 @@ export const leaseSchema = z.object({
 
 export type Lease = z.infer<typeof leaseSchema>;
 
-export const pxeExtensionSchema = z.object({
+export const pxeExtensionSchema = z.strictObject({
   /** NONE: not booting; WAIT: registered with the servers, waiting for the node's DHCP; INIT: the node got its lease. */
   state: z.enum(PXE_STATES).default('NONE'),
   /** pxe: firmware PXE + pxelinux over TFTP; ipxe: chain to iPXE, then the per-node script over HTTP; http: UEFI HTTP boot. */

@@ -19,7 +19,7 @@ export type SimConfig = z.infer<typeof simConfigSchema>;
 export const simExtension = defineExtension({
   name: 'sim',
   description: 'Where the simulated node\'s BMC answers',
-  schema: z.object({bmcUrl: z.string().url().optional()}),
+  schema: z.strictObject({bmcUrl: z.string().url().optional()}),
 });
 
 const bmcUrlOf = (config: SimConfig, node: Node | undefined) => (node?.extensions.sim as {bmcUrl?: string} | undefined)?.bmcUrl ?? config.bmcUrl;

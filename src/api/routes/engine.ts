@@ -5,21 +5,23 @@
 import type {FastifyInstance} from 'fastify';
 import type {ApiDaemon} from '../daemon-port.js';
 import {toDot} from '../dot.js';
+import {answers, requests} from '../schemas.js';
 import type {EngineStatus, GraphResult, MutationsResult, ModuleInfo, SyncStatusResult} from '../types.js';
 import {resolveAll} from './nodes.js';
 
-const formatQuery = {type: 'object', properties: {format: {type: 'string', enum: ['json', 'dot']}}, additionalProperties: false} as const;
+const read = (answer: unknown) => ({schema: {response: {200: answer}}});
+const change = (answer: unknown) => ({schema: {body: requests.emptyBody, response: {200: answer}}});
 
 export function registerEngineRoutes(app: FastifyInstance, daemon: ApiDaemon): void {
   const {engine, registry} = daemon;
 
-  app.get<{Querystring: {format?: 'json' | 'dot'}}>('/graph', {schema: {querystring: formatQuery}}, async (req, reply) => {
+  app.get<{Querystring: {format?: 'json' | 'dot'}}>('/graph', {schema: {querystring: requests.formatQuery, response: {200: answers.graph}}}, async (req, reply) => {
     const graph: GraphResult = engine.graph();
     if (req.query.format === 'dot') return reply.type('text/vnd.graphviz; charset=utf-8').send(toDot(graph));
     return graph;
   });
 
-  app.get<{Params: {id: string}; Querystring: {format?: 'json' | 'dot'}}>('/nodes/:id/graph', {schema: {querystring: formatQuery}}, async (req, reply) => {
+  app.get<{Params: {id: string}; Querystring: {format?: 'json' | 'dot'}}>('/nodes/:id/graph', {schema: {params: requests.idParams, querystring: requests.formatQuery, response: {200: answers.graph}}}, async (req, reply) => {
     const view = resolveAll(daemon, [req.params.id])[0];
     const plan = engine.path(view.cfg.id).steps.map((s) => s.mutation);
     const graph: GraphResult = {...engine.graph(view.cfg.id), path: plan};
@@ -27,22 +29,22 @@ export function registerEngineRoutes(app: FastifyInstance, daemon: ApiDaemon): v
     return graph;
   });
 
-  app.get('/engine', async (): Promise<EngineStatus> => engine.status());
-  app.post('/engine/freeze', async () => {
+  app.get('/engine', read(answers.engine), async (): Promise<EngineStatus> => engine.status());
+  app.post('/engine/freeze', change(answers.engine), async () => {
     engine.freeze();
     return engine.status();
   });
-  app.post('/engine/thaw', async () => {
+  app.post('/engine/thaw', change(answers.engine), async () => {
     engine.thaw();
     return engine.status();
   });
 
-  app.get('/mutations', async (): Promise<MutationsResult> => ({mutations: registry.mutations()}));
-  app.get('/extensions', async () => ({
+  app.get('/mutations', read(answers.mutations), async (): Promise<MutationsResult> => ({mutations: registry.mutations()}));
+  app.get('/extensions', read(answers.extensions), async () => ({
     extensions: registry.extensions().map(({name, module, description, jsonSchema, enums, secrets}) => ({name, module, description, jsonSchema, enums, secrets})),
   }));
-  app.get('/enumerables', async () => ({enumerables: registry.enumerables()}));
-  app.get('/modules', async () => {
+  app.get('/enumerables', read(answers.enumerables), async () => ({enumerables: registry.enumerables()}));
+  app.get('/modules', read(answers.modules), async () => {
     const specs = new Map(registry.modules().map((m) => [m.name, m]));
     const mutations = registry.mutations();
     const modules: ModuleInfo[] = daemon.modules.list().map((m) => ({
@@ -57,5 +59,5 @@ export function registerEngineRoutes(app: FastifyInstance, daemon: ApiDaemon): v
     }));
     return {modules};
   });
-  app.get('/sync', async (): Promise<SyncStatusResult> => (daemon.sync ? {enabled: true, ...daemon.sync.status()} : {enabled: false}));
+  app.get('/sync', read(answers.sync), async (): Promise<SyncStatusResult> => (daemon.sync ? {enabled: true, ...daemon.sync.status()} : {enabled: false}));
 }
