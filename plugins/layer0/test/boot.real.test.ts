@@ -9,7 +9,7 @@
 // shell on the console, and the ACPI power button powering off cleanly.
 import {spawn, type ChildProcess} from 'node:child_process';
 import {createSocket} from 'node:dgram';
-import {createReadStream, createWriteStream, mkdtempSync, rmSync} from 'node:fs';
+import {createReadStream, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync} from 'node:fs';
 import {connect} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -127,8 +127,11 @@ if (why) {
     });
     parent.store.apply([{id: NODE.id, nodename: NODE.name, arch: 'amd64', runState: 'SYNC', extensions: {sync: {joinSecret: SECRET}}}], {source: 'test'});
     const out = join(dir, 'boot', 'amd64');
+    // the agent plans with every module of this repository's plugins, as `layer0 build` on the head bundles it
+    const repo = join(import.meta.dirname, '..', '..', '..');
+    const moduleHooks = [join(repo, 'dist', 'hooks', 'modules.js'), ...readdirSync(join(repo, 'plugins')).sort().map((p) => join(repo, 'plugins', p, 'dist', 'hooks', 'modules.js'))].filter((f) => existsSync(f));
     await buildLayer0({
-      inputs: found.inputs!, modules: DEFAULT_MODULES, dir: out,
+      inputs: found.inputs!, modules: DEFAULT_MODULES, dir: out, moduleHooks,
       cluster: {agent: agentSettings({sync: {listen: `0.0.0.0:${syncPort}`, helloInterval: '2s', deadInterval: '8s'}}), authorizedKeys: keys.authorizedKeys},
     });
     const initrd = join(dir, 'initrd.img');
@@ -188,6 +191,9 @@ if (why) {
     await con.wait(/layer0: agent exited \(code 137\) after \d+s; restarting in 1s/, 20_000, agent.end);
     const again = await con.wait(/layer0: agent started \(pid (\d+), at [\d.]+s\)/, 20_000, agent.end);
     assert.is.not(again[1], agent[1]);
+    const running = await exec('logread | grep "layercake agent running"');
+    const modules = /"modules":\[([^\]]*)\]/.exec(running.stdout)?.[1]?.split(',').map((m) => JSON.parse(m) as string) ?? [];
+    for (const m of ['sync', 'imageset', 'ipmi', 'pxe']) assert.ok(modules.includes(m), `${m} in the agent's modules: ${running.stdout}`);
     const synced = await exec('for i in $(seq 90); do [ "$(logread | grep -c "synced with the parent")" -ge 2 ] && { echo resynced; exit 0; }; sleep 1; done; logread | grep agent: | tail -5; exit 1');
     assert.is(synced.stdout.trim(), 'resynced', synced.stdout);
 

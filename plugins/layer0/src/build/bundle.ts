@@ -1,6 +1,6 @@
 /**
  * The agent Layer0 carries: src/agent/main.ts (the two commands a node runs) bundled by esbuild into one
- * ES module with only the code those commands reach, about 1.6 MB instead of the CLI's 200 MB of
+ * ES module with only the code those commands reach, about 1.8 MB instead of the CLI's 110 MB of production
  * node_modules. The SDK also re-exports the CLI's helpers (oclif command classes, prompts, progress,
  * cosmiconfig and through it typescript), which the agent never calls; the core's dist/cli/ modules have
  * no import-time side effects, so they are marked side-effect free and esbuild leaves them out. (Marking
