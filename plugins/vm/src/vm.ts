@@ -163,5 +163,7 @@ export class Vm {
       this.bmc.kill('SIGKILL'); // `ip netns exec` execs ipmi_sim: this is its pid
       await exited;
     }
+    // A qemu its BMC had not reaped yet is reaped by init once the BMC is gone: wait for that too.
+    for (let i = 0; pid && i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
   }
 }
