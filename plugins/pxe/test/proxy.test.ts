@@ -64,10 +64,11 @@ test('a boot-server REQUEST on the proxy port is answered directly', async () =>
   await new Promise<void>((r) => sock.bind(0, '127.0.0.131', () => r()));
   const m = request({type: MessageType.REQUEST, mac: N.mac, vendorClass: 'PXEClient:Arch:00007', arch: 7, ciaddr: '127.0.0.131', giaddr: '0.0.0.0'});
   let reply: Buffer;
+  let from = 0;
   try {
     reply = await new Promise<Buffer>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('no answer on the proxy port')), 2000);
-      sock.on('message', (b) => { clearTimeout(t); resolve(b); });
+      sock.on('message', (b, rinfo) => { clearTimeout(t); from = rinfo.port; resolve(b); });
       sock.send(encode(m), servers.dhcp!.proxyAddress!.port, '127.0.0.1');
     });
   } finally {
@@ -76,6 +77,7 @@ test('a boot-server REQUEST on the proxy port is answered directly', async () =>
   const r = decode(reply);
   assert.is(messageType(r), MessageType.ACK);
   assert.is(r.file, 'ipxe.efi');
+  assert.is(from, servers.dhcp!.proxyAddress!.port, 'the answer comes from the boot-server port (PXE clients drop it otherwise)');
 });
 
 test.run();

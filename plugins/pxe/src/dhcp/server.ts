@@ -266,7 +266,8 @@ export class DhcpServer {
   /** RFC 2131 §4.1 destination rules, except that a client without an address gets a broadcast (no ARP from here). */
   private send(r: DhcpMessage, m: DhcpMessage, rinfo: dgram.RemoteInfo, direct?: {address: string; port: number}): void {
     const buf = encode(r);
-    const sock = this.sender ?? this.main;
+    // A boot-server answer comes from the boot-server port: PXE clients (iPXE among them) drop it otherwise.
+    const sock = (direct ? this.proxy : undefined) ?? this.sender ?? this.main;
     if (!sock) return;
     const type = r.options.get(Opt.MESSAGE_TYPE)![0];
     let address: string, port: number;

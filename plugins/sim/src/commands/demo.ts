@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core';
 import * as sdk from '@layercake/sdk';
 import {CliError, defaultSocketPath, LocalCommand, socketLive, type ModuleSpec} from '@layercake/sdk';
+import {layer0BootRoot, runVmDemo, type VmDemoResult} from '@layercake/plugin-vm';
 import {startCluster, type SimulatedCluster} from '../cluster.js';
 import {convergence, renderStatus, type Convergence} from '../status.js';
 
@@ -20,6 +21,7 @@ export default class Demo extends LocalCommand<typeof Demo> {
     {description: '16 nodes; in another terminal try `layercake node list` and `layercake watch`.', command: '<%= config.bin %> <%= command.id %>'},
     {description: 'With faults: some machines hang on first boot (recovered by a power cycle), one BMC never answers.', command: '<%= config.bin %> <%= command.id %> --faults'},
     {description: 'Converge 32 nodes and exit (for scripts and CI).', command: '<%= config.bin %> <%= command.id %> --nodes 32 --exit --json'},
+    {description: 'Two real virtual machines (qemu, network boot, IPMI BMCs) instead of simulated ones; needs root, qemu-system-x86, openipmi.', command: 'sudo <%= config.bin %> <%= command.id %> --vms 2'},
   ];
 
   static override flags = {
@@ -28,10 +30,26 @@ export default class Demo extends LocalCommand<typeof Demo> {
     listen: Flags.string({summary: 'HOST:PORT of the daemon\'s API (other terminals reach it there).', default: '127.0.0.1:3141'}),
     exit: Flags.boolean({summary: 'Exit once every node has converged (or --timeout passes) instead of running on.', default: false}),
     timeout: Flags.integer({summary: 'With --exit: give up after this many seconds (exit 1).', default: 300}),
+    vms: Flags.integer({
+      summary: 'Boot N qemu virtual machines instead of simulated ones (2 when N is left out).',
+      description: 'Each VM has its own OpenIPMI BMC and boots Layer0 from the network (stock iPXE ROM) off the real daemon, all in a network namespace of their own. Layer0 is built first, or reused when up to date. Needs root, qemu-system-x86, openipmi and ipmitool. See docs/vms.md.',
+      min: 1, max: 64,
+    }),
+    memory: Flags.integer({summary: 'With --vms: memory per VM in MiB.', default: 1024, min: 256}),
+    'boot-root': Flags.string({summary: 'With --vms: boot this already built Layer0 (a pxe boot root holding amd64/vmlinuz and the layer0-*.img) instead of building it.'}),
+    accel: Flags.string({summary: 'With --vms: force the accelerator (default: KVM when a probe shows a KVM guest runs here, else TCG).', options: ['kvm', 'tcg']}),
   };
 
-  public async run(): Promise<DemoResult> {
+  /** `--vms` alone means two VMs: oclif flags take a value, so a bare --vms gets its default here. */
+  public override async init(): Promise<void> {
+    const at = this.argv.indexOf('--vms');
+    if (at >= 0 && !/^\d+$/.test(this.argv[at + 1] ?? '')) this.argv.splice(at + 1, 0, '2');
+    await super.init();
+  }
+
+  public async run(): Promise<DemoResult | VmDemoResult> {
     const {flags} = this;
+    if (flags.vms) return this.runVms(flags.vms);
     const hook = await this.config.runHook('layercake:modules', {sdk});
     for (const f of hook.failures) this.warn(`plugin ${f.plugin.name} failed to contribute its modules: ${f.error.message}`);
     const modules: ModuleSpec[] = hook.successes.flatMap((s) => s.result ?? []);
@@ -104,5 +122,28 @@ export default class Demo extends LocalCommand<typeof Demo> {
     const result = {nodes: flags.nodes, converged: last.converged, givenUp: last.unrecoverable, seconds: +((Date.now() - started) / 1000).toFixed(1), api};
     if (flags.exit && !last.done) this.error(`only ${last.converged} of ${last.expected} nodes converged within ${flags.timeout} s`, {exit: 1});
     return result;
+  }
+
+  private async runVms(vms: number): Promise<VmDemoResult> {
+    const {flags} = this;
+    const json = this.jsonEnabled();
+    const stopped = new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    try {
+      const result = await runVmDemo({
+        vms, cliRoot: this.config.root, memoryMb: flags.memory, accel: flags.accel as 'kvm' | 'tcg' | undefined,
+        exit: flags.exit, timeoutS: flags.timeout, stopped,
+        interactive: Boolean(process.stdout.isTTY) && !json,
+        log: (line) => (json ? process.stderr.write(`${line}\n`) : this.log(line)),
+        layer0: (log) => (flags['boot-root'] ? Promise.resolve(flags['boot-root']) : layer0BootRoot(log)),
+      });
+      if (flags.exit && result.converged < vms) this.error(`only ${result.converged} of ${vms} VMs reached SYNC within ${flags.timeout} s`, {exit: 1});
+      return result;
+    } catch (error) {
+      if ((error as {oclif?: unknown}).oclif) throw error;
+      this.error(`demo --vms: ${(error as Error).message}`, {exit: 1});
+    }
   }
 }
