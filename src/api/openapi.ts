@@ -59,6 +59,12 @@ function nodeSchema(registry: Registry, patch: boolean): JsonSchema {
   };
 }
 
+/** Routes whose answer is not JSON. */
+const TEXT_ANSWERS: Record<string, {type: string; description: string}> = {
+  '/metrics': {type: 'text/plain', description: 'Prometheus text'},
+  '/api/v1/store/backup': {type: 'application/x-ndjson', description: 'The store as one checksummed snapshot record (docs/store.md)'},
+};
+
 export function openApiDocument(routes: CollectedRoute[], registry: Registry, version: string): JsonSchema {
   const toJson = (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
     const out = z.toJSONSchema(schema, {
@@ -88,7 +94,8 @@ export function openApiDocument(routes: CollectedRoute[], registry: Registry, ve
       if (route.url.endsWith('/graph')) content['text/vnd.graphviz'] = {schema: {type: 'string'}};
       responses[status] = {description: 'Success', content};
     }
-    if (route.url === '/metrics') responses['200'] = {description: 'Prometheus text', content: {'text/plain': {schema: {type: 'string'}}}};
+    const text = TEXT_ANSWERS[route.url];
+    if (text) responses['200'] = {description: text.description, content: {[text.type]: {schema: {type: 'string'}}}};
     paths[path] ??= {};
     paths[path][route.method.toLowerCase()] = {
       operationId: `${route.method.toLowerCase()}${path.replace(/\{(\w+)\}/g, 'By$1').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,

@@ -82,7 +82,7 @@ if (skip) {
     for (const args of [['node', 'create', 'evil1'], ['engine', 'freeze'], ['node', 'list']]) {
       const r = await lcAs(NOBODY, [...args, '--url', url]);
       assert.is(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
-      assert.match(r.stderr, /\[UNAUTHORIZED\]: the API over TCP needs the token/);
+      assert.match(r.stderr, /\[LC_ERR_API_UNAUTHORIZED\]: the API over TCP needs the token/);
     }
     const freeze = curlAs(NOBODY, ['-X', 'POST', '-H', 'content-type: application/json', '-d', '{}', `${url}/api/v1/engine/freeze`]);
     assert.is(freeze.stdout, '401', freeze.stderr);

@@ -60,7 +60,7 @@ test('a damaged store: LC_ERR_STORE_DAMAGED naming the file and the offset, and 
   const journal = join(stateDir, 'store', 'cfg.journal');
   writeFileSync(journal, 'this is not a record\n{"seq":2,"put":[]}\n');
   const config = box.write('damaged.yaml', {stateDir, listen: '127.0.0.1:0'});
-  await expectError(['daemon', '--config', config], 'LC_ERR_STORE_DAMAGED', new RegExp(`state store ${journal.replaceAll('.', '\\.')} is damaged at byte 0`));
+  await expectError(['daemon', '--config', config], 'LC_ERR_STORE_DAMAGED', new RegExp(`the state store is damaged: ${journal.replaceAll('.', '\\.')} at byte 0`));
   assert.is(readFileSync(journal, 'utf8'), 'this is not a record\n{"seq":2,"put":[]}\n', 'the journal is left as it was');
 });
 

@@ -85,11 +85,11 @@ test('a failing command makes the exit non-zero', async () => {
 
 test('a command that can run nowhere (no target is up) fails with the reason, exit 1', async () => {
   const args = ['exec', 'n03', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--', 'echo', 'hi'];
-  const r = await box.run(args, {env: {LAYERCAKE_URL: server.address}});
+  const r = await box.run(args, {env: {LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN}});
   assert.is(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stderr, /^Error \[LC_ERR_EXEC_NOWHERE\]: ran nowhere: n03 not up \(runState UNKNOWN\)\n {2}Try this: /);
   assert.not.match(r.stdout, /ran: /, 'nothing ran');
-  const json = await box.run([...args.slice(0, -3), '--json', '--', 'echo', 'hi'], {env: {LAYERCAKE_URL: server.address}});
+  const json = await box.run([...args.slice(0, -3), '--json', '--', 'echo', 'hi'], {env: {LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN}});
   assert.equal([json.code, json.json?.error?.code], [1, 'LC_ERR_EXEC_NOWHERE']);
 });
 

@@ -69,7 +69,7 @@ if (skip) {
     for (const args of [['node', 'create', 'n01'], ['engine', 'freeze'], ['apply', '-f', box.write('c.yaml', [{nodename: 'n02'}])]]) {
       const r = await lc(args);
       assert.is(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, /^Error \[UNAUTHORIZED\]: the API over TCP needs the token \(loopback included\)\n {2}Try this: use the local socket \(--url unix:PATH; members of group layercake may\), or pass --token \/ set LAYERCAKE_TOKEN/);
+      assert.match(r.stderr, /^Error \[LC_ERR_API_UNAUTHORIZED\]: the API over TCP needs the token \(loopback included\)\n {2}Try this: use the local socket \(--url unix:PATH; members of group layercake may\), or pass --token \/ set LAYERCAKE_TOKEN/);
     }
     const wrong = await lc(['node', 'create', 'n01', '--token', 'not-the-token']);
     assert.match(wrong.stderr, /the API token is wrong/);

@@ -132,7 +132,7 @@ if (typeof mount === 'string') {
     try {
       await isolatedConfig(box);
       let daemon = await box.startDaemon({args: ['--listen', '127.0.0.1:0', '--state-dir', stateDir]});
-      const post = (nodes: unknown[]) => fetch(`${daemon.url}/api/v1/apply`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({nodes})});
+      const post = (nodes: unknown[]) => daemon.api(`/api/v1/apply`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({nodes})});
       assert.is((await post([{nodename: 'before'}])).status, 200);
       const filler = fill(mount.dir);
 
@@ -148,7 +148,7 @@ if (typeof mount === 'string') {
       assert.match(cli.stderr, /\[LC_ERR_STORE_FULL\]: the state store is out of disk space/);
       assert.match(cli.stderr, /Try this: free space on the file system/);
 
-      const list = await fetch(`${daemon.url}/api/v1/nodes`);
+      const list = await daemon.api(`/api/v1/nodes`);
       assert.is(list.status, 200, 'reads keep working');
       const listed = ((await list.json()) as {nodes: {cfg: {nodename: string}}[]}).nodes.map((v) => v.cfg.nodename);
       assert.ok(listed.includes('before') && !listed.some((n) => /^(big|cli)/.test(n)), `nothing refused is there: ${listed.join(',')}`);
@@ -157,7 +157,7 @@ if (typeof mount === 'string') {
       assert.is((await post([{nodename: 'after'}])).status, 200, 'writes succeed once space returns');
       assert.is(await daemon.stop(), 0);
       daemon = await box.startDaemon({args: ['--listen', '127.0.0.1:0', '--state-dir', stateDir]});
-      const after = ((await (await fetch(`${daemon.url}/api/v1/nodes`)).json()) as {nodes: {cfg: {nodename: string}}[]}).nodes.map((v) => v.cfg.nodename);
+      const after = ((await (await daemon.api(`/api/v1/nodes`)).json()) as {nodes: {cfg: {nodename: string}}[]}).nodes.map((v) => v.cfg.nodename);
       assert.ok(after.includes('before') && after.includes('after'), 'every acknowledged write after a restart');
       assert.not.ok(after.some((n) => /^(big|cli)/.test(n)), 'and nothing refused');
     } finally {

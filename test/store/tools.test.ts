@@ -30,7 +30,7 @@ async function stateDirWithNodes(name: string): Promise<string> {
   const dir = join(box.dir, name);
   const daemon = await box.startDaemon({args: ['--listen', '127.0.0.1:0', '--state-dir', dir]});
   for (const nodename of ['n1', 'n2', 'n3']) {
-    const r = await fetch(`${daemon.url}/api/v1/nodes`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({nodename})});
+    const r = await daemon.api(`/api/v1/nodes`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({nodename})});
     assert.is(r.status, 201);
   }
   assert.is(await daemon.stop(), 0, `exit by signal or error:\n${daemon.output().slice(-1500)}`);
@@ -103,7 +103,7 @@ test('a torn last line: the daemon starts, cuts it, keeps its bytes beside the j
   assert.is(kept.length, 1);
   assert.is(readFileSync(join(dir, 'store', kept[0]), 'utf8'), '0badc0de {"seq":5,"put":[{"nodena');
   assert.match(daemon.output(), new RegExp(`"level":40.*cut a torn last line of 33 bytes .*kept in ${join(dir, 'store', kept[0])}`));
-  const names = ((await (await fetch(`${daemon.url}/api/v1/nodes`)).json()) as {nodes: {cfg: {nodename: string}}[]}).nodes.map((v) => v.cfg.nodename);
+  const names = ((await (await daemon.api(`/api/v1/nodes`)).json()) as {nodes: {cfg: {nodename: string}}[]}).nodes.map((v) => v.cfg.nodename);
   assert.ok(['n1', 'n2', 'n3'].every((n) => names.includes(n)));
   assert.is(await daemon.stop(), 0, `exit by signal or error:\n${daemon.output().slice(-1500)}`);
 });
@@ -119,7 +119,7 @@ test('store backup while a client writes, restore into a new state dir: the daem
   let written = 0, stop = false, ackedBeforeBackup = -1;
   const writer = (async () => {
     for (; !stop; written++) {
-      const r = await fetch(`${daemon.url}/api/v1/nodes`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({nodename: `w${written}`})});
+      const r = await daemon.api(`/api/v1/nodes`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({nodename: `w${written}`})});
       assert.is(r.status, 201);
     }
   })();
@@ -166,7 +166,7 @@ test('store backup while a client writes, restore into a new state dir: the daem
   const back = await box.startDaemon({args: ['--listen', '127.0.0.1:0', '--state-dir', target]});
   const health = await (await fetch(`${back.url}/healthz`)).json() as {id: string};
   assert.is(health.id, selfId, 'the restored daemon keeps its id');
-  const names = ((await (await fetch(`${back.url}/api/v1/nodes`)).json()) as {nodes: {cfg: {nodename: string}}[]}).nodes.map((v) => v.cfg.nodename).filter((n) => n.startsWith('w'));
+  const names = ((await (await back.api(`/api/v1/nodes`)).json()) as {nodes: {cfg: {nodename: string}}[]}).nodes.map((v) => v.cfg.nodename).filter((n) => n.startsWith('w'));
   assert.equal(names.sort(), Array.from({length: seq - 1}, (_, i) => `w${i}`).sort(), 'exactly the writes up to the backup\'s seq');
   assert.is(await back.stop(), 0, `exit by signal or error:\n${back.output().slice(-1500)}`);
   assert.is(await daemon.stop(), 0, `exit by signal or error:\n${daemon.output().slice(-1500)}`);

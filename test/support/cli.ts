@@ -4,7 +4,7 @@
  * user's), the config file and the state dir; `cleanup()` stops every daemon it started and removes it.
  */
 import {type ChildProcess, spawn} from 'node:child_process';
-import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {stringify} from 'yaml';
@@ -44,6 +44,8 @@ export interface DaemonProcess {
   url: string;
   proc: ChildProcess;
   output(): string;
+  /** fetch() of a path of this daemon's API over TCP, with its token (read from its --state-dir). */
+  api(path: string, init?: RequestInit): Promise<Response>;
   /** SIGTERM and wait for a clean exit (SIGKILL after 10 s); resolves to the exit code. */
   stop(): Promise<number | null>;
 }
@@ -65,6 +67,7 @@ export function sandbox(prefix = 'lc-cli-'): Sandbox {
     npm_config_offline: 'true',
   };
   const daemons = new Set<DaemonProcess>();
+  let sockets = 0;
 
   const run: Sandbox['run'] = (args, opts = {}) => new Promise((resolve, reject) => {
     // `wrap` runs the CLI under another command, e.g. ['ip', 'netns', 'exec', NS].
@@ -95,7 +98,11 @@ export function sandbox(prefix = 'lc-cli-'): Sandbox {
   const startDaemon: Sandbox['startDaemon'] = (opts = {}) => new Promise((resolve, reject) => {
     const argv = [BIN, 'daemon', '--log-level', 'info', ...(opts.args ?? [])];
     const [cmd, ...cmdArgs] = opts.wrap ? [...opts.wrap, process.execPath, ...argv] : [process.execPath, ...argv];
-    const proc = spawn(cmd, cmdArgs, {cwd: dir, env: {...env, ...opts.env}, stdio: ['ignore', 'pipe', 'pipe']});
+    // The first daemon takes the sandbox's socket; one started while another runs gets a socket of its own.
+    const socket = daemons.size === 0 ? {} : {LAYERCAKE_SOCKET: join(dir, `api-${++sockets}.sock`)};
+    const proc = spawn(cmd, cmdArgs, {cwd: dir, env: {...env, ...socket, ...opts.env}, stdio: ['ignore', 'pipe', 'pipe']});
+    const stateDirArg = opts.args?.indexOf('--state-dir') ?? -1;
+    const stateDir = stateDirArg >= 0 ? opts.args![stateDirArg + 1] : undefined;
     let out = '';
     let settled = false;
     const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
@@ -119,6 +126,11 @@ export function sandbox(prefix = 'lc-cli-'): Sandbox {
             clearTimeout(timer);
             const daemon: DaemonProcess = {
               listen: rec.listen, url: `http://${rec.listen}`, proc, output: () => out,
+              api: (path, init = {}) => {
+                if (!stateDir) throw new Error('daemon.api() needs the daemon started with --state-dir');
+                const token = readFileSync(join(stateDir, 'token'), 'utf8').trim();
+                return fetch(`http://${rec.listen}${path}`, {...init, headers: {...init.headers as Record<string, string>, authorization: `Bearer ${token}`}});
+              },
               stop: async () => {
                 daemons.delete(daemon);
                 if (proc.exitCode === null && proc.signalCode === null) {
