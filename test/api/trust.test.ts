@@ -104,25 +104,25 @@ gate('a foreign Origin is 403, for changes and reads', async (ctx) => {
 // ---- 7. Strict input ----
 
 gate('an unknown key inside an extension is 400 with "did you mean"', async (ctx) => {
-  const r = await refused(ctx, 400, 'INVALID', /node n01: \/extensions\/bmc: unknown field pasword \(did you mean password\?\)/, 'PUT', '/api/v1/nodes/n01', {extensions: {bmc: {pasword: 'x'}}});
+  const r = await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /node n01: \/extensions\/bmc: unknown field pasword \(did you mean password\?\)/, 'PUT', '/api/v1/nodes/n01', {extensions: {bmc: {pasword: 'x'}}});
   assert.is(r.body.error.url, '/extensions/bmc');
-  await refused(ctx, 400, 'INVALID', /unknown field nodenme \(did you mean nodename\?\)/, 'POST', '/api/v1/apply', {nodes: [{nodename: 'n03', nodenme: 'x'}]});
-  await refused(ctx, 400, 'INVALID', /unknown extension \(did you mean bmc\?\)/, 'POST', '/api/v1/apply', {nodes: [{nodename: 'n03', extensions: {bmx: {}}}]});
+  await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /unknown field nodenme \(did you mean nodename\?\)/, 'POST', '/api/v1/apply', {nodes: [{nodename: 'n03', nodenme: 'x'}]});
+  await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /unknown extension \(did you mean bmc\?\)/, 'POST', '/api/v1/apply', {nodes: [{nodename: 'n03', extensions: {bmx: {}}}]});
 });
 
 gate('"additional properties" errors name the property', async (ctx) => {
-  await refused(ctx, 400, 'INVALID', /^body: unknown field sett \(did you mean set\?\)/, 'PATCH', '/api/v1/nodes', {nodes: ['n01'], sett: {arch: 'x'}});
-  await refused(ctx, 400, 'INVALID', /^query: unknown field dryrun \(did you mean dryRun\?\)/, 'POST', '/api/v1/apply?dryrun=true', {nodes: [{nodename: 'n01'}]});
+  await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /^body: unknown field sett \(did you mean set\?\)/, 'PATCH', '/api/v1/nodes', {nodes: ['n01'], sett: {arch: 'x'}});
+  await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /^query: unknown field dryrun \(did you mean dryRun\?\)/, 'POST', '/api/v1/apply?dryrun=true', {nodes: [{nodename: 'n01'}]});
 });
 
 gate('an invalid JSON pointer escape (~2) is 400', async (ctx) => {
-  await refused(ctx, 400, 'INVALID', /"\/extensions\/bmc\/pass~2word" is not a valid JSON Pointer: "~" must be followed by 0 or 1/, 'PATCH', '/api/v1/nodes', {nodes: ['n01'], set: {'/extensions/bmc/pass~2word': 'x'}});
-  await refused(ctx, 400, 'INVALID', /not a valid JSON Pointer/, 'PATCH', '/api/v1/nodes/n01/dsc', {set: {'/arch~': 'x'}});
+  await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /"\/extensions\/bmc\/pass~2word" is not a valid JSON Pointer: "~" must be followed by 0 or 1/, 'PATCH', '/api/v1/nodes', {nodes: ['n01'], set: {'/extensions/bmc/pass~2word': 'x'}});
+  await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /not a valid JSON Pointer/, 'PATCH', '/api/v1/nodes/n01/dsc', {set: {'/arch~': 'x'}});
 });
 
 gate('__proto__ and constructor keys are 400 saying so', async (ctx) => {
   for (const key of ['__proto__', 'constructor']) {
-    await refused(ctx, 400, 'INVALID', new RegExp(`/nodes/0/extensions/${key}: the key "${key}" is not allowed \\(it could reach an object's prototype\\)`),
+    await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', new RegExp(`/nodes/0/extensions/${key}: the key "${key}" is not allowed \\(it could reach an object's prototype\\)`),
       'POST', '/api/v1/apply', undefined, {}, `{"nodes": [{"nodename": "n04", "extensions": {"${key}": {"polluted": true}}}]}`);
   }
   assert.is(({} as Record<string, unknown>).polluted, undefined);
@@ -131,12 +131,12 @@ gate('__proto__ and constructor keys are 400 saying so', async (ctx) => {
 gate('an empty or missing nodename is 400 (three nodes named "" could be created)', async (ctx) => {
   const count = () => ctx.daemon.store.list().length;
   const before = count();
-  await refused(ctx, 400, 'INVALID', /nodes\/0\/nodename: a node needs a nodename \(it may not be empty\)/, 'POST', '/api/v1/nodes', {nodes: [{nodename: ''}, {nodename: ''}, {nodename: ''}]});
-  await refused(ctx, 400, 'INVALID', /nodes\/0\/nodename: a node needs a nodename/, 'POST', '/api/v1/nodes', {nodes: [{arch: 'amd64'}]});
-  await refused(ctx, 400, 'INVALID', /nodename/, 'POST', '/api/v1/apply', {nodes: [{physState: 'POWER_ON'}]});
-  await refused(ctx, 400, 'INVALID', /a nodename may not be empty/, 'PUT', '/api/v1/nodes/n01', {nodename: ''});
-  await refused(ctx, 400, 'INVALID', /nodename/, 'PUT', '/api/v1/nodes/n01?replace=true', {arch: 'amd64'});
-  await refused(ctx, 400, 'INVALID', /a nodename may not be empty/, 'PATCH', '/api/v1/nodes', {nodes: ['n01'], set: {nodename: ''}});
+  await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /nodes\/0\/nodename: a node needs a nodename \(it may not be empty\)/, 'POST', '/api/v1/nodes', {nodes: [{nodename: ''}, {nodename: ''}, {nodename: ''}]});
+  await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /nodes\/0\/nodename: a node needs a nodename/, 'POST', '/api/v1/nodes', {nodes: [{arch: 'amd64'}]});
+  await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /nodename/, 'POST', '/api/v1/apply', {nodes: [{physState: 'POWER_ON'}]});
+  await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /a nodename may not be empty/, 'PUT', '/api/v1/nodes/n01', {nodename: ''});
+  await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /nodename/, 'PUT', '/api/v1/nodes/n01?replace=true', {arch: 'amd64'});
+  await refused(ctx, 400, 'LC_ERR_INPUT_INVALID', /a nodename may not be empty/, 'PATCH', '/api/v1/nodes', {nodes: ['n01'], set: {nodename: ''}});
   assert.is(count(), before);
 });
 

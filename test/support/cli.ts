@@ -99,7 +99,8 @@ export function sandbox(prefix = 'lc-cli-'): Sandbox {
     const argv = [BIN, 'daemon', '--log-level', 'info', ...(opts.args ?? [])];
     const [cmd, ...cmdArgs] = opts.wrap ? [...opts.wrap, process.execPath, ...argv] : [process.execPath, ...argv];
     // The first daemon takes the sandbox's socket; one started while another runs gets a socket of its own.
-    const socket = daemons.size === 0 ? {} : {LAYERCAKE_SOCKET: join(dir, `api-${++sockets}.sock`)};
+    const running = [...daemons].some((d) => d.proc.exitCode === null && d.proc.signalCode === null);
+    const socket = running ? {LAYERCAKE_SOCKET: join(dir, `api-${++sockets}.sock`)} : {};
     const proc = spawn(cmd, cmdArgs, {cwd: dir, env: {...env, ...socket, ...opts.env}, stdio: ['ignore', 'pipe', 'pipe']});
     const stateDirArg = opts.args?.indexOf('--state-dir') ?? -1;
     const stateDir = stateDirArg >= 0 ? opts.args![stateDirArg + 1] : undefined;

@@ -44,7 +44,7 @@ function until(done: () => boolean, ms: number, what: string): Promise<void> {
   });
 }
 
-const lc = (args: string[]) => box.run([...args, '--url', `http://${cluster.daemon.listenAddress}`], {timeoutMs: 120_000});
+const lc = (args: string[]) => box.run([...args, '--url', `http://${cluster.daemon.listenAddress}`, '--token', cluster.daemon.token], {timeoutMs: 120_000});
 const idOf = (name: string) => cluster.machines.find((m) => m.nodename === name)!.id;
 /** What happened to a node since `from` (an index into `events`): mutations started, runState discovered. */
 function since(from: number, id: string) {
