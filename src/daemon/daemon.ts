@@ -13,7 +13,7 @@ import {NODENAME} from '../model/node.js';
 import {Registry, type MutationOverride} from '../model/registry.js';
 import type {ModuleSpec} from '../sdk/contract.js';
 import {Store} from '../store/store.js';
-import {SyncEngine, renderPrometheus} from '../sync/index.js';
+import {SyncEngine} from '../sync/index.js';
 import {type DaemonConfig, moduleSettings} from './config.js';
 import {Metrics} from './metrics.js';
 import {ModuleHost} from './module-host.js';
@@ -109,7 +109,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     if (sync) {
       await sync.start();
-      metrics.addCollector(() => renderPrometheus(sync.collect()));
+      metrics.addCollector(() => sync.collect());
     }
     if (config.listen !== 'none') api = await createApiServer(daemon);
   } catch (error) {
