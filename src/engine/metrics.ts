@@ -1,7 +1,7 @@
 /** Counters and a duration histogram of mutations per module, rendered by the API's /metrics. */
 import {Histogram} from 'prom-client';
 
-export const DURATION_BUCKETS_S = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300];
+const DURATION_BUCKETS_S = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300];
 
 export interface ModuleCounters {
   started: number;
