@@ -1,7 +1,7 @@
-/** Runs tools on this node; a failure carries the tool's own message. */
+/** Runs a tool and returns its output; a failure carries the tool's own message. */
+import {execFile} from 'node:child_process';
 import {accessSync, constants} from 'node:fs';
 import {delimiter, join} from 'node:path';
-import {execa, type ExecaError} from 'execa';
 
 export class ToolError extends Error {
   constructor(readonly tool: string, readonly args: string[], readonly code: number | null, readonly stderr: string) {
@@ -27,16 +27,12 @@ export function which(tool: string): string | undefined {
   return undefined;
 }
 
-/** Runs a tool (execa: no shell, the arguments passed as they are) and returns its standard output. */
-export async function run(tool: string, args: string[], options: {timeoutMs?: number; input?: string} = {}): Promise<string> {
-  try {
-    const {stdout} = await execa(tool, args, {
-      timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 << 20, env: {LC_ALL: 'C'}, stripFinalNewline: false,
-      ...(options.input === undefined ? {stdin: 'ignore'} : {input: options.input}),
+export function run(tool: string, args: string[], options: {timeoutMs?: number; input?: string} = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(tool, args, {timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 << 20, env: {...process.env, LC_ALL: 'C'}}, (error, stdout, stderr) => {
+      if (error) reject(new ToolError(tool, args, typeof error.code === 'number' ? error.code : null, stderr || error.message));
+      else resolve(stdout);
     });
-    return stdout;
-  } catch (error) {
-    const e = error as ExecaError;
-    throw new ToolError(tool, args, e.exitCode ?? null, typeof e.stderr === 'string' && e.stderr ? e.stderr : e.shortMessage ?? e.message);
-  }
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
 }
