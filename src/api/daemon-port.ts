@@ -21,7 +21,7 @@ export interface ApiDaemon {
   engine: Engine;
   registry: Registry;
   modules: {list(): {name: string; state: ServiceState; error?: string; restarts: number; startedAt?: number}[]};
-  metrics: {render(): string};
+  metrics: {render(): Promise<string>};
   /** State sync, when the daemon runs it. */
   sync?: {status(): SyncStatus};
   /** The daemon's own node id. */

@@ -131,7 +131,7 @@ export async function buildApiServer(daemon: ApiDaemon, opts: {localSockets?: We
     ok: true, id: daemon.selfId, version: VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000),
     nodes: daemon.store.size, frozen: daemon.engine.frozen, tokenRequired: !isLocal(req.raw.socket),
   }));
-  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(daemon.metrics.render()));
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await daemon.metrics.render()));
 
   await app.register(async (api) => {
     registerNodeRoutes(api, daemon, redact);

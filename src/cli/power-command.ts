@@ -7,7 +7,7 @@ import {formatChanges} from './output.js';
 import {type PowerAction, type PowerResult, runPowerAction} from './power.js';
 import {progressMode} from './progress.js';
 import {resolveTargets} from './targets.js';
-import {parseDuration} from '../model/duration.js';
+import {durationFlag} from './duration-flag.js';
 
 export abstract class PowerCommand extends BaseCommand<typeof PowerCommand> {
   static override strict = false;
@@ -15,7 +15,7 @@ export abstract class PowerCommand extends BaseCommand<typeof PowerCommand> {
   static override flags = {
     all: Flags.boolean({summary: 'Act on every node (required when no NODES are given).'}),
     wait: Flags.boolean({char: 'w', summary: 'Follow the nodes until they converge (or fail, or the timeout passes).'}),
-    timeout: Flags.string({summary: 'How long --wait (and cycle\'s power-off phase) may take.', default: '10m'}),
+    timeout: durationFlag({summary: 'How long --wait (and cycle\'s power-off phase) may take.', default: '10m'}),
     yes: Flags.boolean({char: 'y', summary: 'Do not ask before powering off or cycling running nodes.'}),
     'dry-run': Flags.boolean({summary: 'Print the cfg changes, change nothing.'}),
   };
@@ -27,12 +27,7 @@ export abstract class PowerCommand extends BaseCommand<typeof PowerCommand> {
   public async run(): Promise<PowerResult> {
     const client = await this.api();
     const {views} = await resolveTargets(client, this.argvRest, {all: this.flags.all});
-    let timeoutMs: number;
-    try {
-      timeoutMs = parseDuration(this.flags.timeout);
-    } catch (error) {
-      throw new CliError((error as Error).message, {code: 'LC_ERR_USAGE', exit: 2});
-    }
+    const timeoutMs = this.flags.timeout;
     const result = await runPowerAction(client, this.action, views, {
       yes: this.flags.yes, json: this.jsonEnabled(), wait: this.flags.wait, dryRun: this.flags['dry-run'], boot: this.boot,
       timeoutMs, mode: progressMode(views.length, {json: this.jsonEnabled()}), log: (line) => this.log(line),

@@ -4,7 +4,7 @@ import {bold, dim, red} from '../cli/color.js';
 import {CliError} from '../cli/errors.js';
 import type {ExecResult} from '../cli/exec.js';
 import {resolveTargets} from '../cli/targets.js';
-import {parseDuration} from '../model/duration.js';
+import {durationFlag} from '../cli/duration-flag.js';
 
 export interface ExecCommandResult {
   command: string;
@@ -28,7 +28,7 @@ export default class Exec extends BaseCommand<typeof Exec> {
     port: Flags.integer({char: 'p', summary: 'SSH port.', default: 22}),
     identity: Flags.string({char: 'i', summary: 'Private key file (default: ~/.ssh/id_ed25519, id_ecdsa or id_rsa; the ssh-agent too).'}),
     parallel: Flags.integer({summary: 'How many nodes at once.', default: 32, min: 1}),
-    timeout: Flags.string({summary: 'Time limit per node (connect and run).', default: '60s'}),
+    timeout: durationFlag({summary: 'Time limit per node (connect and run).', default: '60s'}),
     'address-url': Flags.string({summary: 'URL of the address to connect to.', default: 'ipv4.ip'}),
     'known-hosts': Flags.string({summary: 'known_hosts file to check host keys against (default ~/.ssh/known_hosts).'}),
   };
@@ -48,12 +48,7 @@ export default class Exec extends BaseCommand<typeof Exec> {
       throw new CliError(`ran nowhere: ${why}`, {code: 'LC_ERR_EXEC_NOWHERE', hint: 'exec runs on nodes that are up (dsc runState SYNC): bring them up with layercake power on NODES --wait'});
     }
     for (const s of skipped) this.logToStderr(`${dim(`${s.nodename}: skipped, ${s.reason}`)}`);
-    let timeoutMs: number;
-    try {
-      timeoutMs = parseDuration(this.flags.timeout);
-    } catch (error) {
-      throw new CliError((error as Error).message, {code: 'LC_ERR_USAGE', exit: 2});
-    }
+    const timeoutMs = this.flags.timeout;
     const width = Math.max(0, ...targets.map((t) => t.nodename.length));
     const results = await execAll(targets, command, {
       user: this.flags.user, port: this.flags.port, identities: this.flags.identity ? [this.flags.identity] : undefined,

@@ -1,9 +1,8 @@
 import {Flags} from '@oclif/core';
 import {BaseCommand} from '../cli/base-command.js';
-import {CliError} from '../cli/errors.js';
 import {resolveTargets} from '../cli/targets.js';
 import {watch, type WatchResult} from '../cli/watch.js';
-import {parseDuration} from '../model/duration.js';
+import {durationFlag} from '../cli/duration-flag.js';
 
 export default class Watch extends BaseCommand<typeof Watch> {
   static override summary = 'Watch nodes converge, live from the event stream (reconnects if the daemon restarts).';
@@ -19,17 +18,12 @@ export default class Watch extends BaseCommand<typeof Watch> {
   static override flags = {
     type: Flags.string({char: 't', summary: 'Which state the table shows.', options: ['mixed', 'cfg', 'dsc'], default: 'mixed'}),
     columns: Flags.string({char: 'c', summary: 'Comma-separated table columns (nodename, id, parent, status, or URLs).'}),
-    for: Flags.string({summary: 'Stop after this long (e.g. 30s, 5m).'}),
+    for: durationFlag({summary: 'Stop after this long (e.g. 30s, 5m).'}),
   };
 
   public async run(): Promise<WatchResult | undefined> {
     const client = await this.api();
-    let forMs: number | undefined;
-    try {
-      forMs = this.flags.for ? parseDuration(this.flags.for) : undefined;
-    } catch (error) {
-      throw new CliError((error as Error).message, {code: 'LC_ERR_USAGE', exit: 2});
-    }
+    const forMs = this.flags.for;
     const ids = this.argvRest.length ? (await resolveTargets(client, this.argvRest)).views.map((v) => v.cfg.id) : undefined;
     const enums = await client.stateEnumerables();
     const mode = this.jsonEnabled() ? 'json' : process.stdout.isTTY ? 'table' : 'lines';

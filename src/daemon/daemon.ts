@@ -15,7 +15,7 @@ import {Registry, type MutationOverride} from '../model/registry.js';
 import type {ModuleSpec} from '../sdk/contract.js';
 import {makeDir} from '../store/journal.js';
 import {Store} from '../store/store.js';
-import {SyncEngine, renderPrometheus} from '../sync/index.js';
+import {SyncEngine} from '../sync/index.js';
 import {type DaemonConfig, moduleSettings} from './config.js';
 import {Metrics} from './metrics.js';
 import {ModuleHost} from './module-host.js';
@@ -131,7 +131,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     if (sync) {
       await sync.start();
-      metrics.addCollector(() => renderPrometheus(sync.collect()));
+      metrics.addCollector(() => sync.collect());
     }
     if (config.listen !== 'none' || daemon.socketPath) api = await createApiServer(daemon);
     if (api?.socketWarning) logger.warn(api.socketWarning);

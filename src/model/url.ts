@@ -2,7 +2,10 @@
  * URLs: JSON Pointers (RFC 6901) into a node, the `pxe.state` shorthand, canonical comparison and diffs.
  */
 import {ValidationError} from './errors.js';
+import {canonical} from './canonical.js';
 import type {JsonValue} from './node.js';
+
+export {canonical};
 
 const CORE_FIELDS = new Set(['id', 'nodename', 'parentId', 'arch', 'platform', 'physState', 'runState', 'busy', 'extensions', 'services']);
 
@@ -66,16 +69,6 @@ export function setAt(root: Record<string, unknown>, pointer: string, value: Jso
   const last = parts.at(-1)!;
   if (value === undefined) delete cur[last];
   else cur[last] = value;
-}
-
-/** JSON with object keys sorted: equal values have equal canonical strings. */
-export function canonical(value: unknown): string {
-  if (Array.isArray(value)) return '[' + value.map(canonical).join(',') + ']';
-  if (isObject(value)) {
-    return '{' + Object.keys(value).sort().filter((k) => value[k] !== undefined)
-      .map((k) => JSON.stringify(k) + ':' + canonical(value[k])).join(',') + '}';
-  }
-  return JSON.stringify(value) ?? 'null';
 }
 
 export const sameValue = (a: unknown, b: unknown): boolean => a === b || canonical(a) === canonical(b);

@@ -9,6 +9,10 @@ export type * from './contract.js';
 export type {EventFilter, LcEvent, StateChangeEvent, MutationEvent, DiscoveryEvent, LogEvent} from '../model/events.js';
 export type {Node, NodeView, JsonValue, JsonObject, PhysState, RunState, Busy, ServiceState} from '../model/node.js';
 export {PHYS_STATES, RUN_STATES, BUSY_STATES, SERVICE_STATES} from '../model/node.js';
+// One copy of each helper, for the core and the plugins alike.
+export {parseDuration, formatDuration, durationSchema} from '../model/duration.js';
+export {canonical, canonicalDigest} from '../model/canonical.js';
+export {ipv4Schema, ipv4Address, type Ipv4} from '../model/ipv4.js';
 
 /** Identity helpers that give a plugin's definitions their types. */
 export function defineModule<C extends z.ZodType>(spec: ModuleSpec<C>): ModuleSpec<C> {
@@ -39,6 +43,7 @@ export {applySummary, formatChanges, formatValue, nodeStatus, nodeTable} from '.
 export {confirmAction, isInteractive} from '../cli/prompts.js';
 export {followConvergence, progressMode, type FollowResult} from '../cli/progress.js';
 export {parseAssignments, readNodes} from '../cli/input.js';
+export {durationFlag} from '../cli/duration-flag.js';
 
 // Embedding: the simulator and tests run real daemons and agents in their own processes.
 export type {Daemon, DaemonOptions} from '../daemon/daemon.js';

@@ -3,30 +3,12 @@
  */
 import {z} from 'zod';
 import {LayercakeError} from '../model/errors.js';
+import {durationSchema} from '../model/duration.js';
 
 /** The UDP port of the sync protocol when nothing else is said (the original's 31415). */
 export const DEFAULT_SYNC_PORT = 31415;
 
-/** Milliseconds from a number or a duration string: `250ms`, `10s`, `2m`, `1h`. */
-export function parseDuration(value: number | string, where = 'duration'): number {
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new Error(`${where}: expected a non-negative number of milliseconds, got ${value}`);
-    return value;
-  }
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
-  if (!m) throw new Error(`${where}: expected a duration such as 250ms, 10s or 2m, got "${value}"`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 'ms';
-  return Math.round(n * {ms: 1, s: 1000, m: 60_000, h: 3_600_000}[unit]!);
-}
-
-const duration = (fallback: string) =>
-  z.union([z.number(), z.string()]).default(fallback).transform((v, ctx) => {
-    try { return parseDuration(v); } catch (error) {
-      ctx.addIssue({code: 'custom', message: (error as Error).message});
-      return z.NEVER;
-    }
-  });
+const duration = durationSchema;
 
 export const syncConfigSchema = z.object({
   /** Where this daemon receives sync datagrams. A parent's children send to this port. */

@@ -4,7 +4,7 @@
  */
 export {SyncEngine, syncEngineFor, type SyncEngineOptions, type SyncStatus} from './engine.js';
 export {sync, createSyncModule, syncExtension, type SyncModuleOptions} from './module.js';
-export {syncConfigSchema, parseSyncConfig, parseParentUrl, parseDuration, DEFAULT_SYNC_PORT, type SyncConfig, type SyncConfigInput} from './config.js';
-export {renderPrometheus, DROP_REASONS, type MetricSample, type DropReason} from './metrics.js';
+export {syncConfigSchema, parseSyncConfig, parseParentUrl, DEFAULT_SYNC_PORT, type SyncConfig, type SyncConfigInput} from './config.js';
+export {DROP_REASONS, type MetricSample, type DropReason} from './metrics.js';
 export {newJoinSecret} from './crypto.js';
 export type {SyncStore, SyncRegistry, SyncEngineControl} from './deps.js';

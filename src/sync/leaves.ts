@@ -82,13 +82,8 @@ export function deleteAt(root: Record<string, unknown>, pointer: string): void {
   if (isObject(cur)) delete cur[segs[segs.length - 1]!];
 }
 
-/** Sorted-key JSON: two values are equal when their canonical forms are. */
-export function canonical(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'undefined';
-  if (Array.isArray(value)) return '[' + value.map(canonical).join(',') + ']';
-  const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
-  return '{' + keys.map((k) => JSON.stringify(k) + ':' + canonical((value as Record<string, unknown>)[k])).join(',') + '}';
-}
+/** Sorted-key JSON: two values are equal when their canonical forms are (the one copy, in model/). */
+export {canonical} from '../model/canonical.js';
 
 /** Is `pointer` equal to or below `prefix`? */
 export function under(pointer: string, prefix: string): boolean {

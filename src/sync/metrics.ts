@@ -1,6 +1,6 @@
 /**
  * The sync engine's counters. The daemon's /metrics pulls them with `collect()` (plain samples) and
- * renders them with its own Prometheus text writer, or with `renderPrometheus` below.
+ * renders them with prom-client (daemon/metrics.ts).
  */
 
 export interface MetricSample {
@@ -71,20 +71,4 @@ export class SyncCounters {
     for (const v of this.received.values()) n += v;
     return n;
   }
-}
-
-export function renderPrometheus(samples: MetricSample[]): string {
-  const out: string[] = [];
-  const seen = new Set<string>();
-  for (const s of samples) {
-    if (!seen.has(s.name)) {
-      seen.add(s.name);
-      out.push(`# HELP ${s.name} ${s.help}`, `# TYPE ${s.name} ${s.type}`);
-    }
-    const labels = s.labels && Object.keys(s.labels).length
-      ? '{' + Object.entries(s.labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',') + '}'
-      : '';
-    out.push(`${s.name}${labels} ${s.value}`);
-  }
-  return out.join('\n') + '\n';
 }

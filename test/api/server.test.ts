@@ -211,6 +211,7 @@ api('engine freeze, thaw, status; registry listings; metrics', async ({app}) => 
   assert.match(String(metrics.headers['content-type']), /text\/plain/);
   assert.match(metrics.body, /layercake_nodes_phys_state\{state="POWER_ON"\} 0/);
   assert.match(metrics.body, /# TYPE layercake_mutations_started_total counter/);
+  assert.match(metrics.body, /# TYPE process_cpu_user_seconds_total counter/); // prom-client's process metrics
 });
 
 api('the API over TCP needs the bearer token for every request but the health check, loopback included', async ({daemon}) => {

@@ -127,6 +127,10 @@ test('command lines split like a shell, without expansion', () => {
   assert.equal(splitCommand(`a "b c" d\\ e ""`), ['a', 'b c', 'd e', '']);
   assert.equal(splitCommand('  /sbin/init  '), ['/sbin/init']);
   assert.throws(() => splitCommand(`'open`), /unterminated/);
+  assert.throws(() => splitCommand(`a "open`), /unterminated/);
+  assert.equal(splitCommand('ls $HOME *.c'), ['ls', '$HOME', '*.c']); // nothing expanded
+  assert.throws(() => splitCommand('init; reboot'), /shell operator ";" needs a shell/);
+  assert.throws(() => splitCommand('init # comment'), /comment .* needs a shell/);
 });
 
 test.run();

@@ -10,11 +10,10 @@
  */
 import {join} from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
-import {defineModule, type ModuleContext, type MutationRequest, type MutationSpec} from '@layercake/sdk';
+import {defineModule, formatDuration, type ModuleContext, type MutationRequest, type MutationSpec} from '@layercake/sdk';
 import {BmcClient} from './bmc/client.js';
 import {ipmiConfigSchema, type IpmiConfig} from './config.js';
 import {parseIpmiNode, resolveTarget} from './credentials.js';
-import {formatDuration} from './duration.js';
 import {bmcLabel, IpmiError} from './errors.js';
 import {ipmiExtension} from './extension.js';
 import type {BmcTarget, PowerState} from './drivers/driver.js';

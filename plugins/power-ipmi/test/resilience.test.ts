@@ -11,7 +11,7 @@ import {CircuitBreaker} from '../src/bmc/breaker.js';
 import {Limiter} from '../src/bmc/limiter.js';
 import {ipmiConfigSchema} from '../src/config.js';
 import {parseIpmiNode, resolveTarget} from '../src/credentials.js';
-import {parseDuration} from '../src/duration.js';
+import {parseDuration} from '@layercake/sdk';
 import {IpmiError} from '../src/errors.js';
 import {ipmiExtension} from '../src/extension.js';
 import {MUTATIONS} from '../src/module.js';

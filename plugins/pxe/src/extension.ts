@@ -1,7 +1,7 @@
 /**
  * The `pxe` extension (per node) and the shape of the core `ipv4` extension this plugin reads.
  */
-import {defineExtension, z} from '@layercake/sdk';
+import {defineExtension, ipv4Schema as coreIpv4Schema, z} from '@layercake/sdk';
 
 export const PXE_STATES = ['NONE', 'WAIT', 'INIT'] as const;
 export const BOOT_METHODS = ['pxe', 'ipxe', 'http'] as const;
@@ -50,17 +50,9 @@ export const pxeExtension = defineExtension({
 });
 
 /**
- * The core `ipv4` extension (registered by the core, read here): the node's boot interface and address.
- * Kept here only as a type and a parser, so a missing or malformed value gives a clear error.
+ * The core `ipv4` extension (registered by the core, read here): its one schema, narrowed to what a
+ * network boot needs (a MAC and an address), so a missing or malformed value gives a clear error.
  */
-export const ipv4Schema = z.object({
-  iface: z.string(),
-  mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i, 'expected a MAC aa:bb:cc:dd:ee:ff'),
-  ip: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'expected an IPv4 address'),
-  prefix: z.number().int().min(0).max(32),
-  gateway: z.string().optional(),
-  dns: z.array(z.string()).optional(),
-  domain: z.string().optional(),
-});
+export const ipv4Schema = coreIpv4Schema.required({mac: true, ip: true});
 
-export type Ipv4 = z.infer<typeof ipv4Schema>;
+export type Ipv4 = z.output<typeof ipv4Schema>;

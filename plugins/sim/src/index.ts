@@ -1,5 +1,5 @@
 // Public surface of the sim plugin (the tests and bench/scale drive simulated clusters through it).
-export {simModule, simConfigSchema, simExtension, type SimConfig} from './power.js';
+export {simModule, simConfigSchema, simExtension, type SimConfig} from './module.js';
 export {BmcService, type PowerAction, type SimulatedBmc} from './bmc.js';
 export {Machine, type MachineFaults, type MachineStage, type MachineStatus, type Layer0, type Layer0Factory} from './machine.js';
 export {World, type WorldMachine, type WorldOptions, type WorldView} from './world.js';

@@ -8,12 +8,11 @@
  * and the result is discovered when the sequence ends. A watch on the service (long poll) notices deaths
  * at once; retries back off without blocking anything else.
  */
-import type {JsonValue, ModuleContext, MutationRequest} from '@layercake/sdk';
+import {canonical, type JsonValue, type ModuleContext, type MutationRequest} from '@layercake/sdk';
 import type {ApiContainer} from '../api/models.js';
 import {ImageApiClient, ImageApiError} from '../client.js';
-import {canonical} from '../util/canonical.js';
-import {Mutex} from '../util/mutex.js';
-import {sleep} from '../util/sleep.js';
+import {Mutex} from 'async-mutex';
+import {setTimeout as sleep} from 'node:timers/promises';
 import {IMAGESET_STATES, image as imageSchema, type Image, type ImageSetState, type ImageSpec} from './extension.js';
 import {ANNOTATION_IMAGE, ANNOTATION_SPEC, containerDigest, containerRequest, specDigest, specOf} from './spec.js';
 
@@ -145,7 +144,7 @@ export class NodeImageSet {
 
   handle(req: MutationRequest): Promise<void> {
     this.busy++;
-    return this.lock.run(async () => {
+    return this.lock.runExclusive(async () => {
       try {
         req.signal.throwIfAborted();
         switch (req.mutation) {
@@ -227,7 +226,7 @@ export class NodeImageSet {
       this.publish();
       const delay = backoff * 2 ** (worst - 1);
       this.ctx.log.info(`imageset: retrying ${failed.map(([n, t]) => `${n} (attempt ${t.retries})`).join(', ') || 'the set'} in ${delay} ms`);
-      await sleep(delay, req.signal);
+      await sleep(delay, undefined, {signal: req.signal});
       const failures = await this.activate(req.signal);
       if (failures.length === 0) {
         this.discoverState('ACTIVE');
@@ -335,7 +334,7 @@ export class NodeImageSet {
         return await call();
       } catch (error) {
         if (signal.aborted || !(error instanceof ImageApiError && error.status === 0)) throw error;
-        await sleep(delay, signal);
+        await sleep(delay, undefined, {signal});
       }
     }
   }
@@ -406,7 +405,7 @@ export class NodeImageSet {
         } catch (error) {
           if (signal.aborted) break;
           if (failures++ === 0) this.ctx.log.warn(`imageset: the ImageAPI service at ${this.ctx.config.url} does not answer (${errorText(error)}); retrying`);
-          await sleep(Math.min(this.ctx.config.pollInterval * 2 ** Math.min(failures, 4), 10_000), signal).catch(() => undefined);
+          await sleep(Math.min(this.ctx.config.pollInterval * 2 ** Math.min(failures, 4), 10_000), undefined, {signal}).catch(() => undefined);
         }
       }
     } finally {

@@ -8,19 +8,9 @@
  * then FATAL with the reason), SYNC→INIT only from IDLE. Everything that changes images is blocked while
  * the node is BUSY.
  */
-import {defineModule, z, type ModuleContext} from '@layercake/sdk';
-import {parseDuration} from '../util/duration.js';
+import {defineModule, durationSchema as duration, z, type ModuleContext} from '@layercake/sdk';
 import {IMAGES_URL, NodeImageSet, STATE_URL, type ImagesetConfig} from './driver.js';
 import {imagesetExtension} from './extension.js';
-
-const duration = (fallback: number) => z.union([z.number().nonnegative(), z.string()]).transform((value, ctx) => {
-  try {
-    return parseDuration(value);
-  } catch (error) {
-    ctx.addIssue({code: 'custom', message: (error as Error).message});
-    return z.NEVER;
-  }
-}).default(fallback);
 
 export const imagesetConfig = z.object({
   url: z.string().url().default('http://127.0.0.1:8080').describe('the node\'s ImageAPI service'),

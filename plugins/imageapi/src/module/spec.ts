@@ -1,6 +1,6 @@
 /** From an image's cfg to the ImageAPI container that runs it, and the digests that tell specs apart. */
 import type {ContainerInput} from '../api/models.js';
-import {digest} from '../util/canonical.js';
+import {canonicalDigest as digest} from '@layercake/sdk';
 import {image, type Image, type ImageSpec} from './extension.js';
 
 /** Annotations the module puts on its containers: which image, and which spec of it. */

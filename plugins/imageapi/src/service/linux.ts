@@ -25,7 +25,7 @@ import {closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, rea
 import {isIP} from 'node:net';
 import {join, posix} from 'node:path';
 import {badRequest, failed, notAvailable} from '../api/errors.js';
-import {sleep} from '../util/sleep.js';
+import {setTimeout as sleep} from 'node:timers/promises';
 import {run, ToolError, which} from './exec.js';
 import {exitOf, type DriverStatus, type IscsiSpec, type NfsSpec, type Platform, type RbdSpec, type StartSpec, type Started} from './platform.js';
 import {children, mountPoints, startTime} from './procfs.js';

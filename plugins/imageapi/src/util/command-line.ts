@@ -1,41 +1,20 @@
 /**
- * Splits a command line into arguments the way a POSIX shell would for the simple cases: whitespace
- * separates words, single quotes keep everything literal, double quotes keep spaces (and allow \" and \\),
- * a backslash outside quotes escapes the next character. No expansion of any kind.
+ * A container's command given as one line: split into arguments the way a POSIX shell would, by
+ * shell-quote (quotes, backslashes), with nothing expanded: `$HOME` and `*.c` stay as written. Shell
+ * operators (`;`, `|`, `&&`, redirections) and comments have no meaning without a shell, so they are
+ * refused; give `sh -c '...'` for those.
  */
+import {parse} from 'shell-quote';
+
+/** Words, backslash escapes, '...' and "..." (with \" inside) to the end: anything else has an open quote. */
+const BALANCED = /^(?:[^'"\\]|\\[\s\S]|'[^']*'|"(?:[^"\\]|\\[\s\S])*")*$/;
+
 export function splitCommand(line: string): string[] {
-  const out: string[] = [];
-  let word = '';
-  let inWord = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (c === "'") {
-      const end = line.indexOf("'", i + 1);
-      if (end < 0) throw new Error('unterminated single quote');
-      word += line.slice(i + 1, end);
-      i = end;
-      inWord = true;
-    } else if (c === '"') {
-      let j = i + 1;
-      for (; j < line.length && line[j] !== '"'; j++) {
-        if (line[j] === '\\' && (line[j + 1] === '"' || line[j + 1] === '\\')) j++;
-        word += line[j];
-      }
-      if (j >= line.length) throw new Error('unterminated double quote');
-      i = j;
-      inWord = true;
-    } else if (c === '\\') {
-      if (i + 1 < line.length) word += line[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) out.push(word);
-      word = '';
-      inWord = false;
-    } else {
-      word += c;
-      inWord = true;
-    }
-  }
-  if (inWord) out.push(word);
-  return out;
+  if (!BALANCED.test(line)) throw new Error(`unterminated quote in ${JSON.stringify(line)}`);
+  return parse(line, (name) => `$${name}`).map((entry) => {
+    if (typeof entry === 'string') return entry;
+    if ('pattern' in entry) return entry.pattern;
+    const what = 'comment' in entry ? `a comment (#${entry.comment})` : `the shell operator ${JSON.stringify(entry.op)}`;
+    throw new Error(`${what} needs a shell: quote it, or run the command as sh -c '...'`);
+  });
 }

@@ -11,8 +11,7 @@
  */
 import {randomUUID} from 'node:crypto';
 import type {EventFilter, JsonValue, LcEvent, ModuleContext, ModuleSpec, MutationHandler, MutationRequest, InterruptHandler, Node, NodeView} from '@layercake/sdk';
-import {canonical} from '../../src/util/canonical.js';
-import {parseDuration} from '../../src/util/duration.js';
+import {canonical, parseDuration} from '@layercake/sdk';
 
 type Mutation = NonNullable<ModuleSpec['mutations']>[number] & {timeoutMs: number};
 

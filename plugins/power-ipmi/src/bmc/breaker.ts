@@ -4,7 +4,7 @@
  * Then it is half-open: one trial request goes through; success closes it, failure opens it again.
  */
 import {IpmiError} from '../errors.js';
-import {formatDuration} from '../duration.js';
+import {formatDuration} from '@layercake/sdk';
 
 export interface BreakerOptions {
   failures: number;

@@ -7,10 +7,9 @@
 import {readFile} from 'node:fs/promises';
 import {resolve} from 'node:path';
 import {Flags, type Command} from '@oclif/core';
-import {BaseCommand, CliError, renderTable, resolveTargets, type NodeView} from '@layercake/sdk';
+import {BaseCommand, CliError, durationFlag, renderTable, resolveTargets, type NodeView} from '@layercake/sdk';
 import {runAction, type Action, type NodeResult} from '../actions.js';
 import {BmcClient} from '../bmc/client.js';
-import {parseDuration} from '../duration.js';
 import {DRIVERS, type DriverName} from '../extension.js';
 
 export abstract class IpmiCommand<T extends typeof Command> extends BaseCommand<T> {
@@ -21,23 +20,18 @@ export abstract class IpmiCommand<T extends typeof Command> extends BaseCommand<
     'password-file': Flags.string({summary: 'A file whose first line is the BMC password of every named node (else IPMI_PASSWORD, else each node\'s ipmi.passwordFile).'}),
     driver: Flags.string({summary: 'Use this driver instead of each node\'s (native or ipmitool).', options: [...DRIVERS]}),
     concurrency: Flags.integer({summary: 'BMC requests in flight at once.', default: 50, min: 1}),
-    timeout: Flags.string({summary: 'How long to wait for each answer from a BMC.', default: '1s'}),
+    timeout: durationFlag({summary: 'How long to wait for each answer from a BMC.', default: '1s'}),
     retries: Flags.integer({summary: 'How many times a request is sent again.', default: 2, min: 0}),
     'state-dir': Flags.string({summary: 'The daemon\'s state directory, for relative ipmi.passwordFile paths (default: the config file\'s stateDir, else .layercake).'}),
   };
 
   /** Runs the action on the targets and prints one row per node; a failed node makes the exit code 1. */
   protected async perform(expressions: string[], action: Action, columns: 'status' | 'test' | 'bootdev'): Promise<{nodes: NodeResult[]}> {
-    const flags = this.flags as Record<string, unknown> & {all: boolean; concurrency: number; timeout: string; retries: number; driver?: DriverName};
+    const flags = this.flags as Record<string, unknown> & {all: boolean; concurrency: number; timeout: number; retries: number; driver?: DriverName};
     const {views} = await resolveTargets(await this.api(), expressions, {all: flags.all});
     const targets = flags.all ? views.filter((v) => v.cfg.platform === 'ipmi') : views;
     if (targets.length === 0) throw new CliError('no node with platform ipmi', {code: 'LC_ERR_TARGETS', hint: 'set platform: ipmi and an ipmi extension on the nodes (layercake node update)'});
-    let attemptTimeout: number;
-    try {
-      attemptTimeout = parseDuration(flags.timeout);
-    } catch (error) {
-      throw new CliError(`--timeout: ${(error as Error).message}`, {code: 'LC_ERR_USAGE', exit: 2});
-    }
+    const attemptTimeout = flags.timeout;
     const client = new BmcClient({
       driver: flags.driver ?? 'native', concurrency: flags.concurrency, attemptTimeout, retries: flags.retries,
       sessionIdle: 0, breaker: {failures: Number.MAX_SAFE_INTEGER, cooldown: 0},

@@ -12,7 +12,7 @@ import type {
   EventFilter, InterruptHandler, JsonValue, LcEvent, Logger, ModuleContext, MutationHandler, MutationSpec, Node, NodeView,
 } from '@layercake/sdk';
 import {ipmiConfigSchema, type IpmiConfig, type IpmiConfigInput} from '../../src/config.js';
-import {parseDuration} from '../../src/duration.js';
+import {parseDuration} from '@layercake/sdk';
 import {MUTATIONS} from '../../src/module.js';
 
 export const SELF_ID = '00000000-0000-4000-8000-000000000001';

@@ -1,5 +1,5 @@
 import type {Hook} from '@oclif/core';
-import {simModule} from '../power.js';
+import {simModule} from '../module.js';
 
 const hook: Hook<'layercake:modules'> = async function () {
   return [simModule];

@@ -1,13 +1,6 @@
 import {Flags} from '@oclif/core';
-import {BaseCommand, CliError, dim, followConvergence, formatChanges, progressMode, resolveTargets, type ApplyResult, type FollowResult, type NodeView} from '@layercake/sdk';
+import {BaseCommand, CliError, dim, durationFlag, followConvergence, formatChanges, progressMode, resolveTargets, type ApplyResult, type FollowResult, type NodeView} from '@layercake/sdk';
 import {cfgDigest, completeNew, merge, parseImageAssignment} from '../../cli.js';
-
-const DURATION = /^(\d+)(ms|s|m|h)?$/;
-const toMs = (text: string): number => {
-  const m = DURATION.exec(text.trim());
-  if (!m) throw new CliError(`--timeout: invalid duration "${text}" (e.g. 90s, 10m)`, {code: 'LC_ERR_USAGE', exit: 2});
-  return Number(m[1]) * ({ms: 1, s: 1000, m: 60_000, h: 3_600_000}[m[2] ?? 'ms'] ?? 1);
-};
 
 export interface ImageRollResult {
   changes: ApplyResult['changes'];
@@ -31,7 +24,7 @@ export default class ImageRoll extends BaseCommand<typeof ImageRoll> {
     remove: Flags.string({summary: 'An image to remove from the nodes (repeatable).', multiple: true}),
     all: Flags.boolean({summary: 'Act on every node (required when no NODES are given).'}),
     wait: Flags.boolean({char: 'w', summary: 'Follow the nodes until their images run as configured.'}),
-    timeout: Flags.string({summary: 'How long --wait may take.', default: '10m'}),
+    timeout: durationFlag({summary: 'How long --wait may take.', default: '10m'}),
     'dry-run': Flags.boolean({summary: 'Print the cfg changes, change nothing.'}),
   };
 
@@ -45,7 +38,7 @@ export default class ImageRoll extends BaseCommand<typeof ImageRoll> {
     } catch (error) {
       throw new CliError((error as Error).message, {code: 'LC_ERR_USAGE', exit: 2});
     }
-    const timeoutMs = toMs(this.flags.timeout);
+    const timeoutMs = this.flags.timeout;
     const client = await this.api();
     const {views} = await resolveTargets(client, this.argvRest, {all: this.flags.all});
     const patches = views.map((view) => {
