@@ -5,7 +5,7 @@
  * writes succeed again and a restart finds every acknowledged write and nothing else.
  */
 import {execFileSync} from 'node:child_process';
-import {closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, unlinkSync, writeSync} from 'node:fs';
+import {closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'uvu';
@@ -143,7 +143,7 @@ if (typeof mount === 'string') {
       assert.match(body.error.message, /out of disk space .* nothing was changed/);
       assert.match(body.error.hint, /free space on the file system .* then retry/);
       box.write('more.yaml', {nodes: batch('cli', 100)});
-      const cli = await box.run(['apply', '-f', 'more.yaml', '--url', daemon.url]);
+      const cli = await box.run(['apply', '-f', 'more.yaml', '--url', daemon.url, '--token', readFileSync(join(stateDir, 'token'), 'utf8').trim()]);
       assert.is(cli.code, 1);
       assert.match(cli.stderr, /\[LC_ERR_STORE_FULL\]: the state store is out of disk space/);
       assert.match(cli.stderr, /Try this: free space on the file system/);

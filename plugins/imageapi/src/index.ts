@@ -2,7 +2,8 @@
 export {imagesetModule, imagesetConfig} from './module/imageset.js';
 export {imagesetExtension, IMAGESET_STATES, type Image, type ImageSpec, type ImageSetState} from './module/extension.js';
 export {containerRequest, containerDigest, specDigest} from './module/spec.js';
-export {ImageApiService, API_BASE, API_VERSION, type ServiceOptions} from './service/service.js';
+export {ImageApiService, API_BASE, API_VERSION} from './service/service.js';
+export type {ServiceOptions} from './service/options.js';
 export {startServer, buildApp, parseListen, type RunningServer} from './service/server.js';
 export {ImageApiClient, ImageApiError} from './client.js';
 export {openApiDocument} from './api/openapi.js';

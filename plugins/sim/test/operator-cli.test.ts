@@ -53,7 +53,7 @@ function since(from: number, id: string) {
   return {started, count: (m: string) => started.filter((s) => s === m).length};
 }
 async function childrenDead(): Promise<number> {
-  const text = await (await fetch(`http://${cluster.daemon.listenAddress}/metrics`)).text();
+  const text = await (await fetch(`http://${cluster.daemon.listenAddress}/metrics`, {headers: {authorization: `Bearer ${cluster.daemon.token}`}})).text();
   return Number(/^layercake_sync_children_dead_total (\d+)/m.exec(text)?.[1] ?? NaN);
 }
 const runStateErrors = (id: string) => cluster.daemon.store.history(id).filter((h) => h.kind === 'dsc' && h.url === '/runState' && h.value === 'ERROR').length;

@@ -6,7 +6,7 @@
  */
 import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {dirname, join} from 'node:path';
-import {colorState, defaultSocketPath, renderTable, socketLive, type NodeView, type WhyResult} from '@layercake/sdk';
+import {CliError, colorState, defaultSocketPath, renderTable, socketLive, type NodeView, type WhyResult} from '@layercake/sdk';
 import {lastLine} from './console.js';
 import {kvmVerdict} from './kvm.js';
 import {startVmLab, VM_ARCH, type VmLab} from './lab.js';
@@ -75,7 +75,7 @@ const isSync = (v: NodeView) => v.dsc.physState === 'POWER_ON' && v.dsc.runState
 
 export async function runVmDemo(options: VmDemoOptions): Promise<VmDemoResult> {
   const missing = describeMissing(missingForVms());
-  if (missing) throw new Error(`cannot run VMs here: ${missing}`);
+  if (missing) throw new CliError(`cannot run VMs here: ${missing}`, {code: 'LC_ERR_VM_UNAVAILABLE'});
   const {log} = options;
   let ending = false;
   void options.stopped.then(() => { ending = true; });

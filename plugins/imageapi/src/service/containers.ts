@@ -13,7 +13,7 @@ import type {ApiContainer, container as containerSchema} from '../api/models.js'
 import type {Platform} from './platform.js';
 import {sameProcess} from './procfs.js';
 import {asApiError, type SpecResolver} from './resolve.js';
-import type {ServiceLogger, ServiceOptions} from './service.js';
+import type {ServiceLogger, ServiceOptions} from './options.js';
 import {now, type ContainerRec, type ObjectTable} from './table.js';
 import {apiContainer} from './views.js';
 

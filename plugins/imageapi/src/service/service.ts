@@ -22,6 +22,7 @@ import {splitCommand} from '../util/command-line.js';
 import {Containers} from './containers.js';
 import {LinuxPlatform} from './linux.js';
 import type {Platform} from './platform.js';
+import type {ServiceLogger, ServiceOptions} from './options.js';
 import {SpecResolver} from './resolve.js';
 import {SimulatedPlatform} from './simulated.js';
 import {ObjectTable, type AttachRec, type MountRec, type ObjectType} from './table.js';
@@ -29,27 +30,6 @@ import {apiAttach, apiMount, apiObject} from './views.js';
 
 export const API_VERSION = '1.0.0';
 export const API_BASE = '/imageapi/v1';
-
-export interface ServiceLogger {
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
-
-export interface ServiceOptions {
-  stateDir: string;
-  simulate?: boolean;
-  /** With simulate: the image files that exist in the simulated world (default: any path does). */
-  simulatedFiles?: readonly string[];
-  /** Overrides the platform (tests). */
-  platform?: Platform;
-  log?: ServiceLogger;
-  /** How often containers found again after a restart (not our children) are checked (default 250 ms). */
-  adoptPollMs?: number;
-  /** How long a stop waits for the init to end before killing the whole container (default 5 s, systemd 30 s). */
-  stopTimeoutMs?: number;
-  systemdStopTimeoutMs?: number;
-}
 
 export interface Created<T> {
   created: boolean;

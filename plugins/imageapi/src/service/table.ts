@@ -6,7 +6,7 @@
 import {readFileSync, renameSync, writeFileSync} from 'node:fs';
 import type {ApiExit, AttachKind, ContainerState, MountKind} from '../api/models.js';
 import {bootId} from './procfs.js';
-import type {ServiceLogger} from './service.js';
+import type {ServiceLogger} from './options.js';
 
 export type Json = Record<string, unknown>;
 export type ObjectType = 'attach' | 'mount';

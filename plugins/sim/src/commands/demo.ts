@@ -139,11 +139,13 @@ export default class Demo extends LocalCommand<typeof Demo> {
         log: (line) => (json ? process.stderr.write(`${line}\n`) : this.log(line)),
         layer0: (log) => (flags['boot-root'] ? Promise.resolve(flags['boot-root']) : layer0BootRoot(log)),
       });
-      if (flags.exit && result.converged < vms) this.error(`only ${result.converged} of ${vms} VMs reached SYNC within ${flags.timeout} s`, {exit: 1});
+      if (flags.exit && result.converged < vms) {
+        throw new CliError(`only ${result.converged} of ${vms} VMs reached SYNC within ${flags.timeout} s`, {code: 'LC_ERR_NOT_CONVERGED', hint: 'read the consoles (layercake console NODE) and docs/vms.md, "Troubleshooting"'});
+      }
       return result;
     } catch (error) {
-      if ((error as {oclif?: unknown}).oclif) throw error;
-      this.error(`demo --vms: ${(error as Error).message}`, {exit: 1});
+      if ((error as {oclif?: unknown}).oclif || error instanceof CliError) throw error;
+      throw new CliError(`demo --vms: ${(error as Error).message}`, {code: 'LC_ERR_VM_LAB'});
     }
   }
 }

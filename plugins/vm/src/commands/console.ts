@@ -1,6 +1,6 @@
 import {readFileSync} from 'node:fs';
 import {Args, Flags} from '@oclif/core';
-import {LocalCommand} from '@layercake/sdk';
+import {CliError, LocalCommand} from '@layercake/sdk';
 import {cleanConsole, readFrom} from '../console.js';
 import {DEMO_INDEX} from '../demo.js';
 
@@ -23,10 +23,10 @@ export default class Console extends LocalCommand<typeof Console> {
     try {
       index = JSON.parse(readFileSync(DEMO_INDEX, 'utf8'));
     } catch {
-      this.error(`no VM demo is running (${DEMO_INDEX} not found): start one with sudo layercake demo --vms 2`, {exit: 1});
+      throw new CliError(`no VM demo is running (${DEMO_INDEX} not found)`, {code: 'LC_ERR_VM_NO_DEMO'});
     }
     const file = index.consoles[this.args.node];
-    if (!file) this.error(`no VM named ${this.args.node} in the running demo (it has ${Object.keys(index.consoles).join(', ')})`, {exit: 1});
+    if (!file) throw new CliError(`no VM named ${this.args.node} in the running demo (it has ${Object.keys(index.consoles).join(', ')})`, {code: 'LC_ERR_VM_NO_DEMO'});
     let {text, next} = readFrom(file, 0, 64 << 20);
     text = cleanConsole(text);
     if (this.flags.lines !== undefined) text = text.split('\n').slice(-this.flags.lines - 1).join('\n');
