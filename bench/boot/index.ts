@@ -144,7 +144,7 @@ async function main(): Promise<void> {
     console.log(`SKIP: bench/boot needs ${missing}`);
     return;
   }
-  const bootRoot = await layer0BootRoot(log);
+  const bootRoot = await layer0BootRoot(log, ROOT);
   const verdict = await kvmVerdict(join(bootRoot, VM_ARCH, 'vmlinuz'));
   const accel = verdict.usable ? 'kvm' : 'tcg';
   log(`accelerator: ${accel.toUpperCase()} (KVM probe: ${verdict.reason}); ${MEMORY} MiB per VM; ${ROUNDS} round(s)`);

@@ -33,7 +33,10 @@ export function applyDsc(
     if (side === 'child' && authority === 'child') return counters.ignore('child_owned');
     if (authority === 'shared') {
       const mine = ledger.dsc.get(ptr);
-      if (mine && mine.owner === 'local' && mine.ver > peerAck) {
+      // A value changed here after the last state of ours the peer had seen wins over the peer's report,
+      // unless it is only "unknown" (its zero: e.g. a restarted agent's runState before its parent told
+      // it): not knowing is no change that could conflict, and the peer's knowledge is news.
+      if (mine && mine.owner === 'local' && mine.ver > peerAck && !ownership.isZero(ptr, mine.value)) {
         counters.ignore('stale');
         if (side === 'parent') {
           ledger.reassert('dsc', ptr); // concurrent changes: the parent's value wins, and the child must hear it

@@ -262,6 +262,29 @@ test('applying reports: stale shared values lose, parent-owned values are not th
   assert.is(counters.ignored.get('invalid'), 1);
 });
 
+test('applying reports: "unknown" here is no conflict: a restarted agent takes its parent\'s runState', () => {
+  // An agent restarted under Layer0's init: its cfg survived on the RAM disk, its dsc did not, so its
+  // first scan records runState UNKNOWN as a local change newer than anything the parent has seen.
+  const id = randomUUID();
+  const store = new StoreDouble(DOUBLE_EXTENSIONS);
+  store.create([{id}]);
+  const ledger = new Ledger();
+  const o = new Ownership(registryDouble());
+  const counters = new SyncCounters();
+  ledger.rescan('dsc', new Map([['/runState', 'UNKNOWN']]));
+  const r = applyDsc(store, ledger, o, counters, silentLogger, id, 'child', {'/runState': 'SYNC'}, [], 0);
+  assert.is(r.applied, 1);
+  assert.is(store.get(id)!.dsc.runState, 'SYNC');
+  assert.is(counters.ignored.get('stale') ?? 0, 0);
+  assert.equal(ledger.changes('dsc', 0, () => true).set, {}, 'the parent\'s word is not sent back as the agent\'s');
+  // A known value changed here still wins over a report that had not seen it (as above).
+  store.discover(id, '/runState', 'INIT');
+  ledger.rescan('dsc', new Map([['/runState', 'INIT']]));
+  applyDsc(store, ledger, o, counters, silentLogger, id, 'child', {'/runState': 'SYNC'}, [], 0);
+  assert.is(store.get(id)!.dsc.runState, 'INIT');
+  assert.is(counters.ignored.get('stale'), 1);
+});
+
 test('state payloads are validated', () => {
   assert.ok(decodeState(Buffer.from(JSON.stringify({n: 'x', v: 1, b: 0, a: 0, f: 1, d: {'/runState': 'SYNC'}}))));
   assert.not.ok(decodeState(Buffer.from(JSON.stringify({n: 'x', v: -1, b: 0, a: 0, f: 1}))));

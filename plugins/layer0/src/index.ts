@@ -5,3 +5,4 @@ export {DEFAULT_MODULES, moduleClosure, readModuleDb} from './build/kmod.js';
 export {headKeys, type HeadKeys} from './build/keys.js';
 export {agentSettings, defaultArch} from './build/cluster.js';
 export {bundleAgent} from './build/bundle.js';
+export {cliModuleHooks, moduleHooksOf} from './build/hooks.js';

@@ -9,7 +9,7 @@
 // shell on the console, and the ACPI power button powering off cleanly.
 import {spawn, type ChildProcess} from 'node:child_process';
 import {createSocket} from 'node:dgram';
-import {createReadStream, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync} from 'node:fs';
+import {createReadStream, createWriteStream, mkdtempSync, rmSync} from 'node:fs';
 import {connect} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -21,6 +21,7 @@ import {execOne} from '../../../src/cli/exec.js';
 import {buildLayer0} from '../src/build/build.js';
 import {agentSettings} from '../src/build/cluster.js';
 import {findInputs, which} from '../src/build/inputs.js';
+import {cliModuleHooks} from '../src/build/hooks.js';
 import {headKeys} from '../src/build/keys.js';
 import {DEFAULT_MODULES} from '../src/build/kmod.js';
 
@@ -127,9 +128,8 @@ if (why) {
     });
     parent.store.apply([{id: NODE.id, nodename: NODE.name, arch: 'amd64', runState: 'SYNC', extensions: {sync: {joinSecret: SECRET}}}], {source: 'test'});
     const out = join(dir, 'boot', 'amd64');
-    // the agent plans with every module of this repository's plugins, as `layer0 build` on the head bundles it
-    const repo = join(import.meta.dirname, '..', '..', '..');
-    const moduleHooks = [join(repo, 'dist', 'hooks', 'modules.js'), ...readdirSync(join(repo, 'plugins')).sort().map((p) => join(repo, 'plugins', p, 'dist', 'hooks', 'modules.js'))].filter((f) => existsSync(f));
+    // the agent plans with every module of this repository's CLI, as `layer0 build` on the head bundles it
+    const moduleHooks = await cliModuleHooks(join(import.meta.dirname, '..', '..', '..'));
     await buildLayer0({
       inputs: found.inputs!, modules: DEFAULT_MODULES, dir: out, moduleHooks,
       cluster: {agent: agentSettings({sync: {listen: `0.0.0.0:${syncPort}`, helloInterval: '2s', deadInterval: '8s'}}), authorizedKeys: keys.authorizedKeys},

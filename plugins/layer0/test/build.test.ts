@@ -12,6 +12,7 @@ import * as assert from 'uvu/assert';
 import {buildLayer0, MANIFEST, type BuildOptions} from '../src/build/build.js';
 import {bundleAgent} from '../src/build/bundle.js';
 import {agentSettings} from '../src/build/cluster.js';
+import {cliModuleHooks} from '../src/build/hooks.js';
 import {compareVersions, findInputs, findKernel, parseLdd, sharedLibraries, type Inputs} from '../src/build/inputs.js';
 import {headKeys, parseAuthorizedKeys} from '../src/build/keys.js';
 import {moduleClosure, parseModulesDep, parseSoftdeps, readModuleDb, type ModuleDb} from '../src/build/kmod.js';
@@ -259,5 +260,15 @@ if (why) {
     assert.equal(execFileSync('ls', ['-A', out], {encoding: 'utf8'}), '');
   });
 }
+
+test('the agent carries the modules of the head CLI: cliModuleHooks finds every plugin\'s layercake:modules hook', async () => {
+  // What the VM lab's Layer0 is built with (plugins/vm layer0BootRoot): without power-ipmi's, a SYNC VM's
+  // agent never performed imageset/SYNCtoINIT and `power off` waited for ever.
+  const root = join(import.meta.dirname, '..', '..', '..');
+  const hooks = await cliModuleHooks(root);
+  for (const owner of ['', 'plugins/imageapi/', 'plugins/power-ipmi/', 'plugins/pxe/']) {
+    assert.ok(hooks.includes(join(root, owner, 'dist', 'hooks', 'modules.js')), `${owner || 'the core'}'s hook among ${hooks.join(', ')}`);
+  }
+});
 
 test.run();

@@ -4,7 +4,7 @@
  */
 import {rm} from 'node:fs/promises';
 import {join} from 'node:path';
-import {parseDaemonConfig, startDaemon, type ModuleSpec} from '@layercake/sdk';
+import {parseDaemonConfig, startDaemon, type Daemon, type ModuleSpec} from '@layercake/sdk';
 import {ImageApiService, startServer} from '@layercake/plugin-imageapi';
 
 /** The Layer1 images of the simulated world: rolling to any other path fails as on a real node ("does not exist"). */
@@ -37,10 +37,22 @@ export function layer0(options: Layer0Options): Layer0Factory {
         sync: {listen: `${args.ip ?? '127.0.0.1'}:0`, ...(options.helloInterval ? {helloInterval: options.helloInterval} : {}), ...(options.deadTime ? {deadInterval: options.deadTime} : {})},
         modules: {imageset: {url: server.url, pollInterval: 60_000}}, // changes arrive through the service's /watch
       });
-      const agent = await startDaemon({config, modules: options.modules, joinSecret: args.secret || undefined, logTo: 'stderr'});
+      const start = () => startDaemon({config, modules: options.modules, joinSecret: args.secret || undefined, logTo: 'stderr'});
+      let agent: Daemon | undefined = await start();
       return {
+        get agent() { return agent; },
+        async killAgent() {
+          const dying = agent;
+          agent = undefined;
+          await dying?.stop();
+        },
+        // As Layer0's init does when the agent died: the same agent again, its state dir kept (a RAM
+        // disk outlives the agent), its in-memory dsc gone.
+        async startAgent() {
+          agent ??= await start();
+        },
         async stop() {
-          await agent.stop();
+          await agent?.stop();
           await server.close();
           await imageapi.close({purge: true});
         },

@@ -2,6 +2,7 @@
  * One simulated machine: a BMC, firmware that network-boots through the pxe plugin, and, once booted,
  * a Layer0 (a real child agent and a simulated ImageAPI) started by the world's agent factory.
  */
+import type {Daemon} from '@layercake/sdk';
 import type {PowerAction, SimulatedBmc} from './bmc.js';
 import type {Slots} from './world.js';
 import {bootScript, dhcpLease, kernelArgs, type BootTarget} from './firmware.js';
@@ -14,6 +15,12 @@ export interface MachineFaults {
 }
 
 export interface Layer0 {
+  /** The child agent now running, if any (tests look at its own view of the node). */
+  readonly agent: Daemon | undefined;
+  /** The agent dies (the machine stays on). */
+  killAgent(): Promise<void>;
+  /** Layer0's init starts the agent again (if it is not running). */
+  startAgent(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -118,6 +125,26 @@ export class Machine implements SimulatedBmc, MachineStatus {
     } finally {
       release?.();
     }
+  }
+
+  /** The running Layer0's agent, if the machine has booted it and it is alive. */
+  get agent(): Daemon | undefined {
+    return this.layer0?.agent;
+  }
+
+  /** The agent dies; the machine stays on (Layer0's init would start it again: `startAgent`). */
+  async killAgent(): Promise<void> {
+    await this.booted('kill').killAgent();
+  }
+
+  /** Layer0's init starts the agent again, its state dir kept, its in-memory state gone. */
+  async startAgent(): Promise<void> {
+    await this.booted('start').startAgent();
+  }
+
+  private booted(what: string): Layer0 {
+    if (!this.layer0) throw new Error(`${this.options.nodename} runs no Layer0 (stage ${this.stage}): no agent to ${what}`);
+    return this.layer0;
   }
 
   /** Power off: whatever runs is gone at once. */

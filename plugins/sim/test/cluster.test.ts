@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import {syncModule, type LcEvent, type ModuleSpec, type MutationEvent} from '@layercake/sdk';
 import {pxeModule} from '@layercake/plugin-pxe';
 import {imagesetModule} from '@layercake/plugin-imageapi';
-import {convergence, simModule, startCluster, type SimulatedCluster, type WorldProcesses} from '../src/index.js';
+import {convergence, simModule, startCluster, type Machine, type SimulatedCluster, type WorldProcesses} from '../src/index.js';
 
 const modules = [syncModule, pxeModule, imagesetModule, simModule] as ModuleSpec[];
 
@@ -93,6 +93,57 @@ test('power off of a synced node: images stop, then SYNC→INIT, then power off,
     assert.equal(steps, ['COMPLETE imageset/ACTIVEtoIDLE', 'COMPLETE imageset/SYNCtoINIT', 'MUTATE sim/ONtoOFF', 'COMPLETE sim/ONtoOFF']);
     assert.is(cluster.world.machines.get(target.id)!.stage, 'off');
     assert.is(convergence(cluster).converged, 1, 'the other node is untouched');
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('an agent restarted by Layer0\'s init re-syncs: the node is SYNC again without a reboot', async () => {
+  const cluster = await startCluster({nodes: 2, modules, helloInterval: 1000});
+  try {
+    cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
+    await until(cluster, () => convergence(cluster).converged === 2, 60_000, 'both converged');
+    const target = cluster.machines[0];
+    const machine = cluster.world.machines.get(target.id) as Machine;
+    const boots = machine.boots;
+    const restarted = Date.now();
+    await machine.killAgent();
+    await machine.startAgent();
+    const agent = machine.agent!;
+    // The restarted agent phones home (a new session), gets the parent's state and sends its own; the
+    // parent has read that once it hears from the agent after (the next hello).
+    const syncedSince = () => agent.sync!.status().parent?.syncedSince;
+    const heardAt = () => {
+      const child = cluster.daemon.sync!.status().children.find((c) => c.id === target.id);
+      return child?.lastHeardMs === undefined ? 0 : Date.now() - child.lastHeardMs;
+    };
+    await until(cluster, () => syncedSince() !== undefined && heardAt() > syncedSince()! + 100, 30_000, 'the restarted agent synced with the parent');
+    const {dsc} = cluster.daemon.store.get(target.id)!;
+    assert.is(dsc.runState, 'SYNC', `runState (why: ${JSON.stringify(cluster.daemon.engine.why(target.id))})`);
+    assert.is(machine.boots, boots, 'no power cycle');
+    assert.is(agent.store.get(target.id)?.dsc.runState, 'SYNC', 'the agent knows its node is SYNC');
+    const lost = cluster.daemon.store.history(target.id).filter((h) => h.time >= restarted && h.kind === 'dsc' && h.url === '/runState' && h.value !== 'SYNC');
+    assert.equal(lost, [], 'the parent never took the restarted agent\'s unknown runState for its state');
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('an agent that stays dead: the parent sees the node leave SYNC, and the engine recovers it by a power cycle', async () => {
+  const cluster = await startCluster({nodes: 2, modules, helloInterval: 1000});
+  try {
+    cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
+    await until(cluster, () => convergence(cluster).converged === 2, 60_000, 'both converged');
+    const target = cluster.machines[0];
+    const machine = cluster.world.machines.get(target.id) as Machine;
+    const boots = machine.boots;
+    const killed = Date.now();
+    await machine.killAgent();
+    const left = () => cluster.daemon.store.history(target.id).find((h) => h.time >= killed && h.kind === 'dsc' && h.url === '/runState' && h.value !== 'SYNC');
+    await until(cluster, () => left() !== undefined, 30_000, 'the node leaves SYNC');
+    assert.is(left()!.value, 'ERROR', 'a silent agent is ERROR at the parent');
+    await until(cluster, () => machine.boots > boots && convergence(cluster).converged === 2, 60_000, 'the node power-cycled and SYNC again');
+    assert.is(cluster.daemon.store.get(target.id)!.dsc.runState, 'SYNC');
   } finally {
     await cluster.stop();
   }

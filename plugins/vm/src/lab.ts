@@ -191,9 +191,9 @@ export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
     const nodes = vms.map((vm, k) => ({
       id: randomUUID(), nodename: vm.spec.name, platform: 'ipmi', arch: VM_ARCH, physState: options.physState ?? 'POWER_ON', runState: 'SYNC',
       extensions: {
-        // force: power off does not wait for the node to stand down first (imageset SYNCtoINIT, which today's
-        // Layer0 agent never performs: without it `power off` of a SYNC VM waits for ever). A VM loses nothing.
-        ipmi: {host: '127.0.0.1', port: vm.spec.bmcPort, username: credentials.username, password: credentials.password, force: true},
+        // No ipmi.force: `power off` is graceful, as on a server (the node's agent stands it down, imageset
+        // SYNCtoINIT, then the BMC powers it off).
+        ipmi: {host: '127.0.0.1', port: vm.spec.bmcPort, username: credentials.username, password: credentials.password},
         ipv4: {iface: 'eth0', mac: vm.spec.mac, ip: `10.213.0.${LAB_SUBNET.firstNode + k}`, prefix: LAB_SUBNET.prefix},
         pxe: {method: 'ipxe'},
         // No Layer1 images yet, but an image set the agent brings to IDLE: powering a SYNC node off goes through

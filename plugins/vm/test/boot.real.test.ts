@@ -23,7 +23,7 @@ let bootRoot: string | undefined;
 let why = describeMissing(missingForVms());
 if (!why) {
   try {
-    bootRoot = await layer0BootRoot(() => undefined);
+    bootRoot = await layer0BootRoot(() => undefined, ROOT);
     if (!existsSync(join(bootRoot, VM_ARCH, 'layer0-config.img'))) why = `Layer0 was not built into ${bootRoot}`;
   } catch (error) {
     why = `Layer0 cannot be built here: ${(error as Error).message}`;
@@ -54,6 +54,10 @@ if (why) {
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+  /** A power off's steps since `since`, in order: the node standing down (imageset/SYNCtoINIT) and the BMC's. */
+  const offSteps = async (name: string, since: number) => (await lab.api.history(name)).entries
+    .filter((h) => h.time >= since && (h.mutation === 'imageset/SYNCtoINIT' || h.mutation?.startsWith('ipmi/')) && (h.kind === 'complete' || h.kind === 'mutate'))
+    .map((h) => `${h.kind.toUpperCase()} ${h.mutation}`);
   const allSync = (vs: NodeView[]) => vs.length === lab.vms.length && vs.every((v) => v.dsc.physState === 'POWER_ON' && v.dsc.runState === 'SYNC');
 
   test.before(async () => {
@@ -98,8 +102,11 @@ if (why) {
     };
     const before = (await session())?.session;
     assert.ok(before, 'n02\'s agent is in session with the parent');
+    const asked = Date.now();
     await cli('power', 'off', 'n02', '--yes', '--wait');
     await until('n02 off', (vs) => vs.find((v) => v.dsc.nodename === 'n02')?.dsc.physState === 'POWER_OFF', 60_000);
+    // Gracefully (no ipmi.force): n02's agent stood the node down before its BMC powered it off.
+    assert.equal(await offSteps('n02', asked), ['COMPLETE imageset/SYNCtoINIT', 'MUTATE ipmi/ONtoOFF', 'COMPLETE ipmi/ONtoOFF']);
     assert.not.ok(existsSync(`/proc/${pid}`), 'the qemu process of n02 has ended');
     assert.is(vm.qemuPid(), undefined);
     assert.match(vm.ipmitool('power', 'status').stdout, /Chassis Power is off/);
@@ -115,16 +122,24 @@ if (why) {
     assert.ok(vm.qemuPid() && vm.qemuPid() !== pid, 'a new qemu runs n02');
   });
 
-  test('the agent killed inside a VM (over the sshd on 2022) comes back under supervision', async () => {
+  test('the agent killed inside a VM (over the sshd on 2022) comes back under supervision and re-syncs without a reboot', async () => {
     const vm = lab.vmOf('n01')!;
+    const qemu = vm.qemuPid();
     const ip = '10.213.0.11';
     const ssh = (command: string) => lab.network.ns.exec('ssh', ['-p', '2022', '-i', HEAD_KEY!, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
       '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', `root@${ip}`, command], {timeoutMs: 30_000});
     const agentPid = () => ssh('cat /run/layer0/agent.pid').stdout.trim();
+    const session = async () => {
+      const status = await lab.api.syncStatus();
+      return status.enabled ? status.children.find((c) => c.nodename === 'n01') : undefined;
+    };
     const before = ssh('cat /run/layer0/agent.pid');
     assert.is(before.status, 0, `ssh to n01 on 2022 with the head key works: ${before.stderr}`);
     const pid = before.stdout.trim();
     assert.ok(/^\d+$/.test(pid), `the agent's pid on n01: ${before.stdout}`);
+    const oldSession = (await session())?.session;
+    assert.ok(oldSession, 'n01\'s agent is in session with the parent');
+    const killed = Date.now();
     assert.is(ssh(`kill -9 ${pid}`).status, 0);
     // Supervision restarts it (after 1 s): a new agent process, and the node SYNC on the parent.
     const deadline = Date.now() + 120_000;
@@ -136,7 +151,29 @@ if (why) {
     }
     assert.ok(/^\d+$/.test(now) && now !== pid, `a new agent runs on n01 (was ${pid}, now ${now || 'none'})`);
     assert.match(cleanConsole(readFrom(vm.consoleLog, 0, 1 << 24).text), /layer0: agent exited \(code \d+\) after \d+s; restarting/);
-    await until('n01 SYNC after the agent restart', allSync, 120_000);
+    // The new agent phones home: a new session, and the node SYNC in it (its state taken from the parent,
+    // not the restarted agent's "unknown"), on the same boot.
+    for (const end = Date.now() + 120_000; (await session())?.state !== 'synced' || (await session())?.session === oldSession;) {
+      assert.ok(Date.now() < end, 'n01\'s restarted agent opened a new session');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    // The agent answers the parent's first state with its own: read once the parent hears from it after now.
+    const seen = Date.now();
+    for (const end = Date.now() + 60_000; ;) {
+      const heard = (await session())?.lastHeardMs;
+      if (heard !== undefined && Date.now() - heard > seen) break;
+      assert.ok(Date.now() < end, 'the parent hears from n01\'s restarted agent');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await until('n01 SYNC after the agent restart', (vs) => vs.find((v) => v.dsc.nodename === 'n01')?.dsc.runState === 'SYNC', 120_000);
+    assert.is(vm.qemuPid(), qemu, 'no power cycle: the same qemu runs n01');
+    const left = (await lab.api.history('n01')).entries.filter((h) => h.time >= killed && h.kind === 'dsc' && h.url === '/runState');
+    assert.equal(left.map((h) => h.value), [], 'the parent\'s runState of n01 never left SYNC');
+    // The restarted agent knows its node is SYNC: a graceful power off goes through its SYNCtoINIT.
+    const asked = Date.now();
+    await cli('power', 'off', 'n01', '--yes', '--wait');
+    await until('n01 off', (vs) => vs.find((v) => v.dsc.nodename === 'n01')?.dsc.physState === 'POWER_OFF', 60_000);
+    assert.equal(await offSteps('n01', asked), ['COMPLETE imageset/SYNCtoINIT', 'MUTATE ipmi/ONtoOFF', 'COMPLETE ipmi/ONtoOFF']);
   });
 
   test('stopping the lab leaves no process, namespace, tap or directory behind', async () => {

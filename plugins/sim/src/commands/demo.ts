@@ -137,7 +137,7 @@ export default class Demo extends LocalCommand<typeof Demo> {
         exit: flags.exit, timeoutS: flags.timeout, stopped,
         interactive: Boolean(process.stdout.isTTY) && !json,
         log: (line) => (json ? process.stderr.write(`${line}\n`) : this.log(line)),
-        layer0: (log) => (flags['boot-root'] ? Promise.resolve(flags['boot-root']) : layer0BootRoot(log)),
+        layer0: (log) => (flags['boot-root'] ? Promise.resolve(flags['boot-root']) : layer0BootRoot(log, this.config.root)),
       });
       if (flags.exit && result.converged < vms) {
         throw new CliError(`only ${result.converged} of ${vms} VMs reached SYNC within ${flags.timeout} s`, {code: 'LC_ERR_NOT_CONVERGED', hint: 'read the consoles (layercake console NODE) and docs/vms.md, "Troubleshooting"'});

@@ -1,10 +1,11 @@
-import {join, resolve} from 'node:path';
+import {join} from 'node:path';
 import {Flags} from '@oclif/core';
 import {CliError, LocalCommand, renderTable} from '@layercake/sdk';
 import {localPxe} from '@layercake/plugin-pxe';
 import {buildSteps, type BuildResult} from '../../build/build.js';
 import {agentSettings, defaultArch} from '../../build/cluster.js';
 import {findInputs, type Requirement} from '../../build/inputs.js';
+import {moduleHooksOf} from '../../build/hooks.js';
 import {headKeys} from '../../build/keys.js';
 import {DEFAULT_MODULES} from '../../build/kmod.js';
 
@@ -55,7 +56,7 @@ export default class Layer0Build extends LocalCommand<typeof Layer0Build> {
     }
     if (keys.generated && !this.jsonEnabled()) this.log(`Generated the head's SSH key pair ${keys.generated} (Layer0's sshd on port 2022 accepts it; layercake exec uses it).`);
     const {steps, result, cleanup} = buildSteps({
-      inputs: found.inputs, dir, force: flags.force, moduleHooks: this.moduleHooks(),
+      inputs: found.inputs, dir, force: flags.force, moduleHooks: moduleHooksOf(this.config),
       modules: [...DEFAULT_MODULES, ...(flags.modules ?? []).map((m) => m.trim()).filter(Boolean)],
       cluster: {agent: agentSettings(loaded.config as Record<string, unknown>, {logLevel: flags['agent-log-level']}), authorizedKeys: keys.authorizedKeys},
     });
@@ -77,14 +78,6 @@ export default class Layer0Build extends LocalCommand<typeof Layer0Build> {
       this.log(`Layer0 for kernel ${built.kernel} (${built.modules.count} modules) in ${dir} (${built.seconds.toFixed(1)} s)`);
     }
     return built;
-  }
-
-  /** The `layercake:modules` hook files of every installed plugin (the daemon's modules), in plugin-name order. */
-  private moduleHooks(): string[] {
-    return this.config.getPluginsList().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).flatMap((p) => {
-      const hooks = (p.hooks['layercake:modules'] ?? []) as (string | {target: string})[];
-      return hooks.map((h) => resolve(p.root, typeof h === 'string' ? h : h.target));
-    });
   }
 
   private check(requirements: Requirement[]): CheckResult {
