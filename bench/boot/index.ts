@@ -66,7 +66,7 @@ async function networkBoot(lab: VmLab, vms: Vm[]): Promise<NetBoot[]> {
   const power = new Map<string, number>();
   const sync = new Map<string, number>();
   const names = vms.map((vm) => vm.spec.name);
-  await lab.api.setValues({nodes: names, set: {physState: 'POWER_ON', runState: 'SYNC'}});
+  await lab.api.setValues({nodes: names, set: {physState: 'POWER_ON', runState: 'SYNC', 'imageset.state': 'IDLE'}});
   const deadline = t0 + 300_000;
   while (sync.size < vms.length) {
     if (Date.now() > deadline) throw new Error(`not SYNC within 300 s: ${names.filter((n) => !sync.has(n)).join(', ')}`);

@@ -188,8 +188,10 @@ export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
       }));
     }
     await Promise.all(vms.map((vm) => vm.start()));
+    // A node applied powered off wants nothing that needs power (the daemon refuses a cfg that can never hold).
+    const off = options.physState === 'POWER_OFF';
     const nodes = vms.map((vm, k) => ({
-      id: randomUUID(), nodename: vm.spec.name, platform: 'ipmi', arch: VM_ARCH, physState: options.physState ?? 'POWER_ON', runState: 'SYNC',
+      id: randomUUID(), nodename: vm.spec.name, platform: 'ipmi', arch: VM_ARCH, physState: off ? 'POWER_OFF' : 'POWER_ON', runState: off ? 'UNKNOWN' : 'SYNC',
       extensions: {
         // No ipmi.force: `power off` is graceful, as on a server (the node's agent stands it down, imageset
         // SYNCtoINIT, then the BMC powers it off).
@@ -199,7 +201,7 @@ export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
         // No Layer1 images yet, but an image set the agent brings to IDLE: powering a SYNC node off goes through
         // imageset SYNCtoINIT, which needs the node's image set known (with none asked for it stays UNKNOWN and
         // the power-off waits for ever on imageset/UKtoIDLE, a step only the node's agent can take).
-        imageset: {state: 'IDLE'},
+        imageset: {state: off ? 'UNKNOWN' : 'IDLE'},
       },
     }));
     return {
