@@ -5,7 +5,9 @@
 import {createServer, type IncomingMessage, type ServerResponse} from 'node:http';
 import type {AddressInfo} from 'node:net';
 import {parentPort, workerData} from 'node:worker_threads';
-import type {PowerAction} from './bmc.js';
+
+/** What a BMC is asked to do with its machine's power. */
+export type PowerAction = 'on' | 'off' | 'cycle';
 
 export interface BmcThreadData {
   host: string;

@@ -11,9 +11,9 @@
  */
 import type {Worker} from 'node:worker_threads';
 import {startWorker} from '@layercake/sdk';
-import type {BmcThreadData, FromBmcThread} from './bmc-thread.js';
+import type {BmcThreadData, FromBmcThread, PowerAction} from './bmc-thread.js';
 
-export type PowerAction = 'on' | 'off' | 'cycle';
+export type {PowerAction};
 
 export interface SimulatedBmc {
   /** Carries out a power action the BMC has taken (the BMC has answered already). */

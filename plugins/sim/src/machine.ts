@@ -4,7 +4,7 @@
  */
 import type {Daemon} from '@layercake/sdk';
 import type {PowerAction, SimulatedBmc} from './bmc.js';
-import type {Slots} from './world.js';
+import type {Slots} from './slots.js';
 import {bootScript, dhcpLease, kernelArgs, type BootTarget} from './firmware.js';
 
 export interface MachineFaults {

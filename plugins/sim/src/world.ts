@@ -5,6 +5,7 @@
 import {BmcService} from './bmc.js';
 import type {BootTarget} from './firmware.js';
 import {Machine, type Layer0Factory, type MachineFaults, type MachineStatus} from './machine.js';
+import {Slots} from './slots.js';
 
 export interface WorldMachine {
   id: string;
@@ -75,39 +76,4 @@ export function stageCounts(machines: Iterable<MachineStatus>): Record<string, n
   const out: Record<string, number> = {};
   for (const m of machines) out[m.stage] = (out[m.stage] ?? 0) + 1;
   return out;
-}
-
-/** At most `n` holders at a time; the others wait their turn, in order, unless their signal aborts. */
-export class Slots {
-  private held = 0;
-  private readonly queue: (() => void)[] = [];
-
-  constructor(private readonly n: number) {}
-
-  /** Resolves with the release function once a slot is free. */
-  async acquire(signal: AbortSignal): Promise<() => void> {
-    signal.throwIfAborted();
-    if (this.held >= this.n) {
-      await new Promise<void>((resolve, reject) => {
-        const turn = () => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        const onAbort = () => {
-          this.queue.splice(this.queue.indexOf(turn), 1);
-          reject(signal.reason as Error);
-        };
-        this.queue.push(turn);
-        signal.addEventListener('abort', onAbort, {once: true});
-      });
-    } else this.held++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.queue.shift();
-      if (next) next(); // the slot passes on
-      else this.held--;
-    };
-  }
 }
