@@ -11,7 +11,7 @@ import {parseArgs} from 'node:util';
 import {Engine} from '../../src/engine/engine.js';
 import type {MutationEvent} from '../../src/model/events.js';
 import {Registry} from '../../src/model/registry.js';
-import type {MutationRequest} from '../../src/sdk/contract.js';
+import type {MutationRequest} from '../../src/model/contract.js';
 import {Store} from '../../src/store/store.js';
 import {checksumCost} from '../checksums.js';
 import {benchModules} from './modules.js';

@@ -1,6 +1,6 @@
 /** An in-process, instant module set shaped like the real one: power, pxe-like boot, sync, image sets (15 mutations). */
 import {z} from 'zod';
-import type {ModuleSpec, MutationSpec} from '../../src/sdk/contract.js';
+import type {ModuleSpec, MutationSpec} from '../../src/model/contract.js';
 
 const hang = {url: 'physState', value: 'PHYS_HANG'};
 const imageFail = (value: string) => ({url: 'imageset.state', value});

@@ -8,7 +8,7 @@ import {type DaemonConfig, moduleSettings, parseDaemonConfig} from '../daemon/co
 import {formatDuration} from '../model/duration.js';
 import {LayercakeError} from '../model/errors.js';
 import {Registry, type MutationOverride} from '../model/registry.js';
-import type {ModuleSpec} from '../sdk/contract.js';
+import type {ModuleSpec} from '../model/contract.js';
 import * as sdk from '../sdk/sdk.js';
 import type {LoadedConfig} from './config.js';
 import {CliError} from './errors.js';

@@ -6,7 +6,7 @@
 import {z} from 'zod';
 import {ValidationError} from '../model/errors.js';
 import type {MutationOverride} from '../model/registry.js';
-import type {ModuleSpec} from '../sdk/contract.js';
+import type {ModuleSpec} from '../model/contract.js';
 import {parseSyncConfig} from '../sync/config.js';
 
 const duration = z.union([z.number().nonnegative(), z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h))+$|^\d+$/, 'expected a duration such as 500ms, 10s, 2m')]);

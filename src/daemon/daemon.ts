@@ -12,7 +12,7 @@ import {Engine} from '../engine/engine.js';
 import {parseDuration} from '../model/duration.js';
 import {NODENAME} from '../model/node.js';
 import {Registry, type MutationOverride} from '../model/registry.js';
-import type {ModuleSpec} from '../sdk/contract.js';
+import type {ModuleSpec} from '../model/contract.js';
 import {makeDir} from '../store/journal.js';
 import {Store} from '../store/store.js';
 import {SyncEngine} from '../sync/index.js';

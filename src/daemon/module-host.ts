@@ -10,7 +10,7 @@ import type {Engine} from '../engine/engine.js';
 import type {JsonValue, ServiceState} from '../model/node.js';
 import type {Registry} from '../model/registry.js';
 import {ValidationError} from '../model/errors.js';
-import type {InterruptHandler, ModuleContext, ModuleSpec, MutationHandler, MutationRequest} from '../sdk/contract.js';
+import type {InterruptHandler, ModuleContext, ModuleSpec, MutationHandler, MutationRequest} from '../model/contract.js';
 import type {Store} from '../store/store.js';
 
 interface Supervised {

@@ -3,7 +3,7 @@
  * dirty nodes (no locks, no re-entrancy). A node is re-evaluated whenever a value the planner reads
  * changes; evaluation forgets unknowable values, plans from dsc to cfg and fires (or keeps) the first step.
  */
-import type {MutationRequest} from '../sdk/contract.js';
+import type {MutationRequest} from '../model/contract.js';
 import type {StateChangeEvent} from '../model/events.js';
 import type {JsonValue, Node, NodeView} from '../model/node.js';
 import type {Registry, RegisteredMutation} from '../model/registry.js';

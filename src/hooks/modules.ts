@@ -1,6 +1,6 @@
 /** The core's own modules, contributed the same way a plugin contributes its own. */
 import type {Hook} from '@oclif/core';
-import type {ModuleSpec} from '../sdk/contract.js';
+import type {ModuleSpec} from '../model/contract.js';
 import {sync} from '../sync/module.js';
 
 export const coreModules: ModuleSpec[] = [sync];

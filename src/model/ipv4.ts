@@ -1,6 +1,6 @@
 /** The core `ipv4` extension: a node's provisioning interface (read by pxe, sync and the templates). */
 import {z} from 'zod';
-import type {ExtensionSpec} from '../sdk/contract.js';
+import type {ExtensionSpec} from './contract.js';
 
 /** A dotted-quad IPv4 address (each part 0-255). */
 export const ipv4Address = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'expected an IPv4 address such as 10.0.0.5');

@@ -5,7 +5,7 @@
  * stored cfg (so they survive a daemon restart), and `power on` puts them back and removes the extension.
  */
 import {z} from 'zod';
-import type {ExtensionSpec} from '../sdk/contract.js';
+import type {ExtensionSpec} from './contract.js';
 
 export const powerExtension: ExtensionSpec = {
   name: 'power',

@@ -3,7 +3,7 @@
  * discoverables. Every input is validated here, at the boundary, with errors that name node, URL and value.
  */
 import {z} from 'zod';
-import type {ExtensionSpec, ModuleSpec, MutationContext} from '../sdk/contract.js';
+import type {ExtensionSpec, ModuleSpec, MutationContext} from './contract.js';
 import {parseDuration} from './duration.js';
 import {ValidationError, describe} from './errors.js';
 import {ipv4Extension} from './ipv4.js';

@@ -2,7 +2,7 @@
  * What the sync engine needs from the runtime (src/store, src/model/registry, src/engine), as
  * structural interfaces: the daemon passes the real Store, Registry and Engine; tests may pass doubles.
  */
-import type {Logger, MutationContext} from '../sdk/contract.js';
+import type {Logger, MutationContext} from '../model/contract.js';
 import type {EventFilter, LcEvent} from '../model/events.js';
 import type {JsonValue, Node, NodeView} from '../model/node.js';
 

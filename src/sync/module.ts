@@ -4,7 +4,7 @@
  * the phone-home of the node completes: the parent's SyncEngine discovers RunState SYNC.
  */
 import {defineExtension, defineModule, z} from '../sdk/sdk.js';
-import type {ModuleSpec} from '../sdk/contract.js';
+import type {ModuleSpec} from '../model/contract.js';
 import {syncEngineFor} from './engine.js';
 
 export const syncExtension = defineExtension({

@@ -5,7 +5,7 @@ import {join} from 'node:path';
 import {Engine, type EngineOptions} from '../../src/engine/engine.js';
 import type {LcEvent, MutationEvent} from '../../src/model/events.js';
 import {Registry} from '../../src/model/registry.js';
-import type {ModuleSpec, MutationRequest, MutationSpec} from '../../src/sdk/contract.js';
+import type {ModuleSpec, MutationRequest, MutationSpec} from '../../src/model/contract.js';
 import {Store} from '../../src/store/store.js';
 
 export const SELF = '00000000-0000-4000-8000-000000000001';

@@ -11,7 +11,7 @@ import type {ApiDaemon} from '../../src/api/daemon-port.js';
 import {Metrics} from '../../src/daemon/metrics.js';
 import {Engine} from '../../src/engine/engine.js';
 import {Registry} from '../../src/model/registry.js';
-import type {ModuleSpec} from '../../src/sdk/contract.js';
+import type {ModuleSpec} from '../../src/model/contract.js';
 import {Store} from '../../src/store/store.js';
 
 export const SELF = '00000000-0000-4000-8000-000000000001';

@@ -6,7 +6,7 @@
  * cfg probe.echo into dsc probe.echo, so that a child's own discoveries can be followed up to the parent.
  */
 import {z} from 'zod';
-import type {ModuleSpec} from '../../../src/sdk/contract.js';
+import type {ModuleSpec} from '../../../src/model/contract.js';
 
 export const worldModule: ModuleSpec = {
   name: 'world',

@@ -3,8 +3,8 @@
  * `layercake:modules`; the daemon runs that hook once at start and registers every module returned.
  */
 import type {z} from 'zod';
-import type {EventFilter, LcEvent} from '../model/events.js';
-import type {JsonValue, Node, NodeView} from '../model/node.js';
+import type {EventFilter, LcEvent} from './events.js';
+import type {JsonValue, Node, NodeView} from './node.js';
 
 /**
  * A URL names one value of a node: a JSON Pointer (`/physState`, `/extensions/pxe/state`) or the
@@ -130,7 +130,7 @@ export interface ModuleContext<C = unknown> {
 /** The options the daemon passes to the `layercake:modules` hook. */
 export interface ModulesHookOptions {
   /** The runtime sdk, for plugins that ship plain JavaScript with no dependency on @layercake/sdk. */
-  sdk: typeof import('./sdk.js');
+  sdk: typeof import('../sdk/sdk.js');
 }
 
 declare module '@oclif/core' {
