@@ -3,7 +3,7 @@
  * through here, is validated whole before anything changes, and emits one event per changed URL.
  */
 import {randomUUID} from 'node:crypto';
-import {EventBus} from '../engine/events.js';
+import {EventBus} from './events.js';
 import {ConflictError, NotFoundError, ValidationError, describe} from '../model/errors.js';
 import {emptyNode, type JsonValue, type Node, type NodeView} from '../model/node.js';
 import type {Registry} from '../model/registry.js';
