@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core';
 import {stringify} from 'yaml';
 import {LocalCommand} from '../cli/base-command.js';
 import {LOG_LEVELS} from '../cli/config.js';
-import {collectModules, describeConfig, effectiveConfig, type PrintedConfig} from '../cli/daemon-setup.js';
+import {collectModules, describeConfig, effectiveConfig, type PrintedConfig} from '../daemon/setup.js';
 
 export default class Daemon extends LocalCommand<typeof Daemon> {
   static override summary = 'Run the layercake daemon: store, engine, plugin modules and the HTTP API.';

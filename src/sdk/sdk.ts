@@ -55,6 +55,6 @@ export {parseDaemonConfig, type DaemonConfig} from '../daemon/config.js';
 export {sync as syncModule} from '../sync/module.js';
 export {startWorker} from './worker.js';
 /** The modules every installed plugin contributes (the `layercake:modules` hook), as the daemon collects them. */
-export async function collectModules(config: import('@oclif/core').Config): Promise<import('../cli/daemon-setup.js').HookReport> {
-  return (await import('../cli/daemon-setup.js')).collectModules(config);
+export async function collectModules(config: import('@oclif/core').Config): Promise<import('../daemon/setup.js').HookReport> {
+  return (await import('../daemon/setup.js')).collectModules(config);
 }

@@ -1,6 +1,6 @@
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {effectiveConfig} from '../../src/cli/daemon-setup.js';
+import {effectiveConfig} from '../../src/daemon/setup.js';
 
 test('--join-secret-file becomes sync.joinSecretFile, keeping the file\'s other sync settings', () => {
   const config = effectiveConfig({'join-secret-file': '/run/layercake/secret'}, {config: {sync: {helloInterval: '5s'}}} as never);

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core';
 import {LocalCommand} from '../../cli/base-command.js';
-import {effectiveConfig} from '../../cli/daemon-setup.js';
+import {effectiveConfig} from '../../daemon/setup.js';
 import {checkStateDir, type StoreReport} from '../../cli/store.js';
 
 export default class StoreCheck extends LocalCommand<typeof StoreCheck> {

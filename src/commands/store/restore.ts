@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {LocalCommand} from '../../cli/base-command.js';
-import {effectiveConfig} from '../../cli/daemon-setup.js';
+import {effectiveConfig} from '../../daemon/setup.js';
 import {restoreBackup} from '../../cli/store.js';
 
 export default class StoreRestore extends LocalCommand<typeof StoreRestore> {

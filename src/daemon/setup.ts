@@ -4,14 +4,14 @@
  * (`--print-config`: every module with its settings, every mutation with its timeout).
  */
 import type {Config} from '@oclif/core';
-import {type DaemonConfig, moduleSettings, parseDaemonConfig} from '../daemon/config.js';
+import {type DaemonConfig, moduleSettings, parseDaemonConfig} from './config.js';
 import {formatDuration} from '../model/duration.js';
 import {LayercakeError} from '../model/errors.js';
 import {Registry, type MutationOverride} from '../model/registry.js';
 import type {ModuleSpec} from '../model/contract.js';
 import * as sdk from '../sdk/sdk.js';
-import type {LoadedConfig} from './config.js';
-import {CliError} from './errors.js';
+import type {LoadedConfig} from '../cli/config.js';
+import {CliError} from '../cli/errors.js';
 
 /** Keys of the shared config file that only the client reads. */
 const CLIENT_KEYS = ['url', 'token', 'tokenFile'];
