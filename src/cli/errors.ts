@@ -81,9 +81,10 @@ export function toCliError(error: unknown, command?: string): Error {
       value: error.value, expected: error.expected, status: error.status, exit: errorSpec(code)?.exit ?? (error.status === 400 ? 2 : 1),
     });
   }
-  // The core's LayercakeError (validation, not found, conflict) when it is raised in this process.
+  // The core's LayercakeError (validation, not found, conflict, a bad daemon config) when it is raised in
+  // this process: an HTTP status only for a code the API answers with (the catalogue's), never a made-up 500.
   if (error instanceof LayercakeError) {
-    return new CliError(error.message, {code: error.code, status: error.status, ...error.detail});
+    return new CliError(error.message, {code: error.code, status: errorSpec(error.code)?.status, ...error.detail});
   }
   if (error instanceof HostlistError) return new CliError(error.message, {code: 'LC_ERR_HOSTLIST'});
   if (error instanceof Error && error.name === 'ExitPromptError') {

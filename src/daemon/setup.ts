@@ -10,8 +10,6 @@ import {LayercakeError} from '../model/errors.js';
 import {Registry, type MutationOverride} from '../model/registry.js';
 import type {ModuleSpec} from '../model/contract.js';
 import * as sdk from '../sdk/sdk.js';
-import type {LoadedConfig} from '../cli/config.js';
-import {CliError} from '../cli/errors.js';
 
 /** Keys of the shared config file that only the client reads. */
 const CLIENT_KEYS = ['url', 'token', 'tokenFile'];
@@ -27,8 +25,14 @@ export interface DaemonFlags {
   'join-secret-file'?: string;
 }
 
+/** The config file as the CLI loaded it (cli/config.ts): its settings, and the file they came from. */
+export interface ConfigFile {
+  config: Record<string, unknown>;
+  filepath?: string;
+}
+
 /** Flags over the file over defaults, validated by the daemon's schema (an error names the key and file). */
-export function effectiveConfig(flags: DaemonFlags, loaded: LoadedConfig): DaemonConfig {
+export function effectiveConfig(flags: DaemonFlags, loaded: ConfigFile): DaemonConfig {
   const fromFile = Object.fromEntries(Object.entries(loaded.config).filter(([k]) => !CLIENT_KEYS.includes(k)));
   const fromFlags: Record<string, unknown> = Object.fromEntries(Object.entries({
     stateDir: flags['state-dir'], listen: flags.listen, parent: flags.parent, id: flags.id, nodename: flags.nodename,
@@ -40,7 +44,7 @@ export function effectiveConfig(flags: DaemonFlags, loaded: LoadedConfig): Daemo
     return parseDaemonConfig({...fromFile, ...fromFlags}, loaded.filepath ? `config ${loaded.filepath}` : 'config');
   } catch (error) {
     if (error instanceof LayercakeError && error.code !== 'LC_ERR_INPUT_INVALID') throw error; // e.g. LC_ERR_SYNC_CONFIG
-    throw new CliError((error as Error).message, {code: 'LC_ERR_CONFIG_INVALID', exit: 2, hint: 'see docs/cli.md for the daemon\'s settings (layercake daemon --print-config shows the effective ones)'});
+    throw new LayercakeError((error as Error).message, 'LC_ERR_CONFIG_INVALID', {hint: 'see docs/cli.md for the daemon\'s settings (layercake daemon --print-config shows the effective ones)'});
   }
 }
 
@@ -58,7 +62,7 @@ export async function collectModules(config: Config): Promise<HookReport> {
   const failures = result.failures.map((f) => ({plugin: f.plugin.name, error: f.error.message}));
   const seen = new Map<string, string>();
   for (const m of modules) {
-    if (seen.has(m.name)) throw new CliError(`two plugins contribute a module named "${m.name}"`, {code: 'LC_ERR_PLUGIN_CONFLICT', hint: 'uninstall one of them (layercake plugins)'});
+    if (seen.has(m.name)) throw new LayercakeError(`two plugins contribute a module named "${m.name}"`, 'LC_ERR_PLUGIN_CONFLICT', {hint: 'uninstall one of them (layercake plugins)'});
     seen.set(m.name, m.name);
   }
   return {modules, failures};
@@ -84,7 +88,7 @@ export function describeConfig(config: DaemonConfig, report: HookReport, configF
     try {
       return {spec, settings: moduleSettings(spec, config.modules[spec.name] as Record<string, unknown> | undefined)};
     } catch (error) {
-      throw new CliError((error as Error).message, {code: 'LC_ERR_CONFIG_INVALID', exit: 2, hint: `fix modules.${spec.name} in the config file`});
+      throw new LayercakeError((error as Error).message, 'LC_ERR_CONFIG_INVALID', {hint: `fix modules.${spec.name} in the config file`});
     }
   });
   const overrides: Record<string, Record<string, MutationOverride>> = Object.fromEntries(settings.map((m) => [m.spec.name, m.settings.mutations]));
