@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../../cli/base-command.js';
-import {writeBackup} from '../../cli/store.js';
+import {writeBackup} from '../../daemon/store-tools.js';
 
 export default class StoreBackup extends BaseCommand<typeof StoreBackup> {
   static override summary = 'Write a consistent backup of the running daemon\'s store to FILE.';

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
 import {LocalCommand} from '../../cli/base-command.js';
 import {effectiveConfig} from '../../daemon/setup.js';
-import {checkStateDir, type StoreReport} from '../../cli/store.js';
+import {checkStateDir, type StoreReport} from '../../daemon/store-tools.js';
 
 export default class StoreCheck extends LocalCommand<typeof StoreCheck> {
   static override summary = 'Verify a state dir offline: every checksum of the store, the id and token files.';

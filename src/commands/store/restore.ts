@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 import {LocalCommand} from '../../cli/base-command.js';
 import {effectiveConfig} from '../../daemon/setup.js';
-import {restoreBackup} from '../../cli/store.js';
+import {restoreBackup} from '../../daemon/store-tools.js';
 
 export default class StoreRestore extends LocalCommand<typeof StoreRestore> {
   static override summary = 'Restore a backup into a state dir (offline: stop the daemon first).';

@@ -4,11 +4,11 @@
  */
 import {existsSync, readdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs';
 import {join, resolve} from 'node:path';
-import {ID_FILE, TOKEN_FILE, readStateFile} from '../daemon/state-dir.js';
+import {ID_FILE, TOKEN_FILE, readStateFile} from './state-dir.js';
 import {LayercakeError, StoreDamagedError, storeIoError} from '../model/errors.js';
 import type {Node} from '../model/node.js';
 import {SNAPSHOT, decodeSnapshot, makeDir, readStore, writeFileDurably} from '../store/journal.js';
-import {CliError} from './errors.js';
+import {CliError} from '../cli/errors.js';
 
 export interface StoreProblem {
   file: string;
