@@ -8,7 +8,6 @@ import {ID_FILE, TOKEN_FILE, readStateFile} from './state-dir.js';
 import {LayercakeError, StoreDamagedError, storeIoError} from '../model/errors.js';
 import type {Node} from '../model/node.js';
 import {SNAPSHOT, decodeSnapshot, makeDir, readStore, writeFileDurably} from '../store/journal.js';
-import {CliError} from '../cli/errors.js';
 
 export interface StoreProblem {
   file: string;
@@ -81,9 +80,9 @@ export function restoreBackup(file: string, dir: string, force: boolean): {state
   const currentId = existsSync(stateDir) ? readStateFile(stateDir, ID_FILE) : undefined;
   const otherId = snapshot.id !== undefined && currentId !== undefined && currentId !== snapshot.id;
   if (!force && (existing.length > 0 || otherId)) {
-    throw new CliError(existing.length ? `${storeDir} already holds a store (${existing.join(', ')}): a restore would replace it`
-      : `${join(stateDir, 'id')} holds another daemon's id (${currentId}, the backup's is ${snapshot.id})`, {
-      code: 'LC_ERR_STORE_NOT_EMPTY', hint: 'stop the daemon, then pass --force to replace it (the current store is moved aside to store.replaced-<time>, not deleted), or restore into an empty --state-dir',
+    throw new LayercakeError(existing.length ? `${storeDir} already holds a store (${existing.join(', ')}): a restore would replace it`
+      : `${join(stateDir, 'id')} holds another daemon's id (${currentId}, the backup's is ${snapshot.id})`, 'LC_ERR_STORE_NOT_EMPTY', {
+      hint: 'stop the daemon, then pass --force to replace it (the current store is moved aside to store.replaced-<time>, not deleted), or restore into an empty --state-dir',
     });
   }
   makeDir(stateDir);
@@ -102,7 +101,7 @@ export function restoreBackup(file: string, dir: string, force: boolean): {state
 export function writeBackup(data: Buffer, file: string, force: boolean): {file: string; seq: number; nodes: number; bytes: number} {
   const path = resolve(file);
   const snapshot = decodeSnapshot<Node>(data, `the backup the daemon sent`);
-  if (!force && existsSync(path)) throw new CliError(`${path} already exists`, {code: 'LC_ERR_FILE_EXISTS', hint: 'choose another file, or pass --force to replace it'});
+  if (!force && existsSync(path)) throw new LayercakeError(`${path} already exists`, 'LC_ERR_FILE_EXISTS', {hint: 'choose another file, or pass --force to replace it'});
   const at = path.lastIndexOf('/');
   writeFileDurably(path.slice(0, at) || '/', path.slice(at + 1), data);
   return {file: path, seq: snapshot.seq, nodes: snapshot.items.length, bytes: data.length};
