@@ -3,7 +3,7 @@ import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {ApiClient} from '../../src/api/client.js';
 import {ApiError, DaemonUnreachableError} from '../../src/api/errors.js';
-import {createApiServer} from '../../src/api/server.js';
+import {createApiServer} from '../../src/api/server/server.js';
 import type {LcEvent} from '../../src/api/types.js';
 import {testDaemon, until} from '../support/api-daemon.js';
 

@@ -1,6 +1,6 @@
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {toDot} from '../../src/api/dot.js';
+import {toDot} from '../../src/api/server/dot.js';
 
 const graph = {
   nodes: [

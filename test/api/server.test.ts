@@ -1,7 +1,7 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import type {FastifyInstance} from 'fastify';
-import {buildApiServer} from '../../src/api/server.js';
+import {buildApiServer} from '../../src/api/server/server.js';
 import {SELF, TOKEN, testDaemon, until, type TestDaemon} from '../support/api-daemon.js';
 
 interface Ctx {

@@ -8,7 +8,7 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import type {FastifyInstance} from 'fastify';
 import WebSocket from 'ws';
-import {buildApiServer, createApiServer} from '../../src/api/server.js';
+import {buildApiServer, createApiServer} from '../../src/api/server/server.js';
 import {Registry} from '../../src/model/registry.js';
 import {syncExtension} from '../../src/sync/module.js';
 import {TOKEN, testDaemon, type TestDaemon} from '../support/api-daemon.js';

@@ -9,7 +9,7 @@ import {readFileSync} from 'node:fs';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {ApiClient} from '../../src/api/client.js';
-import {createApiServer} from '../../src/api/server.js';
+import {createApiServer} from '../../src/api/server/server.js';
 import {TOKEN, testDaemon} from '../support/api-daemon.js';
 import {BIN, sandbox, until} from '../support/cli.js';
 

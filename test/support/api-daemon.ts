@@ -7,7 +7,7 @@ import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {z} from 'zod';
-import type {ApiDaemon} from '../../src/api/daemon-port.js';
+import type {ApiDaemon} from '../../src/api/server/daemon-port.js';
 import {Metrics} from '../../src/daemon/metrics.js';
 import {Engine} from '../../src/engine/engine.js';
 import {Registry} from '../../src/model/registry.js';

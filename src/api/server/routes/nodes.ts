@@ -4,16 +4,16 @@
  * Every write is validated whole by the store and is all-or-nothing.
  */
 import type {FastifyInstance} from 'fastify';
-import {ConflictError, NotFoundError, ValidationError} from '../../model/errors.js';
-import type {JsonValue, Node, NodeView} from '../../model/node.js';
-import {getAt, setAt} from '../../model/url.js';
-import type {PowerExtension} from '../../model/power.js';
+import {ConflictError, NotFoundError, ValidationError} from '../../../model/errors.js';
+import type {JsonValue, Node, NodeView} from '../../../model/node.js';
+import {getAt, setAt} from '../../../model/url.js';
+import type {PowerExtension} from '../../../model/power.js';
 import type {ApiDaemon} from '../daemon-port.js';
 import {checkNodeSize, DEFAULT_LIMITS} from '../gate.js';
-import {sortParentFirst} from '../order.js';
+import {sortParentFirst} from '../../order.js';
 import {type Redactor, SECRET} from '../redact.js';
 import {answers, nodeInput, requests} from '../schemas.js';
-import type {ApplyResult, PathResult, SetRequest, StepStatus, ViewName, WhyResult} from '../types.js';
+import type {ApplyResult, PathResult, SetRequest, StepStatus, ViewName, WhyResult} from '../../types.js';
 
 /** `over` merged into `base`, objects key by key (what a merging write and the merged view do). */
 function merge(base: unknown, over: unknown): unknown {

@@ -6,10 +6,10 @@
  * an object with a nodename, and the OpenAPI document fills in the registry's schemas.
  */
 import {z} from 'zod';
-import {ValidationError} from '../model/errors.js';
-import {issueText, keysAt, type AnySchema} from '../model/issues.js';
-import {BUSY_STATES, PHYS_STATES, RUN_STATES, SERVICE_STATES} from '../model/node.js';
-import {getAt, joinPointer} from '../model/url.js';
+import {ValidationError} from '../../model/errors.js';
+import {issueText, keysAt, type AnySchema} from '../../model/issues.js';
+import {BUSY_STATES, PHYS_STATES, RUN_STATES, SERVICE_STATES} from '../../model/node.js';
+import {getAt, joinPointer} from '../../model/url.js';
 
 const flag = z.enum(['true', 'false']).transform((v) => v === 'true').optional();
 const nodeRef = z.string().min(1).max(256);

@@ -1,5 +1,5 @@
 /** The mutation graph as Graphviz DOT: states are boxes, edges carry the mutation's id; a node's plan is highlighted. */
-import type {GraphResult} from './types.js';
+import type {GraphResult} from '../types.js';
 
 const quote = (s: string) => `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')}"`;
 

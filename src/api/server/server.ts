@@ -15,10 +15,10 @@ import {readFileSync, unlinkSync} from 'node:fs';
 import {createServer, type Socket} from 'node:net';
 import websocket from '@fastify/websocket';
 import Fastify, {type FastifyError, type FastifyInstance} from 'fastify';
-import {type ErrorCode, ERRORS} from '../model/errors.js';
+import {type ErrorCode, ERRORS} from '../../model/errors.js';
 import type {ApiDaemon} from './daemon-port.js';
 import {type ApiLimits, DEFAULT_LIMITS, registerGate} from './gate.js';
-import {listenOnSocket} from './local-socket.js';
+import {listenOnSocket} from '../local-socket.js';
 import {collectRoutes, openApiDocument} from './openapi.js';
 import {Redactor} from './redact.js';
 import {registerEngineRoutes} from './routes/engine.js';
@@ -26,11 +26,11 @@ import {registerEventRoutes} from './routes/events.js';
 import {registerNodeRoutes} from './routes/nodes.js';
 import {registerStoreRoutes} from './routes/store.js';
 import {answers, zodValidator} from './schemas.js';
-import {API_PREFIX, type ApiErrorBody, type Health} from './types.js';
+import {API_PREFIX, type ApiErrorBody, type Health} from '../types.js';
 
 export const VERSION: string = (() => {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {version: string}).version;
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {version: string}).version;
   } catch {
     return '0.0.0';
   }

@@ -6,8 +6,8 @@
  */
 import type {FastifyInstance} from 'fastify';
 import {z} from 'zod';
-import {coreNodeSchema, NODENAME} from '../model/node.js';
-import type {Registry} from '../model/registry.js';
+import {coreNodeSchema, NODENAME} from '../../model/node.js';
+import type {Registry} from '../../model/registry.js';
 import {nodeInput, nodePatch} from './schemas.js';
 
 interface RouteSchema {

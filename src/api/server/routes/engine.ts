@@ -6,7 +6,7 @@ import type {FastifyInstance} from 'fastify';
 import type {ApiDaemon} from '../daemon-port.js';
 import {toDot} from '../dot.js';
 import {answers, requests} from '../schemas.js';
-import type {EngineStatus, GraphResult, MutationsResult, ModuleInfo, SyncStatusResult} from '../types.js';
+import type {EngineStatus, GraphResult, MutationsResult, ModuleInfo, SyncStatusResult} from '../../types.js';
 import {resolveAll} from './nodes.js';
 
 const read = (answer: unknown) => ({schema: {response: {200: answer}}});

@@ -11,9 +11,9 @@
  *   prototype (`__proto__`, `constructor`, 400).
  */
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify';
-import {LayercakeError, TooLargeError, ValidationError} from '../model/errors.js';
-import {joinPointer} from '../model/url.js';
-import type {ApiErrorBody} from './types.js';
+import {LayercakeError, TooLargeError, ValidationError} from '../../model/errors.js';
+import {joinPointer} from '../../model/url.js';
+import type {ApiErrorBody} from '../types.js';
 
 /** The deepest nesting a request body may have (a node needs about 6: extensions, images, source...). */
 export const MAX_DEPTH = 32;

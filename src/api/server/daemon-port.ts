@@ -3,12 +3,12 @@
  * address to listen on. The daemon's own `Daemon` object satisfies this structurally; tests can build
  * one from the real parts without starting a whole daemon.
  */
-import type {Engine} from '../engine/engine.js';
+import type {Engine} from '../../engine/engine.js';
 import type {ApiLimits} from './gate.js';
-import type {Registry} from '../model/registry.js';
-import type {ServiceState} from '../model/node.js';
-import type {Store} from '../store/store.js';
-import type {SyncStatus} from '../sync/engine.js';
+import type {Registry} from '../../model/registry.js';
+import type {ServiceState} from '../../model/node.js';
+import type {Store} from '../../store/store.js';
+import type {SyncStatus} from '../../sync/engine.js';
 
 export interface ApiLogger {
   info(obj: object, msg?: string): void;

@@ -8,12 +8,12 @@
  */
 import type {FastifyInstance} from 'fastify';
 import type {WebSocket} from 'ws';
-import type {EventFilter, EventType, LcEvent} from '../../model/events.js';
-import {ValidationError} from '../../model/errors.js';
-import {toPointer} from '../../model/url.js';
+import type {EventFilter, EventType, LcEvent} from '../../../model/events.js';
+import {ValidationError} from '../../../model/errors.js';
+import {toPointer} from '../../../model/url.js';
 import type {ApiDaemon} from '../daemon-port.js';
 import type {Redactor} from '../redact.js';
-import type {StreamMessage} from '../types.js';
+import type {StreamMessage} from '../../types.js';
 import {resolveAll} from './nodes.js';
 
 const EVENT_TYPES: readonly EventType[] = ['STATE_CHANGE', 'MUTATION', 'DISCOVERY', 'LOG'];

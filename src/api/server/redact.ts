@@ -2,10 +2,10 @@
  * Secrets (the fields extensions list in `secrets`, e.g. BMC passwords) never leave the daemon through
  * the API: nodes, diffs, history entries and events all pass through here.
  */
-import type {LcEvent} from '../model/events.js';
-import type {JsonValue, Node} from '../model/node.js';
-import type {Registry} from '../model/registry.js';
-import {getAt, setAt, toPointer} from '../model/url.js';
+import type {LcEvent} from '../../model/events.js';
+import type {JsonValue, Node} from '../../model/node.js';
+import type {Registry} from '../../model/registry.js';
+import {getAt, setAt, toPointer} from '../../model/url.js';
 
 export const SECRET = '(secret)';
 
