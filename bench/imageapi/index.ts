@@ -22,7 +22,7 @@
 import {spawn, execFileSync} from 'node:child_process';
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {ApiClient} from '../../src/api/client.js';
+import {ApiClient} from '../../src/api/client/client.js';
 import {parseDaemonConfig} from '../../src/daemon/config.js';
 import {startDaemon} from '../../src/daemon/daemon.js';
 import modulesHook from '../../plugins/imageapi/src/hooks/modules.js';

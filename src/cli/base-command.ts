@@ -9,7 +9,7 @@
  *   with --json the same as `{error: {code, message, hint, node, url, value, expected}}`.
  */
 import {Command, Flags, type Interfaces} from '@oclif/core';
-import {ApiClient} from '../api/client.js';
+import {ApiClient} from '../api/client/client.js';
 import {clientSettings, loadConfig, type LoadedConfig} from './config.js';
 import {CliError, type CliErrorDetails, formatError, toCliError} from './errors.js';
 import {isInteractive} from './prompts.js';

@@ -4,7 +4,7 @@
  * parser are converted here, so every command fails the same way.
  */
 import {Errors} from '@oclif/core';
-import {ApiError, DaemonUnreachableError} from '../api/errors.js';
+import {ApiError, DaemonUnreachableError} from '../api/client/errors.js';
 import {type ErrorCode, errorSpec, LayercakeError} from '../model/errors.js';
 import {colorEnabled} from './color.js';
 import {HostlistError} from './hostlist.js';

@@ -4,7 +4,7 @@
  * enum or type it, repeat, then see the diff (a dry run on the daemon) and confirm it.
  */
 import {confirm, input, search, select} from '@inquirer/prompts';
-import type {ApiClient} from '../api/client.js';
+import type {ApiClient} from '../api/client/client.js';
 import type {ApplyResult, ExtensionInfo, JsonValue, NodeView} from '../api/types.js';
 import {getAt, toShorthand} from '../model/url.js';
 import {CliError} from './errors.js';

@@ -10,7 +10,7 @@
  * - cycle: off as above, wait until the nodes are discovered off, then on as above.
  * Powering off or cycling nodes that are up (dsc runState SYNC) asks first on a terminal.
  */
-import type {ApiClient} from '../api/client.js';
+import type {ApiClient} from '../api/client/client.js';
 import type {ApplyResult, Change, NodeView} from '../api/types.js';
 import type {PowerExtension} from '../model/power.js';
 import {setAt} from '../model/url.js';

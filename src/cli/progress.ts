@@ -8,7 +8,7 @@
  * on it: it holds it after too many failed attempts, or finds no plan that reaches its cfg (blocked), or
  * the node is deleted (`layercake node why` tells why); the engine retries anything less on its own. The wait ends when every node is done or failed, or at the time limit.
  */
-import type {ApiClient, EventStream} from '../api/client.js';
+import type {ApiClient, EventStream} from '../api/client/client.js';
 import type {LcEvent, NodeView} from '../api/types.js';
 import {setAt} from '../model/url.js';
 import {bold, dim, green, red, yellow} from './color.js';

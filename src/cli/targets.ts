@@ -2,7 +2,7 @@
  * Turning NODES arguments into nodes: hostlist expressions and ids, or --all. Every name must exist;
  * unknown ones are reported together, so a typo in `n[01-17]` says which names are missing.
  */
-import type {ApiClient} from '../api/client.js';
+import type {ApiClient} from '../api/client/client.js';
 import type {NodeView} from '../api/types.js';
 import {sortParentFirst} from '../api/order.js';
 import {CliError} from './errors.js';

@@ -4,7 +4,7 @@
  * event; with --json, one JSON event per line. When the daemon goes away the view says so and keeps
  * trying; when it is back, the nodes are re-read and the view carries on.
  */
-import type {ApiClient} from '../api/client.js';
+import type {ApiClient} from '../api/client/client.js';
 import type {LcEvent, NodeView} from '../api/types.js';
 import {sortParentFirst} from '../api/order.js';
 import {setAt, toShorthand} from '../model/url.js';

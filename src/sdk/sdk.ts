@@ -25,8 +25,8 @@ export function defineExtension(spec: ExtensionSpec): ExtensionSpec {
 
 // ---- For plugins' commands: the command base classes, the typed API client and the CLI helpers ----
 export {BaseCommand, LocalCommand, type CommandArgs, type CommandFlags} from '../cli/base-command.js';
-export {ApiClient, type ApiClientOptions, type EventHandlers, type EventStream, type EventStreamOptions} from '../api/client.js';
-export {ApiError, DaemonUnreachableError} from '../api/errors.js';
+export {ApiClient, type ApiClientOptions, type EventHandlers, type EventStream, type EventStreamOptions} from '../api/client/client.js';
+export {ApiError, DaemonUnreachableError} from '../api/client/errors.js';
 export {API_PREFIX} from '../api/types.js';
 export {defaultSocketPath, socketLive} from '../api/local-socket.js';
 export type {

@@ -1,8 +1,8 @@
 import {createServer, type AddressInfo} from 'node:net';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {ApiClient} from '../../src/api/client.js';
-import {ApiError, DaemonUnreachableError} from '../../src/api/errors.js';
+import {ApiClient} from '../../src/api/client/client.js';
+import {ApiError, DaemonUnreachableError} from '../../src/api/client/errors.js';
 import {createApiServer} from '../../src/api/server/server.js';
 import type {LcEvent} from '../../src/api/types.js';
 import {testDaemon, until} from '../support/api-daemon.js';

@@ -12,7 +12,7 @@ import {connect, type Socket} from 'node:net';
 import {join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {ApiClient} from '../../src/api/client.js';
+import {ApiClient} from '../../src/api/client/client.js';
 import {type DaemonProcess, isolatedConfig, sandbox} from '../support/cli.js';
 
 const box = sandbox('lc-reads-');

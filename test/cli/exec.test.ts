@@ -9,7 +9,7 @@ import type {AddressInfo} from 'node:net';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import ssh2 from 'ssh2';
-import {ApiClient} from '../../src/api/client.js';
+import {ApiClient} from '../../src/api/client/client.js';
 import {createApiServer} from '../../src/api/server/server.js';
 import {execAll, knownHostKeys} from '../../src/cli/exec.js';
 import {TOKEN, testDaemon, until} from '../support/api-daemon.js';

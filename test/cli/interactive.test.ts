@@ -8,7 +8,7 @@ import {execFileSync, spawn} from 'node:child_process';
 import {readFileSync} from 'node:fs';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {ApiClient} from '../../src/api/client.js';
+import {ApiClient} from '../../src/api/client/client.js';
 import {createApiServer} from '../../src/api/server/server.js';
 import {TOKEN, testDaemon} from '../support/api-daemon.js';
 import {BIN, sandbox, until} from '../support/cli.js';

@@ -6,7 +6,7 @@
 import {spawn} from 'node:child_process';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {ApiClient} from '../../src/api/client.js';
+import {ApiClient} from '../../src/api/client/client.js';
 import {createApiServer} from '../../src/api/server/server.js';
 import {TOKEN, testDaemon} from '../support/api-daemon.js';
 import {BIN, sandbox, until} from '../support/cli.js';

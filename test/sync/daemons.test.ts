@@ -16,7 +16,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {ApiClient} from '../../src/api/client.js';
+import {ApiClient} from '../../src/api/client/client.js';
 import type {NodeView} from '../../src/model/node.js';
 import {newJoinSecret} from '../../src/sync/index.js';
 import {canonical} from '../../src/sync/leaves.js';

@@ -13,7 +13,7 @@ import {
   type JsonValue, type LcEvent, type ModuleInfo, type ModulesResult, type SyncStatusResult, type MutationInfo, type MutationsResult,
   type Node, type NodesResult, type NodeView, type NodeViewsResult, type PathResult, type SetRequest,
   type StreamMessage, type WhyResult,
-} from './types.js';
+} from '../types.js';
 
 export interface ApiClientOptions {
   /** The daemon's address: http://127.0.0.1:3141, or the local socket as unix:/run/layercake/api.sock. */

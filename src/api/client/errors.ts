@@ -3,7 +3,7 @@
  * node, URL, value and expectation when the server named them); DaemonUnreachableError says where the
  * client tried and how to start a daemon.
  */
-import type {ApiErrorBody} from './types.js';
+import type {ApiErrorBody} from '../types.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
