@@ -5,7 +5,6 @@
  */
 import type {EventFilter, EventType, LcEvent} from '../model/events.js';
 import type {JsonValue, Node, NodeView, PhysState, RunState, ServiceState} from '../model/node.js';
-import type {SyncStatus} from '../sync/engine.js';
 
 export type {EventFilter, EventType, LcEvent, JsonValue, Node, NodeView, PhysState, RunState};
 
@@ -155,6 +154,40 @@ export interface GraphResult {
   edges: GraphEdge[];
   /** Per-node graphs: the node's plan as edge ids, in order. */
   path?: string[];
+}
+
+/** A child of this daemon, as its sync sees it (sync/parent.ts). */
+export interface ChildStatus {
+  id: string;
+  nodename: string;
+  /** synced: in session; pending: not in session, with state waiting for it; none: not in session. */
+  state: 'pending' | 'synced' | 'none';
+  address?: string;
+  /** Milliseconds since the child was last heard from. */
+  lastHeardMs?: number;
+  session?: number;
+}
+
+/** This daemon's session with its parent: phoning home, confirming the parent's state, or synced (sync/child.ts). */
+export type ChildState = 'phoning' | 'confirming' | 'synced';
+
+export interface ParentStatus {
+  state: ChildState;
+  parentId?: string;
+  address: string;
+  session?: number;
+  lastHeardMs?: number;
+  syncedSince?: number;
+  phoneHomeAttempts: number;
+  lastRefusal?: string;
+}
+
+/** This daemon's state sync (sync/engine.ts): where it listens, its children and, with --parent, its parent. */
+export interface SyncStatus {
+  selfId: string;
+  listen: string;
+  children: ChildStatus[];
+  parent?: ParentStatus;
 }
 
 /** GET /sync: this daemon's state sync, as parent of its children and, with --parent, as a child. */

@@ -18,19 +18,7 @@ import type {Tickable} from './scheduler.js';
 import {NIL_UUID} from './uuid.js';
 import {FLAG_FULL, FLAG_NOACK, FLAG_REPLY, MsgType, decodeHello, verifyDatagram, type Datagram} from './wire.js';
 import {randomInt} from 'node:crypto';
-
-export type ChildState = 'phoning' | 'confirming' | 'synced';
-
-export interface ParentStatus {
-  state: ChildState;
-  parentId?: string;
-  address: string;
-  session?: number;
-  lastHeardMs?: number;
-  syncedSince?: number;
-  phoneHomeAttempts: number;
-  lastRefusal?: string;
-}
+import type {ChildState, ParentStatus} from '../api/types.js';
 
 export class ChildRole implements Link, Tickable {
   state: ChildState = 'phoning';

@@ -9,7 +9,8 @@ import {readFileSync} from 'node:fs';
 import {isIP} from 'node:net';
 import type {LcEvent, StateChangeEvent} from '../model/events.js';
 import type {NodeView} from '../model/node.js';
-import {ChildRole, type ParentStatus} from './child.js';
+import type {SyncStatus} from '../api/types.js';
+import {ChildRole} from './child.js';
 import {batchWindowMs, parseHostPort, parseParentUrl, parseSyncConfig, type SyncConfig, type SyncConfigInput} from './config.js';
 import type {RoleContext} from './context.js';
 import {newJoinSecret, parseJoinSecret} from './crypto.js';
@@ -18,7 +19,7 @@ import {Ledger} from './ledger.js';
 import {flatten, getAt, groupRoot} from './leaves.js';
 import {DROP_REASONS, SyncCounters, type MetricSample} from './metrics.js';
 import {Ownership, dscSyncable} from './ownership.js';
-import {ParentRole, type ChildStatus} from './parent.js';
+import {ParentRole} from './parent.js';
 import {ByteBudget} from './reassembly.js';
 import {RttEstimator} from './rtt.js';
 import {Scheduler} from './scheduler.js';
@@ -41,13 +42,6 @@ export interface SyncEngineOptions {
   joinSecret?: string;
   /** The engine, on a child: it should start frozen; it is thawed once the parent's state has arrived. */
   engine?: SyncEngineControl;
-}
-
-export interface SyncStatus {
-  selfId: string;
-  listen: string;
-  children: ChildStatus[];
-  parent?: ParentStatus;
 }
 
 type Dirty = {cfg: Set<string>; dsc: Set<string>};

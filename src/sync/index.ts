@@ -2,7 +2,7 @@
  * Parent/child state sync (docs/sync-protocol.md). The daemon constructs one SyncEngine and registers
  * the core module `sync` (createSyncModule) like a plugin's module.
  */
-export {SyncEngine, syncEngineFor, type SyncEngineOptions, type SyncStatus} from './engine.js';
+export {SyncEngine, syncEngineFor, type SyncEngineOptions} from './engine.js';
 export {sync, createSyncModule, syncExtension, type SyncModuleOptions} from './module.js';
 export {syncConfigSchema, parseSyncConfig, parseParentUrl, DEFAULT_SYNC_PORT, type SyncConfig, type SyncConfigInput} from './config.js';
 export {DROP_REASONS, type MetricSample, type DropReason} from './metrics.js';

@@ -3,6 +3,7 @@
  * one session per child, pushes each child's cfg and the dsc values it discovers itself, applies what
  * the child reports about itself, says hello, and declares silent children dead (RunState ERROR).
  */
+import type {ChildStatus} from '../api/types.js';
 import type {NodeView} from '../model/node.js';
 import {applyDsc} from './apply.js';
 import {deriveJoinKey, deriveSessionKey, macKey, newNonce, parseJoinSecret, type MacKey} from './crypto.js';
@@ -39,17 +40,6 @@ class ChildLink implements Link, Tickable {
   tick(now: number): number | undefined {
     return this.role.tick(this, now);
   }
-}
-
-export interface ChildStatus {
-  id: string;
-  nodename: string;
-  /** synced: in session; pending: not in session, with state waiting for it; none: not in session. */
-  state: 'pending' | 'synced' | 'none';
-  address?: string;
-  /** Milliseconds since the child was last heard from. */
-  lastHeardMs?: number;
-  session?: number;
 }
 
 export class ParentRole {

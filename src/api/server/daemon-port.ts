@@ -8,7 +8,7 @@ import type {ApiLimits} from './gate.js';
 import type {Registry} from '../../model/registry.js';
 import type {ServiceState} from '../../model/node.js';
 import type {Store} from '../../store/store.js';
-import type {SyncStatus} from '../../sync/engine.js';
+import type {SyncStatus} from '../types.js';
 
 export interface ApiLogger {
   info(obj: object, msg?: string): void;
