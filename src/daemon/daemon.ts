@@ -15,7 +15,7 @@ import {Registry, type MutationOverride} from '../model/registry.js';
 import type {ModuleSpec} from '../model/contract.js';
 import {makeDir} from '../store/journal.js';
 import {Store} from '../store/store.js';
-import {SyncEngine} from '../sync/index.js';
+import {SyncEngine, withSyncEngine} from '../sync/index.js';
 import {type DaemonConfig, moduleSettings} from './config.js';
 import {Metrics} from './metrics.js';
 import {ModuleHost} from './module-host.js';
@@ -98,7 +98,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   if (!config.parent) seedSelf(store, selfId, config.nodename);
 
   const modules = new ModuleHost({store, registry, selfId, stateDir, logger});
-  for (const {spec, settings} of enabled) modules.add(spec, settings.config);
   const engine = new Engine({
     store, registry, selfId,
     dispatch: modules.dispatch, interrupt: modules.interrupt, moduleRunning: modules.isRunning, needModule: modules.need,
@@ -114,6 +113,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     store, registry, selfId, engine, logger, parent: config.parent, joinSecret: options.joinSecret,
     config: {listen: defaultSyncListen(config.listen), ...config.sync},
   });
+  // The core module sync is handed this daemon's SyncEngine, which knows the children in session.
+  for (const {spec, settings} of enabled) modules.add(sync && spec.name === 'sync' ? withSyncEngine(spec, sync) : spec, settings.config);
   let api: ApiServer | undefined;
   const daemon: Daemon = {
     config, selfId, stateDir, registry, store, engine, modules, metrics, sync: sync || undefined, logger, token, listenAddress: config.listen, socketPath: socketOf(config),

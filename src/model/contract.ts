@@ -65,6 +65,15 @@ export interface ModuleSpec<C extends z.ZodType = z.ZodType> {
   start(ctx: ModuleContext<z.infer<C>>): Promise<void> | void;
 }
 
+/** Identity helpers that give a plugin's definitions their types. */
+export function defineModule<C extends z.ZodType>(spec: ModuleSpec<C>): ModuleSpec<C> {
+  return spec;
+}
+
+export function defineExtension(spec: ExtensionSpec): ExtensionSpec {
+  return spec;
+}
+
 /** A request to perform one mutation on one node. */
 export interface MutationRequest {
   nodeId: string;

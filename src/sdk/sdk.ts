@@ -14,14 +14,7 @@ export {parseDuration, formatDuration, durationSchema} from '../model/duration.j
 export {canonical, canonicalDigest} from '../model/canonical.js';
 export {ipv4Schema, ipv4Address, type Ipv4} from '../model/ipv4.js';
 
-/** Identity helpers that give a plugin's definitions their types. */
-export function defineModule<C extends z.ZodType>(spec: ModuleSpec<C>): ModuleSpec<C> {
-  return spec;
-}
-
-export function defineExtension(spec: ExtensionSpec): ExtensionSpec {
-  return spec;
-}
+export {defineModule, defineExtension} from '../model/contract.js';
 
 // ---- For plugins' commands: the command base classes, the typed API client and the CLI helpers ----
 export {BaseCommand, LocalCommand, type CommandArgs, type CommandFlags} from '../cli/base-command.js';

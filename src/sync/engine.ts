@@ -46,13 +46,6 @@ export interface SyncEngineOptions {
 
 type Dirty = {cfg: Set<string>; dsc: Set<string>};
 
-/** The running engines by daemon id (the `sync` module finds its engine here). */
-const running = new Map<string, SyncEngine>();
-
-export function syncEngineFor(selfId: string): SyncEngine | undefined {
-  return running.get(selfId);
-}
-
 export class SyncEngine {
   readonly config: SyncConfig;
   readonly counters = new SyncCounters();
@@ -123,7 +116,6 @@ export class SyncEngine {
     this.transport.onDatagram = (d, from) => this.onDatagram(d, from);
     await this.transport.bind();
     this.started = true;
-    running.set(this.selfId, this);
     this.unsubscribe = this.store.events.subscribe({types: ['STATE_CHANGE']}, (e) => this.onEvent(e));
     for (const view of this.store.list()) {
       if (view.cfg.parentId === this.selfId && view.cfg.id !== this.selfId) {
@@ -145,7 +137,6 @@ export class SyncEngine {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    running.delete(this.selfId);
     this.unsubscribe?.();
     if (this.secretTimer) clearTimeout(this.secretTimer);
     this.parentRole.stop();

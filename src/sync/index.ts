@@ -2,8 +2,8 @@
  * Parent/child state sync (docs/sync-protocol.md). The daemon constructs one SyncEngine and registers
  * the core module `sync` (createSyncModule) like a plugin's module.
  */
-export {SyncEngine, syncEngineFor, type SyncEngineOptions} from './engine.js';
-export {sync, createSyncModule, syncExtension, type SyncModuleOptions} from './module.js';
+export {SyncEngine, type SyncEngineOptions} from './engine.js';
+export {sync, createSyncModule, syncExtension, withSyncEngine, type SyncModuleOptions, type InitToSync} from './module.js';
 export {syncConfigSchema, parseSyncConfig, parseParentUrl, DEFAULT_SYNC_PORT, type SyncConfig, type SyncConfigInput} from './config.js';
 export {DROP_REASONS, type MetricSample, type DropReason} from './metrics.js';
 export {newJoinSecret} from './crypto.js';

@@ -3,9 +3,8 @@
  * per-node join secret) and the mutation sync/INITtoSYNC (RunState INIT→SYNC, CHILD context), which
  * the phone-home of the node completes: the parent's SyncEngine discovers RunState SYNC.
  */
-import {defineExtension, defineModule, z} from '../sdk/sdk.js';
-import type {ModuleSpec} from '../model/contract.js';
-import {syncEngineFor} from './engine.js';
+import {z} from 'zod';
+import {defineExtension, defineModule, type ModuleContext, type ModuleSpec} from '../model/contract.js';
 
 export const syncExtension = defineExtension({
   name: 'sync',
@@ -24,6 +23,23 @@ export interface SyncModuleOptions {
   initToSyncTimeout?: number | string;
 }
 
+/** What the module asks of the daemon's SyncEngine: to complete INITtoSYNC at once for a node already in session. */
+export interface InitToSync {
+  completeInitToSync(nodeId: string): boolean;
+}
+
+/** The module's handler: a node already in session (it went SYNC→INIT by itself) is SYNC again at once; any other waits for its phone-home. */
+function serve(ctx: ModuleContext, engine: InitToSync | undefined): void {
+  ctx.onMutate((req) => {
+    if (engine?.completeInitToSync(req.nodeId)) return;
+    ctx.log.debug({node: req.cfg.nodename || req.nodeId}, 'waiting for the node to phone home');
+  });
+}
+
+/**
+ * The module as plugins declare theirs. Its handler only waits for phone-homes until the daemon hands it
+ * its SyncEngine (withSyncEngine): the daemon builds that engine only once it knows the module is enabled.
+ */
 export function createSyncModule(opts: SyncModuleOptions = {}): ModuleSpec {
   return defineModule({
     name: 'sync',
@@ -39,16 +55,13 @@ export function createSyncModule(opts: SyncModuleOptions = {}): ModuleSpec {
       failTo: {url: 'physState', value: 'PHYS_HANG'},
     }],
     discoverables: ['runState'],
-    start(ctx) {
-      ctx.onMutate((req) => {
-        // Usually nothing to do: the phone-home discovers SYNC. A node already in session (it went
-        // SYNC→INIT by itself) is SYNC again at once.
-        const engine = syncEngineFor(ctx.selfId);
-        if (engine?.completeInitToSync(req.nodeId)) return;
-        ctx.log.debug({node: req.cfg.nodename || req.nodeId}, 'waiting for the node to phone home');
-      });
-    },
+    start: (ctx) => serve(ctx, undefined),
   });
+}
+
+/** The declared module `spec`, run with the daemon's own SyncEngine. */
+export function withSyncEngine(spec: ModuleSpec, engine: InitToSync): ModuleSpec {
+  return {...spec, start: (ctx) => serve(ctx, engine)};
 }
 
 /** The module as the daemon registers it (through the core's layercake:modules hook). */
