@@ -11,7 +11,7 @@ const nodeGlobals = Object.fromEntries(
 );
 
 export default tseslint.config(
-  {ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', '.lc-state/**', 'src/sdk/index.d.ts', '**/*.d.ts']},
+  {ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', '.lc-state/**', '**/*.d.ts']},
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -9,7 +9,7 @@ import {formatDuration} from '../model/duration.js';
 import {LayercakeError} from '../model/errors.js';
 import {Registry, type MutationOverride} from '../model/registry.js';
 import type {ModuleSpec} from '../model/contract.js';
-import * as sdk from '../sdk/sdk.js';
+import * as kit from '../model/plugin-kit.js';
 
 /** Keys of the shared config file that only the client reads. */
 const CLIENT_KEYS = ['url', 'token', 'tokenFile'];
@@ -56,7 +56,8 @@ export interface HookReport {
 
 /** Run `layercake:modules` in every plugin; a broken plugin is reported, not fatal. */
 export async function collectModules(config: Config): Promise<HookReport> {
-  const result = await config.runHook('layercake:modules', {sdk});
+  // The hook's options (model/modules-hook.ts): a plain JavaScript plugin takes defineModule and z from the kit.
+  const result = await config.runHook('layercake:modules', {sdk: kit});
   const modules: ModuleSpec[] = [];
   for (const s of result.successes) modules.push(...((s.result ?? []) as ModuleSpec[]));
   const failures = result.failures.map((f) => ({plugin: f.plugin.name, error: f.error.message}));

@@ -135,15 +135,3 @@ export interface ModuleContext<C = unknown> {
   /** The module is broken and must be restarted (for failures outside a handler, e.g. a server socket error). */
   fail(error: Error): void;
 }
-
-/** The options the daemon passes to the `layercake:modules` hook. */
-export interface ModulesHookOptions {
-  /** The runtime sdk, for plugins that ship plain JavaScript with no dependency on @layercake/sdk. */
-  sdk: typeof import('../sdk/sdk.js');
-}
-
-declare module '@oclif/core' {
-  interface Hooks {
-    'layercake:modules': {options: ModulesHookOptions; return: ModuleSpec[]};
-  }
-}

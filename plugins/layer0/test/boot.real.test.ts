@@ -16,7 +16,7 @@ import {join} from 'node:path';
 import {pipeline} from 'node:stream/promises';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {parseDaemonConfig, startDaemon, syncModule, type Daemon} from '@layercake/sdk';
+import {parseDaemonConfig, startDaemon, syncModule, type Daemon} from '@layercake/sdk/embed';
 import {execOne} from '../../../src/cli/exec.js';
 import {buildLayer0} from '../src/build/build.js';
 import {agentSettings} from '../src/build/cluster.js';

@@ -3,7 +3,8 @@
  * them (the same config file, `modules.pxe` and `stateDir`), and the node views from the API.
  */
 import {isAbsolute, resolve, dirname} from 'node:path';
-import type {ApiClient, NodeView} from '@layercake/sdk';
+import type {NodeView} from '@layercake/sdk';
+import type {ApiClient} from '@layercake/sdk/cli';
 import type {ServerInfo} from './boot.js';
 import {pxeConfigSchema, type PxeConfig} from './config.js';
 import {serverAddress, tftpRoot} from './servers.js';

@@ -10,7 +10,7 @@
  * A dead BMC never answers (its requests hang until the caller gives up).
  */
 import type {Worker} from 'node:worker_threads';
-import {startWorker} from '@layercake/sdk';
+import {startWorker} from '@layercake/sdk/embed';
 import type {BmcThreadData, FromBmcThread, PowerAction} from './bmc-thread.js';
 
 export type {PowerAction};

@@ -4,7 +4,8 @@
  */
 import {rm} from 'node:fs/promises';
 import {join} from 'node:path';
-import {parseDaemonConfig, startDaemon, type Daemon, type ModuleSpec} from '@layercake/sdk';
+import type {ModuleSpec} from '@layercake/sdk';
+import {parseDaemonConfig, startDaemon, type Daemon} from '@layercake/sdk/embed';
 import {ImageApiService, startServer} from '@layercake/plugin-imageapi';
 
 /** The Layer1 images of the simulated world: rolling to any other path fails as on a real node ("does not exist"). */

@@ -2,7 +2,7 @@
  * One simulated machine: a BMC, firmware that network-boots through the pxe plugin, and, once booted,
  * a Layer0 (a real child agent and a simulated ImageAPI) started by the world's agent factory.
  */
-import type {Daemon} from '@layercake/sdk';
+import type {Daemon} from '@layercake/sdk/embed';
 import type {PowerAction, SimulatedBmc} from './bmc.js';
 import type {Slots} from './slots.js';
 import {bootScript, dhcpLease, kernelArgs, type BootTarget} from './firmware.js';

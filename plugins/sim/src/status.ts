@@ -1,5 +1,5 @@
 /** Convergence of a simulated cluster, as the demo shows it. */
-import {colorState, renderTable} from '@layercake/sdk';
+import {colorState, renderTable} from '@layercake/sdk/cli';
 import type {SimulatedCluster} from './cluster.js';
 
 export interface Convergence {

@@ -5,7 +5,7 @@
  */
 import {monitorEventLoopDelay} from 'node:perf_hooks';
 import {Config} from '@oclif/core';
-import {collectModules} from '@layercake/sdk';
+import {collectModules} from '@layercake/sdk/embed';
 import {layer0, type Layer0Options} from './layer0.js';
 import type {Machine} from './machine.js';
 import {World, type WorldOptions} from './world.js';

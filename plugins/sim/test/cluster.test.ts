@@ -4,7 +4,8 @@
  */
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {syncModule, type LcEvent, type ModuleSpec, type MutationEvent} from '@layercake/sdk';
+import type {LcEvent, ModuleSpec, MutationEvent} from '@layercake/sdk';
+import {syncModule} from '@layercake/sdk/embed';
 import {pxeModule} from '@layercake/plugin-pxe';
 import {imagesetModule} from '@layercake/plugin-imageapi';
 import {convergence, simModule, startCluster, type Machine, type SimulatedCluster, type WorldProcesses} from '../src/index.js';

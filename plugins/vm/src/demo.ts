@@ -6,7 +6,8 @@
  */
 import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {dirname, join} from 'node:path';
-import {CliError, colorState, defaultSocketPath, renderTable, socketLive, type NodeView, type WhyResult} from '@layercake/sdk';
+import type {NodeView} from '@layercake/sdk';
+import {CliError, colorState, defaultSocketPath, renderTable, socketLive, type WhyResult} from '@layercake/sdk/cli';
 import {lastLine} from './console.js';
 import {kvmVerdict} from './kvm.js';
 import {startVmLab, VM_ARCH, type VmLab} from './lab.js';

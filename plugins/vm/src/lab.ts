@@ -11,7 +11,7 @@ import {tmpdir} from 'node:os';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import type {ChildProcess} from 'node:child_process';
-import {ApiClient} from '@layercake/sdk';
+import {ApiClient} from '@layercake/sdk/cli';
 import {hasCommand} from './requirements.js';
 import {bridgedNetwork, type BridgedNetwork} from './netns.js';
 import {newCredentials, Vm, type BmcCredentials} from './vm.js';

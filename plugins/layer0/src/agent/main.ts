@@ -10,7 +10,8 @@
  */
 import {readFileSync} from 'node:fs';
 import {parseArgs} from 'node:util';
-import {parseDaemonConfig, startDaemon, syncModule, type ModuleSpec} from '@layercake/sdk';
+import type {ModuleSpec} from '@layercake/sdk';
+import {parseDaemonConfig, startDaemon, syncModule} from '@layercake/sdk/embed';
 import {ImageApiService, imagesetModule, startServer} from '@layercake/plugin-imageapi';
 
 /** A `layercake:modules` hook module of a plugin, as the bundle imports it. */

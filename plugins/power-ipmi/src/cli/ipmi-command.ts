@@ -7,7 +7,8 @@
 import {readFile} from 'node:fs/promises';
 import {resolve} from 'node:path';
 import {Flags, type Command} from '@oclif/core';
-import {BaseCommand, CliError, durationFlag, renderTable, resolveTargets, type NodeView} from '@layercake/sdk';
+import type {NodeView} from '@layercake/sdk';
+import {BaseCommand, CliError, durationFlag, renderTable, resolveTargets} from '@layercake/sdk/cli';
 import {runAction, type Action, type NodeResult} from '../actions.js';
 import {BmcClient} from '../bmc/client.js';
 import {DRIVERS, type DriverName} from '../extension.js';

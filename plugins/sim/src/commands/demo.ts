@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core';
-import * as sdk from '@layercake/sdk';
-import {CliError, defaultSocketPath, LocalCommand, socketLive, type ModuleSpec} from '@layercake/sdk';
+import {CliError, defaultSocketPath, LocalCommand, socketLive} from '@layercake/sdk/cli';
+import {collectModules} from '@layercake/sdk/embed';
 import {layer0BootRoot, runVmDemo, type VmDemoResult} from '@layercake/plugin-vm';
 import {startCluster, type SimulatedCluster} from '../cluster.js';
 import {convergence, renderStatus, type Convergence} from '../status.js';
@@ -50,9 +50,8 @@ export default class Demo extends LocalCommand<typeof Demo> {
   public async run(): Promise<DemoResult | VmDemoResult> {
     const {flags} = this;
     if (flags.vms) return this.runVms(flags.vms);
-    const hook = await this.config.runHook('layercake:modules', {sdk});
-    for (const f of hook.failures) this.warn(`plugin ${f.plugin.name} failed to contribute its modules: ${f.error.message}`);
-    const modules: ModuleSpec[] = hook.successes.flatMap((s) => s.result ?? []);
+    const {modules, failures} = await collectModules(this.config);
+    for (const f of failures) this.warn(`plugin ${f.plugin} failed to contribute its modules: ${f.error}`);
     const started = Date.now();
     let cluster: SimulatedCluster;
     try {

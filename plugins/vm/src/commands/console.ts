@@ -1,6 +1,6 @@
 import {readFileSync} from 'node:fs';
 import {Args, Flags} from '@oclif/core';
-import {CliError, LocalCommand} from '@layercake/sdk';
+import {CliError, LocalCommand} from '@layercake/sdk/cli';
 import {cleanConsole, readFrom} from '../console.js';
 import {DEMO_INDEX} from '../demo.js';
 

@@ -1,4 +1,4 @@
-import {BaseCommand, colorState, dim, matchTargets, red, renderTable} from '@layercake/sdk';
+import {BaseCommand, colorState, dim, matchTargets, red, renderTable} from '@layercake/sdk/cli';
 import {imageRows, type ImageRow} from '../../cli.js';
 
 export default class ImageList extends BaseCommand<typeof ImageList> {

@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core';
-import {BaseCommand, CliError, dim, durationFlag, followConvergence, formatChanges, progressMode, resolveTargets, type ApplyResult, type FollowResult, type NodeView} from '@layercake/sdk';
+import type {NodeView} from '@layercake/sdk';
+import {BaseCommand, CliError, dim, durationFlag, followConvergence, formatChanges, progressMode, resolveTargets, type ApplyResult, type FollowResult} from '@layercake/sdk/cli';
 import {cfgDigest, completeNew, merge, parseImageAssignment} from '../../cli.js';
 
 export interface ImageRollResult {

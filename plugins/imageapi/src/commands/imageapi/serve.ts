@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core';
-import {LocalCommand} from '@layercake/sdk';
+import {LocalCommand} from '@layercake/sdk/cli';
 
 export default class ImageApiServe extends LocalCommand<typeof ImageApiServe> {
   static override summary = 'Run the node\'s ImageAPI service: attach and mount images, run them as containers.';

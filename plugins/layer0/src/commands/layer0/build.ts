@@ -1,6 +1,6 @@
 import {join} from 'node:path';
 import {Flags} from '@oclif/core';
-import {CliError, LocalCommand, renderTable} from '@layercake/sdk';
+import {CliError, LocalCommand, renderTable} from '@layercake/sdk/cli';
 import {localPxe} from '@layercake/plugin-pxe';
 import {buildSteps, type BuildResult} from '../../build/build.js';
 import {agentSettings, defaultArch} from '../../build/cluster.js';

@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core';
-import {CliError} from '@layercake/sdk';
+import {CliError} from '@layercake/sdk/cli';
 import {IpmiCommand} from '../../cli/ipmi-command.js';
 import type {NodeResult} from '../../actions.js';
 import {BOOT_DEVICES, type BootDevice} from '../../extension.js';

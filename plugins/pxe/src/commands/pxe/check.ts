@@ -1,7 +1,7 @@
 import {promises as fs, constants} from 'node:fs';
 import {networkInterfaces} from 'node:os';
 import {Flags} from '@oclif/core';
-import {BaseCommand, renderTable} from '@layercake/sdk';
+import {BaseCommand, renderTable} from '@layercake/sdk/cli';
 import {templateVars} from '../../boot.js';
 import {bootNodeOf, type BootNode} from '../../bootnode.js';
 import {bootable, daemonIp, localPxe, type LocalPxe} from '../../cli.js';

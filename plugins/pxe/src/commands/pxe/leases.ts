@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core';
-import {BaseCommand, renderTable} from '@layercake/sdk';
+import {BaseCommand, renderTable} from '@layercake/sdk/cli';
 import type {Lease} from '../../extension.js';
 import {localPxe} from '../../cli.js';
 import {readLeases} from '../../module.js';

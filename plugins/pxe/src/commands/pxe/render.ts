@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core';
-import {BaseCommand} from '@layercake/sdk';
+import {BaseCommand} from '@layercake/sdk/cli';
 import {chooseBoot, templateVars} from '../../boot.js';
 import {bootNodeOf} from '../../bootnode.js';
 import {daemonIp, localPxe} from '../../cli.js';
