@@ -30,4 +30,9 @@ export default tseslint.config(
     files: ['test/**/*.ts', 'plugins/*/test/**/*.ts', 'bench/**/*.ts'],
     rules: {'@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off'},
   },
+  {
+    // CommonJS config files of tools that load them with require (.dependency-cruiser.cjs).
+    files: ['**/*.cjs'],
+    languageOptions: {sourceType: 'commonjs', globals: {module: 'writable', require: 'readonly'}},
+  },
 );
