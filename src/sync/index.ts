@@ -1,6 +1,6 @@
 /**
- * Parent/child state sync (docs/sync-protocol.md). The daemon constructs one SyncEngine and registers
- * the core module `sync` (createSyncModule) like a plugin's module.
+ * Parent/child state sync (docs/sync-protocol.md). The daemon constructs one SyncEngine and runs the core
+ * module `sync` (createSyncModule, contributed like a plugin's module) handed that engine (withSyncEngine).
  */
 export {SyncEngine, type SyncEngineOptions} from './engine.js';
 export {sync, createSyncModule, syncExtension, withSyncEngine, type SyncModuleOptions, type InitToSync} from './module.js';
