@@ -2,7 +2,7 @@
  * The test runner (scripts/test.js) counts honestly: it runs the fixture suites of ./fixtures (a
  * directory its walker skips, so they run only when named) and reads its verdict on each: a passing
  * suite is ok, a suite that exits 0 without uvu's summary FAILS, a suite that prints SKIP and registers
- * test.skip is counted as skipped (not passed), a suite that registers nothing FAILS, a failing test
+ * test.skip is counted as skipped (not passed), as is every test of a suite skipped by runnableOr, a suite that registers nothing FAILS, a failing test
  * FAILS; and the tiers select files by name.
  */
 import {spawnSync} from 'node:child_process';
@@ -36,8 +36,10 @@ test('each fixture gets its verdict, and the totals add up', () => {
 });
 
 test('a run of passing and skipped suites succeeds, the skipped counted apart', () => {
-  const r = runner(fixture('passing'), fixture('skipping'));
-  assert.match(r.out, /^2 passed, 0 failed, 1 skipped$/m);
+  const r = runner(fixture('passing'), fixture('skipping'), fixture('skipping-suite'));
+  assert.match(r.line('skipping-suite'), /^ok +\S+ +\(0 passed, 2 skipped, /); // runnableOr: every test skipped, no hook run
+  assert.match(r.out, /^ {4}SKIP: the fixture pretends not to be root$/m);
+  assert.match(r.out, /^2 passed, 0 failed, 3 skipped$/m);
   assert.is(r.code, 0, r.out);
 });
 

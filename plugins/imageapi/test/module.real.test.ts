@@ -6,110 +6,106 @@
  */
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {join} from 'node:path';
-import {test} from 'uvu';
+import {test as uvuTest} from 'uvu';
 import * as assert from 'uvu/assert';
 import {INIT_DIES, INIT_MARKER, loopDevicesUnder, makeImage, mountsUnder, realPartsMissing} from './support/rootfs.js';
 import {imageSpec, startModule, startService, type ModuleHandle, type ServiceHandle} from './support/harness.js';
 import {waitFor} from './support/wait.js';
+import {runnableOr} from '../../../test/support/skip.js';
 
 const missing = realPartsMissing();
-if (missing) {
-  console.log(`SKIP: imageset module with real parts: ${missing}`);
-  test.skip('the imageset module with the real ImageAPI service (loop devices, overlays, namespaces)');
-  test.run();
-} else {
+const test = runnableOr(uvuTest, missing && `imageset module with real parts: ${missing}`);
 
-  const work = mkdtempSync('/tmp/lc-imageset-real-');
-  const imageA = makeImage(work, 'A');
-  const imageB = makeImage(work, 'B');
-  let n = 0;
-  const cleanups: (() => Promise<void> | void)[] = [];
+const work = missing ? '' : mkdtempSync('/tmp/lc-imageset-real-');
+const imageA = missing ? '' : makeImage(work, 'A');
+const imageB = missing ? '' : makeImage(work, 'B');
+let n = 0;
+const cleanups: (() => Promise<void> | void)[] = [];
 
-  async function setup(images: Record<string, unknown>): Promise<{svc: ServiceHandle; mod: ModuleHandle}> {
-    const svc = await startService({stateDir: join(work, `state${++n}`), adoptPollMs: 20});
-    cleanups.push(() => svc.close(true));
-    const mod = await startModule(svc.server.url, images);
-    cleanups.push(() => mod.stop());
-    return {svc, mod};
-  }
-
-  test.after.each(async () => {
-    while (cleanups.length) await cleanups.pop()!();
-    assert.equal([...loopDevicesUnder(work), ...mountsUnder(work)], [], 'nothing left mounted or attached');
-  });
-  test.after(() => rmSync(work, {recursive: true, force: true}));
-
-  const markerIn = async (svc: ServiceHandle, name: string) => {
-    const [c] = await svc.client.listContainers({name});
-    if (!c || c.state !== 'running') return undefined;
-    try {
-      return {marker: readFileSync(join(c.mount.mountpoint, 'tmp/marker'), 'utf8').trim(), container: c};
-    } catch {
-      return undefined;
-    }
-  };
-
-  test('converge, roll A → B without reboot, survive a killed init and a service restart', async () => {
-    const {svc, mod} = await setup({web1: imageSpec(imageA, INIT_MARKER)});
-    await mod.waitState('ACTIVE');
-    const a = await waitFor('A running', () => markerIn(svc, 'web1'));
-    assert.is(a.marker, 'A 1 web1', 'the init is PID 1 of its namespace, with its own host name');
-    assert.equal(mod.engine.fired(), ['UKtoIDLE', 'IDLEtoACTIVE']);
-
-    // Roll: point the image at B. The old container is stopped and deleted, its image detached; B runs.
-    mod.engine.setCfg(mod.nodeId, '/extensions/imageset/images/web1/source/path', imageB);
-    await mod.waitImage('web1', (i) => i.state === 'ACTIVE' && i.source.path === imageB, 'rolled to B');
-    await mod.waitState('ACTIVE');
-    const b = await waitFor('B running', () => markerIn(svc, 'web1'));
-    assert.is(b.marker, 'B 1 web1');
-    assert.is.not(b.container.id, a.container.id);
-    assert.not.ok(alive(a.container.init_pid!), 'the old init is gone');
-    assert.equal(loopDevicesUnder(imageA), [], 'image A is detached');
-    assert.is((await svc.client.listContainers()).length, 1);
-    assert.ok(mod.engine.fired().includes('UPDATEtoACTIVE'));
-
-    // Kill the container's init: ERROR (DIED) → ERRORtoACTIVE after the backoff → ACTIVE.
-    process.kill(b.container.init_pid!, 'SIGKILL');
-    await mod.waitImage('web1', (i) => i.state === 'ERROR', 'ERROR');
-    assert.match(mod.images().web1.lastError, /^DIED: /);
-    await mod.waitState('ACTIVE');
-    const revived = await waitFor('B running again', () => markerIn(svc, 'web1'));
-    assert.is(revived.marker, 'B 1 web1');
-    assert.is(mod.images().web1.retries, 1);
-    assert.ok(mod.engine.fired().includes('ERRORtoACTIVE'));
-
-    // The service restarts in the middle: it finds the container; the module carries on (and still sees deaths).
-    await svc.restart();
-    const [found] = await svc.client.listContainers();
-    assert.is(found.id, revived.container.id);
-    assert.is(found.init_pid, revived.container.init_pid);
-    assert.is(found.state, 'running');
-    mod.engine.setCfg(mod.nodeId, '/extensions/imageset/images/web1/source/path', imageA);
-    await mod.waitImage('web1', (i) => i.state === 'ACTIVE' && i.source.path === imageA, 'rolled back to A after the restart');
-    const back = await waitFor('A running', () => markerIn(svc, 'web1'));
-    assert.is(back.marker, 'A 1 web1');
-    assert.equal(loopDevicesUnder(imageB), []);
-  });
-
-  test('an image whose init always dies ends FATAL with the reason; the other image keeps running', async () => {
-    const {svc, mod} = await setup({good: imageSpec(imageA, INIT_MARKER), bad: imageSpec(imageB, INIT_DIES)});
-    await mod.waitState('FATAL', 20_000);
-    const bad = mod.images().bad;
-    assert.is(bad.state, 'FATAL');
-    assert.match(bad.lastError, /^MAX_ATTEMPTS: image bad gave up after 3 attempts \(maxRetries 2\); last error: (DIED|INIT_FAIL): the init exited with status 7/);
-    assert.match(mod.engine.why.get(mod.nodeId)!, /ERRORtoACTIVE: image bad gave up after 3 attempts/);
-    assert.is(mod.images().good.state, 'ACTIVE');
-    const good = await waitFor('good running', () => markerIn(svc, 'good'));
-    assert.is(good.marker, 'A 1 good');
-  });
-
-  function alive(pid: number): boolean {
-    try {
-      return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    } catch {
-      return false;
-    }
-  }
-
-  test.run();
+async function setup(images: Record<string, unknown>): Promise<{svc: ServiceHandle; mod: ModuleHandle}> {
+  const svc = await startService({stateDir: join(work, `state${++n}`), adoptPollMs: 20});
+  cleanups.push(() => svc.close(true));
+  const mod = await startModule(svc.server.url, images);
+  cleanups.push(() => mod.stop());
+  return {svc, mod};
 }
+
+test.after.each(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+  assert.equal([...loopDevicesUnder(work), ...mountsUnder(work)], [], 'nothing left mounted or attached');
+});
+test.after(() => rmSync(work, {recursive: true, force: true}));
+
+const markerIn = async (svc: ServiceHandle, name: string) => {
+  const [c] = await svc.client.listContainers({name});
+  if (!c || c.state !== 'running') return undefined;
+  try {
+    return {marker: readFileSync(join(c.mount.mountpoint, 'tmp/marker'), 'utf8').trim(), container: c};
+  } catch {
+    return undefined;
+  }
+};
+
+test('converge, roll A → B without reboot, survive a killed init and a service restart', async () => {
+  const {svc, mod} = await setup({web1: imageSpec(imageA, INIT_MARKER)});
+  await mod.waitState('ACTIVE');
+  const a = await waitFor('A running', () => markerIn(svc, 'web1'));
+  assert.is(a.marker, 'A 1 web1', 'the init is PID 1 of its namespace, with its own host name');
+  assert.equal(mod.engine.fired(), ['UKtoIDLE', 'IDLEtoACTIVE']);
+
+  // Roll: point the image at B. The old container is stopped and deleted, its image detached; B runs.
+  mod.engine.setCfg(mod.nodeId, '/extensions/imageset/images/web1/source/path', imageB);
+  await mod.waitImage('web1', (i) => i.state === 'ACTIVE' && i.source.path === imageB, 'rolled to B');
+  await mod.waitState('ACTIVE');
+  const b = await waitFor('B running', () => markerIn(svc, 'web1'));
+  assert.is(b.marker, 'B 1 web1');
+  assert.is.not(b.container.id, a.container.id);
+  assert.not.ok(alive(a.container.init_pid!), 'the old init is gone');
+  assert.equal(loopDevicesUnder(imageA), [], 'image A is detached');
+  assert.is((await svc.client.listContainers()).length, 1);
+  assert.ok(mod.engine.fired().includes('UPDATEtoACTIVE'));
+
+  // Kill the container's init: ERROR (DIED) → ERRORtoACTIVE after the backoff → ACTIVE.
+  process.kill(b.container.init_pid!, 'SIGKILL');
+  await mod.waitImage('web1', (i) => i.state === 'ERROR', 'ERROR');
+  assert.match(mod.images().web1.lastError, /^DIED: /);
+  await mod.waitState('ACTIVE');
+  const revived = await waitFor('B running again', () => markerIn(svc, 'web1'));
+  assert.is(revived.marker, 'B 1 web1');
+  assert.is(mod.images().web1.retries, 1);
+  assert.ok(mod.engine.fired().includes('ERRORtoACTIVE'));
+
+  // The service restarts in the middle: it finds the container; the module carries on (and still sees deaths).
+  await svc.restart();
+  const [found] = await svc.client.listContainers();
+  assert.is(found.id, revived.container.id);
+  assert.is(found.init_pid, revived.container.init_pid);
+  assert.is(found.state, 'running');
+  mod.engine.setCfg(mod.nodeId, '/extensions/imageset/images/web1/source/path', imageA);
+  await mod.waitImage('web1', (i) => i.state === 'ACTIVE' && i.source.path === imageA, 'rolled back to A after the restart');
+  const back = await waitFor('A running', () => markerIn(svc, 'web1'));
+  assert.is(back.marker, 'A 1 web1');
+  assert.equal(loopDevicesUnder(imageB), []);
+});
+
+test('an image whose init always dies ends FATAL with the reason; the other image keeps running', async () => {
+  const {svc, mod} = await setup({good: imageSpec(imageA, INIT_MARKER), bad: imageSpec(imageB, INIT_DIES)});
+  await mod.waitState('FATAL', 20_000);
+  const bad = mod.images().bad;
+  assert.is(bad.state, 'FATAL');
+  assert.match(bad.lastError, /^MAX_ATTEMPTS: image bad gave up after 3 attempts \(maxRetries 2\); last error: (DIED|INIT_FAIL): the init exited with status 7/);
+  assert.match(mod.engine.why.get(mod.nodeId)!, /ERRORtoACTIVE: image bad gave up after 3 attempts/);
+  assert.is(mod.images().good.state, 'ACTIVE');
+  const good = await waitFor('good running', () => markerIn(svc, 'good'));
+  assert.is(good.marker, 'A 1 good');
+});
+
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+test.run();
