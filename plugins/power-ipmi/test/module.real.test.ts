@@ -84,7 +84,10 @@ if (missing) {
       assert.is(phys(0), 'PHYS_HANG');
       assert.is(phys(1), 'PHYS_HANG');
       assert.ok(healthy.every((r) => r.ok), JSON.stringify(healthy.filter((r) => !r.ok)));
-      assert.ok(done.indexOf(1) > Math.max(...healthy.map((_, i) => done.indexOf(i + 2))), `the healthy nodes did not wait for the hung BMC: all 18 answered before it (order ${done.join(' ')})`);
+      // Requests queued behind the hung BMC would all answer after its 2 tries of 200 ms; running beside it,
+      // the healthy ones answer first (on a very busy machine a few may still take longer than those tries).
+      const first = done.slice(0, done.indexOf(1)).filter((i) => i >= 2).length;
+      assert.ok(first >= (N - 2) / 2, `the healthy nodes did not wait for the hung BMC: ${first} of ${N - 2} answered before it (order ${done.join(' ')})`);
       for (let i = 2; i < N; i++) assert.is(farm.sims[i].power(), 0);
 
       // The engine retries HANGtoOFF; after 2 failures in a row the breaker opens and the node fails fast.
