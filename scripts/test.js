@@ -1,14 +1,50 @@
 #!/usr/bin/env node
-// Runs every uvu suite (test/**/*.test.ts and plugins/*/test/**/*.test.ts), each in its own process so
+// Runs the uvu suites (test/**/*.test.ts and plugins/*/test/**/*.test.ts), each in its own process so
 // that suites which start daemons, servers or namespaces cannot disturb each other.
-// Usage: node scripts/test.js [substring ...]   (only files whose path contains one of the substrings)
+//
+// Usage: node scripts/test.js [--tier unit|real] [--list] [substring | file ...]
+//   --tier unit   only unit tests (*.test.ts that are not *.real.test.ts: no root, no external binaries)
+//   --tier real   only real-parts tests (*.real.test.ts: root, namespaces, qemu, ipmi_sim, real tools)
+//   --list        print the files that would run, run nothing
+//   substring     only files whose path contains one of the substrings
+//   file          a test file named by its path is run even where the walker does not look (fixtures)
+//
+// A file counts honestly: its passed and skipped tests come from uvu's summary, and each `SKIP: <reason>`
+// line it prints stands for at least one skipped test. A file FAILS when it exits non-zero, when a test
+// fails, when it exits without uvu's summary (it ended before test.run() reported), or when it registered
+// no test at all (neither run nor skipped).
 import {spawn} from 'node:child_process';
-import {readdirSync, statSync} from 'node:fs';
-import {join, relative} from 'node:path';
+import {existsSync, readdirSync, statSync} from 'node:fs';
+import {join, relative, resolve} from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const filters = process.argv.slice(2);
 const perFileLimitMs = Number(process.env.LC_TEST_FILE_TIMEOUT_MS ?? 600_000);
+const TIERS = {unit: (f) => !f.endsWith('.real.test.ts'), real: (f) => f.endsWith('.real.test.ts')};
+
+function parseArgs(argv) {
+  const args = {tier: undefined, list: false, filters: [], files: []};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--tier' || a.startsWith('--tier=')) {
+      args.tier = a.includes('=') ? a.slice('--tier='.length) : argv[++i];
+      if (!TIERS[args.tier]) usage(`--tier must be one of ${Object.keys(TIERS).join(', ')} (got ${args.tier ?? 'nothing'})`);
+    } else if (a === '--list') {
+      args.list = true;
+    } else if (a.startsWith('--')) {
+      usage(`unknown option ${a}`);
+    } else if (a.endsWith('.test.ts') && existsSync(a) && statSync(a).isFile()) {
+      args.files.push(relative(root, resolve(a)));
+    } else {
+      args.filters.push(a);
+    }
+  }
+  return args;
+}
+
+function usage(problem) {
+  console.error(`scripts/test.js: ${problem}\nUsage: node scripts/test.js [--tier unit|real] [--list] [substring | file ...]`);
+  process.exit(2);
+}
 
 function* walk(dir) {
   for (const name of readdirSync(dir)) {
@@ -19,39 +55,67 @@ function* walk(dir) {
   }
 }
 
-const roots = [join(root, 'test'), ...readdirSync(join(root, 'plugins')).map((p) => join(root, 'plugins', p, 'test'))];
-const files = roots.flatMap((dir) => { try { return [...walk(dir)]; } catch { return []; } })
-  .map((f) => relative(root, f)).sort()
-  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+function select({tier, filters, files}) {
+  const inTier = tier ? TIERS[tier] : () => true;
+  if (files.length && !filters.length) return files.filter(inTier);
+  const roots = [join(root, 'test'), ...readdirSync(join(root, 'plugins')).map((p) => join(root, 'plugins', p, 'test'))];
+  const found = roots.flatMap((dir) => (existsSync(dir) ? [...walk(dir)] : []))
+    .map((f) => relative(root, f))
+    .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+  return [...new Set([...found, ...files])].sort().filter(inTier);
+}
+
+/** What one file's output and exit code say: counts, and why it failed if it did. */
+function judge(out, code) {
+  // uvu prints one summary per test.run(): Total (tests run, skipped ones excluded), Passed, Skipped.
+  const count = (label) => [...out.matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'gm'))].map((m) => Number(m[1]));
+  const totals = count('Total');
+  const sum = (xs) => xs.reduce((n, x) => n + x, 0);
+  const total = sum(totals), passed = sum(count('Passed'));
+  const skipLines = [...out.matchAll(/^SKIP: .*$/gm)].map((m) => m[0]);
+  const skipped = Math.max(sum(count('Skipped')), skipLines.length);
+  let failed = total - passed;
+  let problem = '';
+  if (totals.length === 0) problem = 'exited without its uvu summary (it ended before test.run() reported)';
+  else if (total + skipped === 0) problem = 'registered no test (a suite that cannot run prints SKIP and registers test.skip)';
+  else if (code !== 0 && failed === 0) problem = `exited with ${code} although its tests passed`;
+  if (problem && failed === 0) failed = 1;
+  return {passed, failed, skipped, skipLines, problem};
+}
 
 function run(file) {
-  return new Promise((resolve) => {
+  return new Promise((done) => {
     const started = Date.now();
     const child = spawn(process.execPath, ['--import', 'tsx', file], {cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, FORCE_COLOR: '0'}});
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
     const timer = setTimeout(() => { out += `\n(test file exceeded ${perFileLimitMs / 1000} s, killed)\n`; child.kill('SIGKILL'); }, perFileLimitMs);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const count = (label) => [...out.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))].reduce((n, m) => n + Number(m[1]), 0);
-      const total = count('Total'), passed = count('Passed'), skipped = count('Skipped');
-      let failed = total - passed - skipped;
-      if (code !== 0 && failed === 0) failed = 1; // crashed, or failed outside a test
-      resolve({file, code, out, passed, failed, skipped, seconds: (Date.now() - started) / 1000});
+      done({file, out, ...judge(out, code ?? signal), seconds: (Date.now() - started) / 1000});
     });
   });
 }
 
+const args = parseArgs(process.argv.slice(2));
+const files = select(args);
+if (args.list) {
+  console.log(files.join('\n'));
+  process.exit(files.length === 0 ? 1 : 0);
+}
 let passed = 0, failed = 0, skipped = 0;
+const started = Date.now();
 for (const file of files) {
   const r = await run(file);
   passed += r.passed; failed += r.failed; skipped += r.skipped;
   const mark = r.failed ? 'FAIL' : 'ok  ';
   console.log(`${mark} ${file}  (${r.passed} passed${r.skipped ? `, ${r.skipped} skipped` : ''}${r.failed ? `, ${r.failed} failed` : ''}, ${r.seconds.toFixed(1)} s)`);
+  if (r.problem) console.log(`    ${r.problem}`);
   if (r.failed || process.env.LC_TEST_VERBOSE) console.log(r.out.replace(/^/gm, '    '));
-  for (const m of r.out.matchAll(/^SKIP: .*$/gm)) console.log(`    ${m[0]}`);
+  for (const line of r.skipLines) console.log(`    ${line}`);
 }
-console.log(`\n${files.length} test files`);
+const tier = args.tier ? ` (${args.tier} tier)` : '';
+console.log(`\n${files.length} test files${tier} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed || files.length === 0 ? 1 : 0);

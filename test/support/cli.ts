@@ -12,11 +12,13 @@ import {stringify} from 'yaml';
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 export const BIN = join(ROOT, 'bin', 'run.js');
 
-/** The suite needs the compiled CLI; `npm test` builds it first. */
-export function requireBuild(): void {
-  if (!existsSync(join(ROOT, 'dist', 'commands', 'daemon.js'))) {
-    throw new Error('dist/ is not built: run `npm run build` (npm test does it) before this suite');
-  }
+/**
+ * The suite needs the compiled CLI (and the built files it names, relative to the repository: a plugin's
+ * commands); `npm test` builds them first. A missing build is a failure, not a skip: nothing was tested.
+ */
+export function requireBuild(...files: string[]): void {
+  const missing = ['dist/commands/daemon.js', ...files].filter((f) => !existsSync(join(ROOT, f)));
+  if (missing.length) throw new Error(`${missing.join(', ')} not built: run \`npm run build\` (npm test does it) before this suite`);
 }
 
 export interface CliResult {

@@ -4,10 +4,10 @@
  * DHCP client on loopback gets its lease, the ACK completes WAITtoINIT (pxe.state and runState INIT); a
  * node that never DHCPs times out (WAITtoINIT timeout overridden from the config), fails to PHYS_HANG and
  * is unregistered. Then the `layercake pxe render|leases|check` commands run against that daemon (from the
- * build; without one they are skipped with a SKIP line).
+ * build, which `npm test` makes; without one the suite fails).
  */
 import {execFile} from 'node:child_process';
-import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'uvu';
@@ -15,12 +15,12 @@ import * as assert from 'uvu/assert';
 import {ApiClient} from '@layercake/sdk/cli';
 import {parseDaemonConfig, startDaemon, type Daemon} from '@layercake/sdk/embed';
 import modulesHook from '../src/hooks/modules.js';
+import {requireBuild} from '../../../test/support/cli.js';
 import {until} from './support/context.js';
 import {RelayClient, request, MessageType} from './support/dhcp-client.js';
 import {freeTcpPort, freeUdpPort} from './support/ports.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
-const built = existsSync(join(ROOT, 'dist/commands/node/list.js')) && existsSync(join(ROOT, 'plugins/pxe/dist/commands/pxe/render.js'));
 
 let daemon: Daemon;
 let api: ApiClient;
@@ -41,6 +41,7 @@ function cli(args: string[]): Promise<{code: number; json: any; stdout: string; 
 }
 
 test.before(async () => {
+  requireBuild('plugins/pxe/dist/commands/pxe/render.js');
   dir = mkdtempSync(join(tmpdir(), 'lc-pxe-daemon-'));
   dhcpPort = await freeUdpPort();
   const pxe = {
@@ -97,45 +98,41 @@ test('a node that never DHCPs times out to PHYS_HANG and is unregistered', async
   assert.ok(JSON.stringify(why).includes('WAITtoINIT'), JSON.stringify(why));
 });
 
-if (!built) {
-  console.log('SKIP: the `layercake pxe` command steps need a build (npx tsc -b)');
-} else {
-  test('layercake pxe leases shows who got what', async () => {
-    const r = await cli(['pxe', 'leases', '--json']);
-    assert.is(r.code, 0, r.stderr);
-    const p01 = r.json.leases.find((l: {node: string}) => l.node === 'p01');
-    assert.ok(p01, JSON.stringify(r.json));
-    assert.is(p01.ip, '127.0.0.51');
-    assert.is(p01.event, 'ACK');
-    const text = await cli(['pxe', 'leases']);
-    assert.match(text.stdout, /p01\s+02:00:00:00:09:01\s+127\.0\.0\.51\s+ACK/);
-    const local = await cli(['pxe', 'leases', '--local', '--json']);
-    assert.ok(local.json.leases.some((l: {node: string}) => l.node === 'p01'), 'the lease file on this host too');
-  });
+test('layercake pxe leases shows who got what', async () => {
+  const r = await cli(['pxe', 'leases', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const p01 = r.json.leases.find((l: {node: string}) => l.node === 'p01');
+  assert.ok(p01, JSON.stringify(r.json));
+  assert.is(p01.ip, '127.0.0.51');
+  assert.is(p01.event, 'ACK');
+  const text = await cli(['pxe', 'leases']);
+  assert.match(text.stdout, /p01\s+02:00:00:00:09:01\s+127\.0\.0\.51\s+ACK/);
+  const local = await cli(['pxe', 'leases', '--local', '--json']);
+  assert.ok(local.json.leases.some((l: {node: string}) => l.node === 'p01'), 'the lease file on this host too');
+});
 
-  test('layercake pxe render prints what a node would receive', async () => {
-    const id = (await api.getNode('p01')).cfg.id;
-    const r = await cli(['pxe', 'render', 'p01', 'boot.ipxe']);
-    assert.is(r.code, 0, r.stderr);
-    assert.is(r.stdout, `#!ipxe\nkernel vmlinuz layercake.id=${id} layercake.parent=127.0.0.1\nboot\n`);
-    const j = await cli(['pxe', 'render', 'p01', '--json']);
-    assert.is(j.json.dhcp.bios, 'undionly.kpxe');
-    assert.match(j.json.dhcp.ipxe, /^http:\/\/127\.0\.0\.1:\d+\/boot\.ipxe$/);
-    const missing = await cli(['pxe', 'render', 'p01', 'nope.cfg']);
-    assert.is.not(missing.code, 0);
-    assert.match(missing.stderr, /no such file for node p01: nope.cfg/);
-  });
+test('layercake pxe render prints what a node would receive', async () => {
+  const id = (await api.getNode('p01')).cfg.id;
+  const r = await cli(['pxe', 'render', 'p01', 'boot.ipxe']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout, `#!ipxe\nkernel vmlinuz layercake.id=${id} layercake.parent=127.0.0.1\nboot\n`);
+  const j = await cli(['pxe', 'render', 'p01', '--json']);
+  assert.is(j.json.dhcp.bios, 'undionly.kpxe');
+  assert.match(j.json.dhcp.ipxe, /^http:\/\/127\.0\.0\.1:\d+\/boot\.ipxe$/);
+  const missing = await cli(['pxe', 'render', 'p01', 'nope.cfg']);
+  assert.is.not(missing.code, 0);
+  assert.match(missing.stderr, /no such file for node p01: nope.cfg/);
+});
 
-  test('layercake pxe check passes (the native TFTP sender is built), then names a broken template', async () => {
-    const ok = await cli(['pxe', 'check', '--json']);
-    assert.is(ok.code, 0, ok.stdout + ok.stderr);
-    assert.ok(ok.json.ok);
-    assert.equal(ok.json.checks.find((c: {check: string}) => c.check === 'TFTP sender'), {check: 'TFTP sender', status: 'ok', detail: 'the native sender is built'});
-    writeFileSync(join(dir, 'state', 'pxe', 'tftp', 'amd64', 'boot.ipxe.tpl'), 'echo {{.Nodenam}}\n');
-    const bad = await cli(['pxe', 'check']);
-    assert.is(bad.code, 1);
-    assert.match(bad.stdout, /node p01\s+FAIL\s+boot\.ipxe: boot\.ipxe\.tpl:1: unknown variable \.Nodenam/);
-  });
-}
+test('layercake pxe check passes (the native TFTP sender is built), then names a broken template', async () => {
+  const ok = await cli(['pxe', 'check', '--json']);
+  assert.is(ok.code, 0, ok.stdout + ok.stderr);
+  assert.ok(ok.json.ok);
+  assert.equal(ok.json.checks.find((c: {check: string}) => c.check === 'TFTP sender'), {check: 'TFTP sender', status: 'ok', detail: 'the native sender is built'});
+  writeFileSync(join(dir, 'state', 'pxe', 'tftp', 'amd64', 'boot.ipxe.tpl'), 'echo {{.Nodenam}}\n');
+  const bad = await cli(['pxe', 'check']);
+  assert.is(bad.code, 1);
+  assert.match(bad.stdout, /node p01\s+FAIL\s+boot\.ipxe: boot\.ipxe\.tpl:1: unknown variable \.Nodenam/);
+});
 
 test.run();

@@ -3,7 +3,7 @@
  * cfg and dsc views of nodes, applies discoveries, emits STATE_CHANGE events for cfg edits, and lets
  * a test play the engine: request a mutation (honouring its requires/excludes and its timeout, and
  * discovering failTo when the handler fails, as the engine does). The real engine is exercised by
- * daemon.test.ts.
+ * daemon.real.test.ts.
  */
 import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';

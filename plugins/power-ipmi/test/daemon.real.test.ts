@@ -4,10 +4,10 @@
  * power on all 20 → every chassis on and every node POWER_ON in dsc; a killed BMC → that node goes
  * PHYS_HANG and is held with the BMC's reason in `why`, the other 19 power off normally; a wrong
  * password → a clear reason; the password never comes back through the API.
- * The CLI runs from the build (bin/run.js, dist/): without one these steps use the API client and say so.
+ * The CLI runs from the build (bin/run.js, dist/; `npm test` builds it): without one the suite fails.
  */
 import {execFile} from 'node:child_process';
-import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'uvu';
@@ -17,10 +17,10 @@ import {parseDaemonConfig, startDaemon, type Daemon} from '@layercake/sdk/embed'
 import modulesHook from '../src/hooks/modules.js';
 import {ipmiModule} from '../src/module.js';
 import {ipmitoolUnavailable, simUnavailable, SIM_PASSWORD, SIM_USER, startSims, type SimFarm} from './support/ipmi-sim.js';
+import {requireBuild} from '../../../test/support/cli.js';
 
 const N = 20;
 const ROOT = new URL('../../../', import.meta.url).pathname;
-const built = existsSync(join(ROOT, 'dist/commands/power/on.js')) && existsSync(join(ROOT, 'plugins/power-ipmi/dist/commands/ipmi/status.js'));
 
 /** The daemon's API token (the CLI's requests over TCP need it). */
 const TOKEN = 'ipmi-daemon-test-token-0123456789';
@@ -40,6 +40,7 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{code: n
 const missing = simUnavailable() ?? ipmitoolUnavailable();
 if (missing) {
   console.log(`SKIP: ${missing}`);
+  test.skip('the ipmi module in the real daemon against 20 ipmi_sim BMCs, driven by the CLI');
   test.run();
 } else {
   let farm: SimFarm;
@@ -53,6 +54,7 @@ if (missing) {
     Object.fromEntries((await api.listNodesIn('dsc')).filter((n) => names.includes(n.nodename)).map((n) => [n.nodename, n.physState]));
 
   test.before(async () => {
+    requireBuild('dist/commands/power/on.js', 'plugins/power-ipmi/dist/commands/ipmi/status.js');
     farm = await startSims(N);
     stateDir = mkdtempSync(join(tmpdir(), 'lc-ipmi-daemon-'));
     const config = parseDaemonConfig({
@@ -62,7 +64,6 @@ if (missing) {
     daemon = await startDaemon({config, modules: await modulesHook()});
     api = new ApiClient({url: `http://${daemon.listenAddress}`, token: daemon.token});
     url = `http://${daemon.listenAddress}`;
-    if (!built) console.log('SKIP: the CLI steps need a build (npx tsc -b); the API client stands in for `layercake power on` and `node why`');
     await api.createNodes(names.map((nodename, i) => ({
       nodename, platform: 'ipmi',
       extensions: {ipmi: {host: '127.0.0.1', port: farm.sims[i].port, username: SIM_USER, password: SIM_PASSWORD, bootdev: 'pxe'}},
@@ -84,26 +85,18 @@ if (missing) {
   });
 
   test('`layercake power on n[01-20]`: every chassis on (PXE first), every node POWER_ON in dsc', async () => {
-    const started = Date.now();
-    if (built) {
-      const r = await cli(['power', 'on', 'n[01-20]', '--no-boot', '--wait', '--timeout', '30s', '--url', url]);
-      assert.is(r.code, 0, r.stderr);
-    } else {
-      await api.setValues({nodes: names, set: {physState: 'POWER_ON'}});
-    }
+    const r = await cli(['power', 'on', 'n[01-20]', '--no-boot', '--wait', '--timeout', '30s', '--url', url]);
+    assert.is(r.code, 0, r.stderr);
     await until(async () => Object.values(await dscOf()).every((s) => s === 'POWER_ON'), 10_000, 'all 20 nodes POWER_ON');
-    const elapsed = Date.now() - started;
     for (const sim of farm.sims) {
       assert.is(sim.power(), 1);
       assert.equal(sim.sets(), ['set boot pxe', 'set power 1']);
     }
-    assert.ok(elapsed < 15_000, `converged in ${elapsed} ms`);
     const why = await api.why('n07');
     assert.ok(why.converged, why.summary);
   });
 
   test('`layercake ipmi status|test|bootdev` ask the BMCs directly, with the password from --password-file', async () => {
-    if (!built) return;
     const pw = join(stateDir, 'bmc.pw');
     writeFileSync(pw, `${SIM_PASSWORD}\n`, {mode: 0o600});
     const redacted = await cli(['ipmi', 'status', 'n[01-03]', '--url', url]);
@@ -131,14 +124,13 @@ if (missing) {
 
   test('one BMC killed: that node goes PHYS_HANG and is held with the reason; the other 19 power off', async () => {
     await farm.sims[0].kill();
-    const started = Date.now();
     await api.setValues({nodes: names, set: {physState: 'POWER_OFF'}, resetUnknowable: true});
+    // The dead BMC holds up no one: the 19 others converge (how soon is not a test's limit; the order of
+    // answers beside a hung BMC is checked in module.real.test.ts).
     await until(async () => {
       const dsc = await dscOf();
       return names.slice(1).every((n) => dsc[n] === 'POWER_OFF');
     }, 10_000, 'the 19 healthy nodes POWER_OFF');
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed < 5000, `19 nodes off in ${elapsed} ms despite the dead BMC`);
     for (const sim of farm.sims.slice(1)) assert.is(sim.power(), 0);
     const why = await until(async () => {
       const w = await api.why('n01');
@@ -147,13 +139,11 @@ if (missing) {
     assert.is((await dscOf()).n01, 'PHYS_HANG');
     assert.match(why.summary, new RegExp(`n01 is held: .*BMC 127.0.0.1:${farm.sims[0].port} did not answer`));
     assert.match(why.lastFailure!.reason, /did not answer/);
-    if (built) {
-      const r = await cli(['node', 'why', 'n01', '--url', url]);
-      assert.match(r.json.summary, new RegExp(`BMC 127.0.0.1:${farm.sims[0].port} did not answer`), '`layercake node why n01` shows the reason');
-      const t = await cli(['ipmi', 'test', 'n01', '--url', url], {IPMI_PASSWORD: SIM_PASSWORD});
-      assert.is(t.code, 1);
-      assert.is(t.json.nodes[0].error.kind, 'unreachable');
-    }
+    const r = await cli(['node', 'why', 'n01', '--url', url]);
+    assert.match(r.json.summary, new RegExp(`BMC 127.0.0.1:${farm.sims[0].port} did not answer`), '`layercake node why n01` shows the reason');
+    const t = await cli(['ipmi', 'test', 'n01', '--url', url], {IPMI_PASSWORD: SIM_PASSWORD});
+    assert.is(t.code, 1);
+    assert.is(t.json.nodes[0].error.kind, 'unreachable');
   });
 
   test('wrong password: the node fails with a clear reason in why', async () => {

@@ -1,7 +1,7 @@
 /**
  * The ipmi module driven through fakeContext() (a ModuleContext double that plays the engine one
  * step at a time) against 20 real ipmi_sim BMCs: power on all, a killed and a hung BMC among them,
- * a wrong password, forced power-off, polling. The real engine and daemon are in daemon.test.ts.
+ * a wrong password, forced power-off, polling. The real engine and daemon are in daemon.real.test.ts.
  */
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,6 +15,7 @@ const N = 20;
 const missing = simUnavailable() ?? ipmitoolUnavailable();
 if (missing) {
   console.log(`SKIP: ${missing}`);
+  test.skip('the ipmi module against 20 ipmi_sim BMCs');
   test.run();
 } else {
   let farm: SimFarm;
@@ -47,16 +48,13 @@ if (missing) {
     const probes = await Promise.all(ids.map((id) => fc.mutate(id, 'UKtoOFF')));
     assert.ok(probes.every((r) => r.ok), JSON.stringify(probes.filter((r) => !r.ok)));
     assert.ok(ids.every((_, i) => phys(i) === 'POWER_OFF'));
-    const started = performance.now();
     const results = await Promise.all(ids.map((id) => fc.mutate(id, 'OFFtoON')));
-    const elapsed = performance.now() - started;
     assert.ok(results.every((r) => r.ok), JSON.stringify(results.filter((r) => !r.ok)));
     for (let i = 0; i < N; i++) {
       assert.is(farm.sims[i].power(), 1, `chassis ${i} is on`);
       assert.equal(farm.sims[i].sets(), ['set boot pxe', 'set power 1'], `chassis ${i} was told pxe, then on`);
       assert.is(phys(i), 'POWER_ON');
     }
-    assert.ok(elapsed < 3000, `20 power-ons took ${elapsed.toFixed(0)} ms`);
   });
 
   test('UKtoOFF on a machine that is on discovers POWER_ON; a repeated request is idempotent', async () => {
@@ -72,11 +70,12 @@ if (missing) {
     assert.is(phys(i), 'POWER_ON');
   });
 
-  test('a killed BMC and a hung BMC: those nodes fail with a reason; the other 18 are unaffected and fast', async () => {
+  test('a killed BMC and a hung BMC: those nodes fail with a reason; the other 18 are unaffected and answered first', async () => {
     await farm.sims[0].kill();
     farm.sims[1].pause();
     try {
-      const results = await Promise.all(ids.map((id) => fc.mutate(id, 'ONtoOFF')));
+      const done: number[] = []; // the order the answers came in
+      const results = await Promise.all(ids.map((id, i) => fc.mutate(id, 'ONtoOFF').then((r) => (done.push(i), r))));
       const [dead, hung, ...healthy] = results;
       assert.not.ok(dead.ok);
       assert.match(dead.reason!, new RegExp(`BMC 127.0.0.1:${farm.sims[0].port} did not answer`));
@@ -85,8 +84,10 @@ if (missing) {
       assert.is(phys(0), 'PHYS_HANG');
       assert.is(phys(1), 'PHYS_HANG');
       assert.ok(healthy.every((r) => r.ok), JSON.stringify(healthy.filter((r) => !r.ok)));
-      const slowest = Math.max(...healthy.map((r) => r.ms));
-      assert.ok(slowest < 1000, `the healthy nodes did not wait for the dead ones (slowest ${slowest.toFixed(0)} ms, the hung one took ${hung.ms.toFixed(0)} ms)`);
+      // Requests queued behind the hung BMC would all answer after its 2 tries of 200 ms; running beside it,
+      // the healthy ones answer first (on a very busy machine a few may still take longer than those tries).
+      const first = done.slice(0, done.indexOf(1)).filter((i) => i >= 2).length;
+      assert.ok(first >= (N - 2) / 2, `the healthy nodes did not wait for the hung BMC: ${first} of ${N - 2} answered before it (order ${done.join(' ')})`);
       for (let i = 2; i < N; i++) assert.is(farm.sims[i].power(), 0);
 
       // The engine retries HANGtoOFF; after 2 failures in a row the breaker opens and the node fails fast.
@@ -95,10 +96,12 @@ if (missing) {
       const fast = await fc.mutate(ids[1], 'HANGtoOFF');
       assert.not.ok(fast.ok);
       assert.match(fast.reason!, /did not answer.*\[circuit breaker open after 2 failures in a row; next try in 1s\]/);
-      assert.ok(fast.ms < 50, `an open breaker answers at once (${fast.ms.toFixed(1)} ms)`);
-      // Meanwhile a healthy node is served as fast as ever.
+      // Without trying the BMC: the try before waited out 2 attempts of 200 ms, this answer none.
+      assert.ok(fast.ms < again.ms, `an open breaker answers at once (${fast.ms.toFixed(1)} ms; with the BMC tried ${again.ms.toFixed(1)} ms)`);
+      // Meanwhile a healthy node is served.
       const other = await fc.mutate(ids[5], 'OFFtoON');
-      assert.ok(other.ok && other.ms < 500, `healthy node: ${other.ms.toFixed(0)} ms`);
+      assert.ok(other.ok, other.reason);
+      assert.is(farm.sims[5].power(), 1);
     } finally {
       farm.sims[1].resume();
     }

@@ -5,7 +5,7 @@
  * Converge, roll A → B through a cfg change, BUSY blocks the roll, a killed init is revived.
  */
 import {execFile, spawn} from 'node:child_process';
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'uvu';
@@ -16,11 +16,10 @@ import modulesHook from '../src/hooks/modules.js';
 import type {Image} from '../src/module/extension.js';
 import {INIT_MARKER, loopDevicesUnder, makeImage, mountsUnder, realPartsMissing} from './support/rootfs.js';
 import {startService, type ServiceHandle} from './support/harness.js';
+import {requireBuild} from '../../../test/support/cli.js';
 import {waitFor} from './support/wait.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
-const built = existsSync(join(ROOT, 'plugins/imageapi/dist/commands/image/roll.js')) && existsSync(join(ROOT, 'dist/commands/node/list.js'));
-if (!built) console.log('SKIP: the CLI tests need a build (npx tsc -b)');
 
 /** Runs the layercake CLI (from the build) with --json. */
 function cli(args: string[]): Promise<{code: number; json: any; stdout: string; stderr: string}> {
@@ -46,6 +45,7 @@ let api: ApiClient;
 let self: string;
 
 test.before(async () => {
+  requireBuild('plugins/imageapi/dist/commands/image/roll.js');
   svc = await startService({stateDir: join(work, 'imageapi'), simulate: !real, adoptPollMs: 20});
   const config = parseDaemonConfig({
     stateDir: join(work, 'daemon'), listen: '127.0.0.1:0', api: {socket: 'none'}, logLevel: 'silent', retry: {max: 5, base: '50ms', max_backoff: '200ms'},
@@ -135,7 +135,6 @@ test('a killed init: ERROR, retried, ACTIVE again', async () => {
 });
 
 test('the CLI: layercake image roll --wait, then image list', async () => {
-  if (!built) return;
   const url = `http://${daemon.listenAddress}`;
   const roll = await cli(['image', 'roll', self, '--image', `web1=${imageB}`, '--wait', '--timeout', '60s', '--url', url]);
   assert.is(roll.code, 0, roll.stderr + roll.stdout);
@@ -157,7 +156,6 @@ test('the CLI: layercake image roll --wait, then image list', async () => {
 });
 
 test('the CLI: layercake imageapi serve --simulate serves the API and its OpenAPI description, and stops on SIGTERM', async () => {
-  if (!built) return;
   const child = spawn(process.execPath, [join(ROOT, 'bin/run.js'), 'imageapi', 'serve', '--simulate', '--listen', '127.0.0.1:0', '--state-dir', join(work, 'serve'), '--purge-on-exit'], {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe']});
   try {
     let out = '';

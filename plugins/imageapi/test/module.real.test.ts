@@ -6,21 +6,19 @@
  */
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {join} from 'node:path';
-import {test} from 'uvu';
+import {test as uvuTest} from 'uvu';
 import * as assert from 'uvu/assert';
 import {INIT_DIES, INIT_MARKER, loopDevicesUnder, makeImage, mountsUnder, realPartsMissing} from './support/rootfs.js';
 import {imageSpec, startModule, startService, type ModuleHandle, type ServiceHandle} from './support/harness.js';
 import {waitFor} from './support/wait.js';
+import {runnableOr} from '../../../test/support/skip.js';
 
 const missing = realPartsMissing();
-if (missing) {
-  console.log(`SKIP: imageset module with real parts: ${missing}`);
-  process.exit(0);
-}
+const test = runnableOr(uvuTest, missing && `imageset module with real parts: ${missing}`);
 
-const work = mkdtempSync('/tmp/lc-imageset-real-');
-const imageA = makeImage(work, 'A');
-const imageB = makeImage(work, 'B');
+const work = missing ? '' : mkdtempSync('/tmp/lc-imageset-real-');
+const imageA = missing ? '' : makeImage(work, 'A');
+const imageB = missing ? '' : makeImage(work, 'B');
 let n = 0;
 const cleanups: (() => Promise<void> | void)[] = [];
 

@@ -48,6 +48,7 @@ function onTerminal(args: string[], env: NodeJS.ProcessEnv) {
 
 if (!scriptAvailable()) {
   console.log('SKIP: util-linux `script` is not available to make a pseudo-terminal');
+  test.skip('the CLI\'s questions answered through a pseudo-terminal');
 } else {
   const daemon = testDaemon();
   const box = sandbox('lc-tty-');

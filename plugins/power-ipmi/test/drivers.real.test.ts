@@ -17,6 +17,7 @@ import {ipmitoolUnavailable, simUnavailable, SIM_PASSWORD, SIM_USER, startSims, 
 const missing = simUnavailable() ?? ipmitoolUnavailable();
 if (missing) {
   console.log(`SKIP: ${missing}`);
+  test.skip('both BMC drivers against ipmi_sim BMCs');
   test.run();
 } else {
   let farm: SimFarm;
@@ -125,11 +126,8 @@ if (missing) {
     const t = target(0);
     await native.status(t);
     const before = native.openSessions;
-    const started = performance.now();
     for (let i = 0; i < 20; i++) await native.status(t);
-    const perRequest = (performance.now() - started) / 20;
-    assert.is(native.openSessions, before, 'no new sessions');
-    assert.ok(perRequest < 50, `a reused session answers in one round trip (${perRequest.toFixed(1)} ms)`);
+    assert.is(native.openSessions, before, 'no new sessions'); // what that saves per request: bench/ipmi (warm vs cold)
     await sim.restart(); // the BMC forgets every session
     sim.setPower(1);
     assert.is(await native.status(t), 'on', 'the stale session was replaced');
