@@ -56,8 +56,10 @@ export class SpecResolver {
         secret = key;
         spec = {...rest, options: kept};
         delete spec.device_id;
-      } else {
+      } else if (kind === 'iscsi') {
         spec = {...input.iscsi!};
+      } else {
+        throw notAvailable('http attachments are not implemented yet on this node');
       }
       const key = canonical({kind, spec});
       const same = [...this.table.attaches.values()].find((a) => a.key === key);
