@@ -21,7 +21,7 @@
 import {spawn} from 'node:child_process';
 import {lookup} from 'node:dns/promises';
 import {createSocket} from 'node:dgram';
-import {closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs';
+import {closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs';
 import {isIP} from 'node:net';
 import {join, posix} from 'node:path';
 import {badRequest, failed, notAvailable} from '../api/errors.js';
@@ -114,6 +114,8 @@ export class LinuxPlatform implements Platform {
 
   async shutdown(): Promise<void> {
     if (this.mountsDir && this.isMounted(this.mountsDir)) await this.umount(this.mountsDir);
+    const images = join(this.runDir, 'images');
+    if (this.runDir && this.isMounted(images) && readdirSync(images).length === 0) await this.umount(images); // no http image left in use
   }
 
   private async makeDevTemplate(): Promise<void> {
