@@ -11,7 +11,7 @@ import {z} from '@layercake/sdk';
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
-export const ATTACH_KINDS = ['loopback', 'local', 'rbd', 'iscsi'] as const;
+export const ATTACH_KINDS = ['loopback', 'local', 'rbd', 'iscsi', 'http'] as const;
 export const MOUNT_KINDS = ['attach', 'bind', 'nfs', 'overlay'] as const;
 export const CONTAINER_STATES = ['created', 'running', 'stopping', 'exited', 'dead'] as const;
 export type AttachKind = (typeof ATTACH_KINDS)[number];
@@ -67,6 +67,13 @@ export const attachIscsi = z.object({
   initiator: z.string().min(1).optional().describe('the initiator IQN (default: the node\'s /etc/iscsi/initiatorname.iscsi)'),
 }).strict();
 
+/** An image fetched over HTTP into RAM, checked against its sha256, then attached read-only on a loop device. */
+export const attachHttp = z.object({
+  url: z.string().regex(/^https?:\/\/[^\s]+$/, 'an http:// or https:// URL').describe('where the image is served (the parent\'s pxe HTTP server: /images/<sha256>.squashfs)'),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits').describe('the image\'s SHA-256, checked before anything is attached'),
+  size: z.number().int().positive().describe('the image\'s size in bytes, checked against the node\'s MemAvailable before fetching'),
+}).strict();
+
 export const attach = z.object({
   ...readOnly,
   kind: z.enum(ATTACH_KINDS).optional(),
@@ -75,6 +82,7 @@ export const attach = z.object({
   local: attachLocal.optional(),
   rbd: attachRbd.optional(),
   iscsi: attachIscsi.optional(),
+  http: attachHttp.optional(),
 }).strict().describe('An attachment: a block device made available on this node');
 
 // ---- mounts ----

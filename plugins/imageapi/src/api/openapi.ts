@@ -54,7 +54,7 @@ export function openApiDocument(base: string, version: string): Record<string, u
     },
     servers: [{url: base}],
     paths: {
-      '/attach': collection('Attach', ['loopback', 'local', 'rbd', 'iscsi'], 'attachment'),
+      '/attach': collection('Attach', ['loopback', 'local', 'rbd', 'iscsi', 'http'], 'attachment'),
       '/mount': collection('Mount', ['attach', 'bind', 'nfs', 'overlay'], 'mount'),
       '/container': {
         get: {summary: 'List containers', parameters: [...byName, q('state', {type: 'string', enum: ['created', 'running', 'stopping', 'exited', 'dead']}, 'only in this state')], responses: {200: {description: 'OK', ...json({type: 'array', items: ref('Container')})}}},

@@ -10,12 +10,14 @@ export const IMAGESET_STATES = ['UNKNOWN', 'IDLE', 'ACTIVE', 'UPDATE', 'ERROR', 
 export type ImageSetState = (typeof IMAGESET_STATES)[number];
 
 export const IMAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** A catalogue reference: NAME:VERSION (both letters, digits, ".", "-", "_"). */
+export const CATALOGUE_REF = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}:[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 const absolute = z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path');
 
 /** Where an image comes from. */
 export const imageSource = z.object({
-  kind: z.enum(['file', 'block', 'dir', 'nfs', 'rbd', 'iscsi']).describe('file: an image file on a loop device; block: a local block device; dir: a directory (bind mount); nfs: an export; rbd, iscsi: network block devices'),
+  kind: z.enum(['file', 'block', 'dir', 'nfs', 'rbd', 'iscsi', 'http']).describe('file: an image file on a loop device; block: a local block device; dir: a directory (bind mount); nfs: an export; rbd, iscsi: network block devices; http: an image of the parent\'s catalogue, fetched into RAM and checksummed'),
   path: z.string().min(1).optional().describe('file, block, dir: the path on the node; nfs: the export'),
   fsType: z.string().regex(/^[a-z0-9._-]+$/).default('squashfs').describe('file, block, rbd, iscsi: the file system in it'),
   options: z.array(z.string().regex(/^[^,\s]+$/)).default([]).describe('extra mount options'),
@@ -31,6 +33,10 @@ export const imageSource = z.object({
   target: z.string().min(1).optional().describe('iscsi: the target IQN'),
   port: z.number().int().min(1).max(65535).optional(),
   lun: z.number().int().min(0).optional(),
+  url: z.string().regex(/^https?:\/\/[^\s]+$/, 'an http:// or https:// URL').optional().describe('http: where the image is served'),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits').optional().describe('http: the image\'s SHA-256 (checked before it is attached)'),
+  size: z.number().int().positive().optional().describe('http: the image\'s size in bytes (checked against the node\'s free RAM before fetching)'),
+  ref: z.string().regex(CATALOGUE_REF, 'a catalogue reference NAME:VERSION').optional().describe('http: the catalogue entry it was resolved from (for people; the node uses url, sha256 and size)'),
 }).strict().superRefine((s, ctx) => {
   const need = (field: keyof typeof s, why: string) => {
     if (s[field] === undefined) ctx.addIssue({code: 'custom', path: [field], message: `is required for a ${s.kind} source (${why})`});
@@ -52,6 +58,11 @@ export const imageSource = z.object({
   if (s.kind === 'iscsi') {
     need('host', 'the portal');
     need('target', 'the target IQN');
+  }
+  if (s.kind === 'http') {
+    need('url', 'where the image is served');
+    need('sha256', 'the checksum the fetched image must have');
+    need('size', 'the image size in bytes');
   }
 });
 

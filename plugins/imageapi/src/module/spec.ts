@@ -41,6 +41,8 @@ function baseMount(spec: ImageSpec): Record<string, unknown> {
       }});
     case 'iscsi':
       return attachMount({kind: 'iscsi', iscsi: {target: s.target, host: s.host, ...(s.port ? {port: s.port} : {}), ...(s.lun !== undefined ? {lun: s.lun} : {})}});
+    case 'http':
+      return attachMount({kind: 'http', http: {url: s.url, sha256: s.sha256, size: s.size}});
     case 'nfs':
       return {kind: 'nfs', nfs: {host: s.host, path: s.path, ro, ...(s.nfsVersion ? {version: s.nfsVersion} : {}), options}};
     case 'dir':
