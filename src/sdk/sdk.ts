@@ -53,6 +53,7 @@ export async function startDaemon(options: import('../daemon/daemon.js').DaemonO
 }
 export {parseDaemonConfig, type DaemonConfig} from '../daemon/config.js';
 export {sync as syncModule} from '../sync/module.js';
+export {busyModule, busyOf, busyValues, describeBusy, type BusyInfo} from '../busy/module.js';
 export {startWorker} from './worker.js';
 /** The modules every installed plugin contributes (the `layercake:modules` hook), as the daemon collects them. */
 export async function collectModules(config: import('@oclif/core').Config): Promise<import('../cli/daemon-setup.js').HookReport> {
