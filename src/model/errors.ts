@@ -79,6 +79,9 @@ export const ERRORS = {
   LC_ERR_EXEC_NOWHERE: {exit: 1, meaning: '`exec` ran the command on no node (none answered, or none had an agent)', next: 'check the nodes are up (layercake node list) and their agent runs (layercake node why NODE)'},
   // Plugins
   LC_ERR_IMAGE_UNKNOWN: {exit: 2, meaning: '`image roll` names an image that does not exist where the node can get it', next: `${nothingChanged}; check the image's name and source (layercake image list NODES shows what the nodes have)`},
+  LC_ERR_ROLL_FAILED: {exit: 1, meaning: 'a batch of a staged `image roll` failed, or could not start within --timeout (too many nodes out of service): the roll stopped', next: 'fix the cause the message names (layercake image list NODES, layercake node why NODE), then `layercake image roll --resume`'},
+  LC_ERR_ROLL_NONE: {exit: 2, meaning: '`image roll --resume` or `--abandon` with no unfinished staged roll', next: `${nothingChanged}; start a staged roll with \`layercake image roll NODES --image NAME=SPEC --batch N\``},
+  LC_ERR_ROLL_UNFINISHED: {exit: 2, meaning: 'a new staged roll while the last one is unfinished (one staged roll at a time)', next: `${nothingChanged}; \`layercake image roll --resume\` continues the last roll, \`--abandon\` forgets it`},
   LC_ERR_IPMI_HOST: {exit: 2, meaning: 'a BMC host name that does not resolve (ipmi.host)', next: 'give the BMC\'s IP address or a name this machine resolves (check /etc/hosts or DNS): layercake node set NODE ipmi.host=ADDRESS'},
   LC_ERR_LAYER0_INPUT_MISSING: {exit: 1, meaning: 'an input of `layer0 build` is not installed (the message names it and its Debian package)', next: 'install the Debian packages the message names (`layercake layer0 build --check` lists every input)'},
   LC_ERR_LAYER0_BUILD: {exit: 1, meaning: 'a step of `layer0 build` failed (bundling, depmod, cpio, zstd, an unknown --modules name)', next: 'read the step\'s error above; docs/layer0.md, "Building", says what each step needs'},
