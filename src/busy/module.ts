@@ -65,7 +65,12 @@ function expireBusy(ctx: ModuleContext): void {
       if (until > now) next = Math.min(next, until);
       else {
         ctx.log.warn({node: view.cfg.nodename || view.cfg.id}, `BUSY since ${info.since}${info.reason ? ` (${info.reason})` : ''} expired at ${info.until}: the node is FREE again (no \`layercake free\` came)`);
-        for (const [url, value] of Object.entries(busyValues(false))) ctx.discover(view.cfg.id, url, value);
+        try {
+          for (const [url, value] of Object.entries(busyValues(false))) ctx.discover(view.cfg.id, url, value);
+        } catch (error) {
+          ctx.fail(error as Error); // a bug: the module restarts, and sweeps again
+          return;
+        }
       }
     }
     // setTimeout takes at most 2^31-1 ms (about 24.8 days); a later expiry is checked again then.
@@ -85,7 +90,7 @@ export const busyModule: ModuleSpec = defineModule({
   name: 'busy',
   description: 'A node\'s busy flag (layercake busy|free on the node): BUSY holds image rolls and power-off; a BUSY with an expiry turns FREE when it passes',
   extensions: [busyExtension],
-  discoverables: ['busy', 'busy.reason', 'busy.since', 'busy.until'],
+  discoverables: ['/busy', '/extensions/busy/reason', '/extensions/busy/since', '/extensions/busy/until'],
   start(ctx) {
     expireBusy(ctx);
   },
