@@ -44,6 +44,7 @@ export {confirmAction, isInteractive} from '../cli/prompts.js';
 export {followConvergence, progressMode, type FollowResult} from '../cli/progress.js';
 export {parseAssignments, readNodes} from '../cli/input.js';
 export {durationFlag} from '../cli/duration-flag.js';
+export {busyStatus, setBusy, type BusyResult} from '../cli/busy.js';
 
 // Embedding: the simulator and tests run real daemons and agents in their own processes.
 export type {Daemon, DaemonOptions} from '../daemon/daemon.js';
