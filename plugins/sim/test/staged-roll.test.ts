@@ -177,14 +177,36 @@ test('a BUSY node holds its batch until `layercake free` on the node; the roll s
 });
 
 test('busy --for: the parent sets the node FREE once the time has passed (an epilog that never ran)', async () => {
+  const started = Date.now();
   const b = await onNode('n03', ['busy', '--reason', 'lost job', '--for', '1s']);
   assert.is(b.code, 0, b.stdout + b.stderr);
   assert.match(b.stdout, /^n03: BUSY \(lost job\) since \S+, until \S+\n$/);
-  await until(() => view('n03').dsc.busy === 'BUSY', 30_000, 'the parent sees n03 BUSY');
-  await until(() => view('n03').dsc.busy === 'FREE', 30_000, 'the BUSY expired');
+  // The parent's history of /busy: BUSY (synced up from the node), then FREE once the time had passed.
+  const busyHistory = () => cluster.daemon.store.history(idOf('n03')).filter((h) => h.kind === 'dsc' && h.url === '/busy' && h.time >= started).map((h) => h.value);
+  await until(() => busyHistory().join() === 'BUSY,FREE', 30_000, 'the parent sees n03 BUSY, then FREE');
   await until(() => agentOf('n03').store.get(idOf('n03'))!.dsc.busy === 'FREE', 30_000, 'the node itself FREE again');
   const status = await onNode('n03', ['busy', '--status', '--json']);
   assert.equal({busy: status.json.busy, reason: status.json.reason}, {busy: false, reason: ''});
+});
+
+test('nodes already out of service count against --max-unavailable: the batch does not start; --resume goes on once they are back', async () => {
+  const n04 = idOf('n04');
+  cluster.daemon.store.apply([{id: n04, extensions: {imageset: {images: {base: {source: {path: '/images/missing.sqfs'}}}}}}], {source: 'test'});
+  await until(() => ['ERROR', 'FATAL'].includes(dscSet('n04').state ?? ''), 60_000, 'n04 out of service');
+  const before = cfgs();
+  const r = await lc(['image', 'roll', 'n[01-04]', '--image', 'base=/images/layer1-v2.sqfs', '--batch', '1', '--max-unavailable', '1', '--timeout', '3s', '--yes']);
+  assert.is(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /batch 1\/4 \(n01\): 1 node\(s\) of the roll already out of service \(n04\); with the 1 of the batch that is over --max-unavailable 1: waiting for them/);
+  assert.match(r.stderr, /^Error \[LC_ERR_ROLL_FAILED\]: batch 1\/4 \(n01\) could not start: n04 stayed out of service, over --max-unavailable 1, until the time limit/);
+  assert.equal(cfgs(), before, 'no node was touched');
+  assert.is(rollRecord()?.status, 'stopped');
+
+  cluster.daemon.store.apply([{id: n04, extensions: {imageset: {images: {base: {source: {path: '/images/layer1-base.sqfs'}}}}}}], {source: 'test'});
+  await until(() => runs('n04', '/images/layer1-base.sqfs'), 90_000, 'n04 back in service');
+  const resumed = await lc(['image', 'roll', '--resume', '--yes']);
+  assert.is(resumed.code, 0, resumed.stdout + resumed.stderr);
+  for (const n of NODES) assert.ok(runs(n, '/images/layer1-v2.sqfs'), `${n} runs v2`);
+  assert.is(rollRecord()?.status, 'done');
 });
 
 test.run();
