@@ -12,6 +12,7 @@ import {busyModule, syncModule, type ModuleSpec} from '@layercake/sdk';
 import {pxeModule} from '@layercake/plugin-pxe';
 import {imagesetModule, rollModule} from '@layercake/plugin-imageapi';
 import {requireBuild, sandbox} from '../../../test/support/cli.js';
+import {until as waitUntil} from './support/until.js';
 import {convergence, simModule, SIM_IMAGES, startCluster, type SimulatedCluster} from '../src/index.js';
 
 requireBuild();
@@ -31,19 +32,7 @@ test.after(async () => {
   await box.cleanup();
 });
 
-function until(done: () => boolean, ms: number, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (!done()) return;
-      clearInterval(poll);
-      clearTimeout(timer);
-      resolve();
-    };
-    const poll = setInterval(check, 50);
-    const timer = setTimeout(() => { clearInterval(poll); reject(new Error(`timed out after ${ms} ms waiting for ${what}: ${convergence(cluster).summary}`)); }, ms);
-    check();
-  });
-}
+const until = (done: () => boolean, ms: number, what: string) => waitUntil(done, ms, what, () => convergence(cluster).summary);
 
 const api = () => ['--url', `http://${cluster.daemon.listenAddress}`, '--token', cluster.daemon.token];
 const lc = (args: string[]) => box.run([...args, ...api()], {timeoutMs: 180_000});
