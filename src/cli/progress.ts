@@ -10,6 +10,7 @@
  */
 import type {ApiClient, EventStream} from '../api/client/client.js';
 import type {LcEvent, NodeView} from '../api/types.js';
+import {busyOf, describeBusy} from '../model/busy.js';
 import {setAt} from '../model/url.js';
 import {bold, dim, green, red, yellow} from './color.js';
 import {type Enumerables, nodeStatus} from './output.js';
@@ -168,8 +169,13 @@ export class ConvergenceTracker {
   private async checkStuck(id: string): Promise<void> {
     try {
       const why = await this.client.why(id);
+      const t = this.nodes.get(id)!;
       if (why.held) this.settle(id, 'failed', `held after ${why.held.failures} failed attempts: ${why.held.reason}`);
-      else if (why.blocked) this.settle(id, 'failed', `cannot converge: ${why.blocked}`);
+      // A BUSY node is not stuck: what it needs waits until the node is FREE (layercake free on the node).
+      else if (why.blocked && t.view.dsc.busy === 'BUSY') {
+        t.detail = `waiting: the node is ${describeBusy(busyOf(t.view))}`;
+        this.changed();
+      } else if (why.blocked) this.settle(id, 'failed', `cannot converge: ${why.blocked}`);
     } catch {
       // Best effort: the next interrupt asks again.
     }

@@ -22,3 +22,4 @@ export {confirmAction, isInteractive} from '../cli/prompts.js';
 export {followConvergence, progressMode, type FollowResult} from '../cli/progress.js';
 export {parseAssignments, readNodes} from '../cli/input.js';
 export {durationFlag} from '../cli/duration-flag.js';
+export {busyStatus, setBusy, type BusyResult} from '../cli/busy.js';

@@ -9,6 +9,7 @@ import type {HookReport} from '../daemon/setup.js';
 export type {Daemon, DaemonOptions, HookReport};
 export {parseDaemonConfig, type DaemonConfig} from '../daemon/config.js';
 export {sync as syncModule} from '../sync/module.js';
+export {busyModule} from '../busy/module.js';
 export {startWorker} from './worker.js';
 
 /** Starts a daemon in this process. */

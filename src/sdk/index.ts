@@ -12,3 +12,4 @@ export type {EventFilter, LcEvent, StateChangeEvent, MutationEvent, DiscoveryEve
 export type {Node, NodeView, JsonValue, JsonObject, PhysState, RunState, Busy, ServiceState} from '../model/node.js';
 export type {Ipv4} from '../model/ipv4.js';
 export type {ErrorCode, ErrorSpec} from '../model/errors.js';
+export {busyOf, busyValues, describeBusy, type BusyInfo} from '../model/busy.js';

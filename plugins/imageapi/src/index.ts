@@ -1,5 +1,6 @@
 /** @layercake/plugin-imageapi: the ImageAPI service, its client, and the imageset module. */
 export {imagesetModule, imagesetConfig} from './module/imageset.js';
+export {rollModule, rollExtension, type RollRecord} from './roll/record.js';
 export {imagesetExtension, IMAGESET_STATES, type Image, type ImageSpec, type ImageSetState} from './module/extension.js';
 export {containerRequest, containerDigest, specDigest} from './module/spec.js';
 export {ImageApiService, API_BASE, API_VERSION} from './service/service.js';

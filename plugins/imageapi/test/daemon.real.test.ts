@@ -81,8 +81,8 @@ const markerOf = async (name: string): Promise<string | undefined> => {
   }
 };
 
-test('the plugin contributes the imageset module and its extension; the daemon runs it', async () => {
-  assert.equal((await modulesHook()).map((m) => m.name), ['imageset']);
+test('the plugin contributes the imageset module and its extension (and the staged roll\'s record); the daemon runs it', async () => {
+  assert.equal((await modulesHook()).map((m) => m.name), ['imageset', 'roll']);
   assert.is((await api.modules()).find((m) => m.name === 'imageset')?.state, 'RUN');
   const ids = (await api.mutations()).map((m) => m.id).filter((id) => id.startsWith('imageset/')).sort();
   assert.equal(ids, ['ACTIVEtoIDLE', 'ERRORtoACTIVE', 'ERRORtoIDLE', 'IDLEtoACTIVE', 'SYNCtoINIT', 'UKtoIDLE', 'UPDATEtoACTIVE', 'UPDATEtoIDLE'].map((n) => `imageset/${n}`));

@@ -16,7 +16,8 @@ import {join} from 'node:path';
 import {pipeline} from 'node:stream/promises';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {parseDaemonConfig, startDaemon, syncModule, type Daemon} from '@layercake/sdk/embed';
+import type {NodeView} from '@layercake/sdk';
+import {busyModule, parseDaemonConfig, startDaemon, syncModule, type Daemon} from '@layercake/sdk/embed';
 import {execOne} from '../../../src/cli/exec.js';
 import {buildLayer0} from '../src/build/build.js';
 import {agentSettings} from '../src/build/cluster.js';
@@ -116,6 +117,20 @@ if (why) {
   const exec = (command: string) => execOne({id: NODE.id, nodename: NODE.name, host: '127.0.0.1', port: sshPort}, command,
     {user: 'root', port: sshPort, parallel: 1, timeoutMs: 60_000, knownHosts: '/dev/null'});
 
+  /** Resolves once the parent's view of the node satisfies `holds` (checked at every state change). */
+  const parentSees = (holds: (view: NodeView) => boolean, what: string, ms = 30_000) => new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { off(); reject(new Error(`the parent did not see the node ${what}; console:\n${con.text.slice(-3000)}`)); }, ms);
+    const check = () => {
+      const view = parent!.store.get(NODE.id);
+      if (!view || !holds(view)) return;
+      clearTimeout(timer);
+      off();
+      resolve();
+    };
+    const off = parent!.store.events.subscribe({types: ['STATE_CHANGE']}, check);
+    check();
+  });
+
   test.before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lc-layer0-boot-'));
     // The head's key pair is made in this test's home, where `layercake exec` looks for it by default.
@@ -124,7 +139,7 @@ if (why) {
     const syncPort = await freePort('udp');
     parent = await startDaemon({
       config: parseDaemonConfig({stateDir: join(dir, 'head'), listen: 'none', logLevel: 'warn', sync: {listen: `127.0.0.1:${syncPort}`, helloInterval: '2s', deadInterval: '8s'}}),
-      modules: [syncModule], logTo: 'stderr',
+      modules: [syncModule, busyModule], logTo: 'stderr',
     });
     parent.store.apply([{id: NODE.id, nodename: NODE.name, arch: 'amd64', runState: 'SYNC', extensions: {sync: {joinSecret: SECRET}}}], {source: 'test'});
     const out = join(dir, 'boot', 'amd64');
@@ -167,12 +182,7 @@ if (why) {
     mark(`agent started (guest uptime ${agent[2]} s)`);
 
     // the parent sees the node phone home and discovers it SYNC
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the node did not reach SYNC at the parent; console:\n${con.text.slice(-3000)}`)), 90_000);
-      const done = () => { clearTimeout(timer); off(); resolve(); };
-      const off = parent!.store.events.subscribe({types: ['STATE_CHANGE']}, () => { if (parent!.store.get(NODE.id)?.dsc.runState === 'SYNC') done(); });
-      if (parent!.store.get(NODE.id)?.dsc.runState === 'SYNC') done();
-    });
+    await parentSees((n) => n.dsc.runState === 'SYNC', 'SYNC', 90_000);
     mark('SYNC at the parent');
 
     // sshd on 2022 takes the head key (found by `layercake exec`'s defaults); the secret is root's alone
@@ -191,11 +201,23 @@ if (why) {
     await con.wait(/layer0: agent exited \(code 137\) after \d+s; restarting in 1s/, 20_000, agent.end);
     const again = await con.wait(/layer0: agent started \(pid (\d+), at [\d.]+s\)/, 20_000, agent.end);
     assert.is.not(again[1], agent[1]);
-    const running = await exec('logread | grep "layercake agent running"');
+    // the agent serves its API on the local socket only: its start line says so
+    const running = await exec('logread | grep "layercake daemon listening on unix:/run/layercake/api.sock"');
     const modules = /"modules":\[([^\]]*)\]/.exec(running.stdout)?.[1]?.split(',').map((m) => JSON.parse(m) as string) ?? [];
     for (const m of ['sync', 'imageset', 'ipmi', 'pxe']) assert.ok(modules.includes(m), `${m} in the agent's modules: ${running.stdout}`);
     const synced = await exec('for i in $(seq 90); do [ "$(logread | grep -c "synced with the parent")" -ge 2 ] && { echo resynced; exit 0; }; sleep 1; done; logread | grep agent: | tail -5; exit 1');
     assert.is(synced.stdout.trim(), 'resynced', synced.stdout);
+
+    // layercake busy|free on the node (a scheduler's prolog and epilog): the agent's local socket; the parent sees the flag
+    const busy = await exec('layercake busy --reason "boot test" --for 1h --json');
+    assert.is(busy.exitCode, 0, busy.error ?? busy.stderr);
+    assert.match(busy.stdout, /"busy": true/);
+    assert.match(busy.stdout, /"reason": "boot test"/);
+    await parentSees((n) => n.dsc.busy === 'BUSY' && (n.dsc.extensions.busy as {reason?: string} | undefined)?.reason === 'boot test', 'BUSY with its reason');
+    const free = await exec('layercake free');
+    assert.is(free.exitCode, 0, free.error ?? free.stderr);
+    assert.match(free.stdout, /^n01: FREE$/m);
+    await parentSees((n) => n.dsc.busy === 'FREE', 'FREE');
 
     // a service that keeps failing: restarted after 1, 2, 4 s, then shown on the console with its last words
     const flakyFrom = con.text.length;

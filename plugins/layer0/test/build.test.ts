@@ -104,7 +104,7 @@ test('authorized keys: public keys only, and a head key pair generated when ther
 
 test('cluster settings: the parent\'s sync port and timers, nothing secret', () => {
   const s = agentSettings({sync: {listen: '0.0.0.0:31499', helloInterval: '2s', joinSecretFile: '/x'}, api: {token: 'secret-token-123456'}}, {logLevel: 'debug'});
-  assert.equal(s, {logLevel: 'debug', sync: {helloInterval: '2s', parentPort: 31499}, modules: {imageset: {url: 'http://127.0.0.1:8080'}}});
+  assert.equal(s, {logLevel: 'debug', sync: {helloInterval: '2s', parentPort: 31499}, modules: {imageset: {url: 'http://127.0.0.1:8080'}}, api: {socket: '/run/layercake/api.sock'}});
 });
 
 test('the agent bundle is one module with what the node runs (not the CLI)', async () => {
@@ -116,6 +116,8 @@ test('the agent bundle is one module with what the node runs (not the CLI)', asy
   const help = spawnSync(process.execPath, [file, 'help'], {encoding: 'utf8', cwd: tmpdir()});
   assert.is(help.status, 0, help.stderr);
   assert.match(help.stdout, /layercake daemon/);
+  assert.match(help.stdout, /layercake busy \[--reason TEXT\] \[--for DURATION\]/);
+  assert.match(help.stdout, /layercake free/);
   const bad = spawnSync(process.execPath, [file, 'frobnicate'], {encoding: 'utf8', cwd: tmpdir()});
   assert.is(bad.status, 1);
   assert.match(bad.stderr, /unknown command "frobnicate"/);

@@ -44,6 +44,8 @@ export interface ClusterOptions {
   worldProcesses?: number;
   /** The layercake CLI whose installed plugins the agents of world processes use (its package root). */
   cliRoot?: string;
+  /** Each agent serves its API on a Unix socket in its state dir, as a real node's (for `layercake busy|free`; default off). */
+  agentSockets?: boolean;
   /** How long the sim module waits for a BMC (ms; default 2000). */
   bmcTimeout?: number;
   /**
@@ -120,7 +122,7 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
     bmcDelayMs: options.bmcDelayMs ?? 50, postMs: options.postMs ?? 300, maxBooting: options.maxBooting ?? 64,
     boot: {dhcpHost: '127.0.0.1', dhcpPort, timeoutMs: 1000, tries: 6},
   };
-  const agents = {dir: join(stateDir, 'machines'), parentSyncPort: syncPort, helloInterval: options.helloInterval, deadTime: options.deadTime, logLevel: options.logLevel};
+  const agents = {dir: join(stateDir, 'machines'), parentSyncPort: syncPort, helloInterval: options.helloInterval, deadTime: options.deadTime, logLevel: options.logLevel, agentSockets: options.agentSockets};
   const hello = options.helloInterval ?? 2000;
   const boot = options.bootTimeouts ?? 'quick';
   const bootTimeout = (quick: string) => (boot === 'modules' ? {} : {timeout: boot === 'quick' ? quick : boot});

@@ -8,8 +8,11 @@ import type {ModuleSpec} from '@layercake/sdk';
 import {parseDaemonConfig, startDaemon, type Daemon} from '@layercake/sdk/embed';
 import {ImageApiService, startServer} from '@layercake/plugin-imageapi';
 
-/** The Layer1 images of the simulated world: rolling to any other path fails as on a real node ("does not exist"). */
-export const SIM_IMAGES = ['/images/layer1-base.sqfs', '/images/layer1-v2.sqfs'];
+/**
+ * The Layer1 images of the simulated world: rolling to any other path fails as on a real node ("does not
+ * exist"). Every machine of the process sees this one set: a test adds a path as an operator copies an image.
+ */
+export const SIM_IMAGES = new Set(['/images/layer1-base.sqfs', '/images/layer1-v2.sqfs']);
 import type {Layer0Factory} from './machine.js';
 
 export interface Layer0Options {
@@ -21,6 +24,8 @@ export interface Layer0Options {
   helloInterval?: number;
   deadTime?: number;
   logLevel?: string;
+  /** Each agent serves its API on a Unix socket in its state dir (`<dir>/<id>/agent/api.sock`), as a real node's does, for `layercake busy|free` (off by default: large clusters need no thousand API servers). */
+  agentSockets?: boolean;
   /** Every module the parent has: the agent plans with all of them and starts only those it must run. */
   modules: ModuleSpec[];
 }
@@ -33,7 +38,7 @@ export function layer0(options: Layer0Options): Layer0Factory {
     const server = await startServer(imageapi, {listen: '127.0.0.1:0'});
     try {
       const config = parseDaemonConfig({
-        stateDir: join(dir, 'agent'), listen: 'none', id: args.id, nodename: args.name,
+        stateDir: join(dir, 'agent'), listen: 'none', id: args.id, nodename: args.name, api: {socket: options.agentSockets ? join(dir, 'agent', 'api.sock') : 'none'},
         parent: `udp://${args.parent}:${options.parentSyncPort}`, logLevel: options.logLevel ?? 'warn',
         sync: {listen: `${args.ip ?? '127.0.0.1'}:0`, ...(options.helloInterval ? {helloInterval: options.helloInterval} : {}), ...(options.deadTime ? {deadInterval: options.deadTime} : {})},
         modules: {imageset: {url: server.url, pollInterval: 60_000}}, // changes arrive through the service's /watch

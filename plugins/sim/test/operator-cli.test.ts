@@ -12,6 +12,7 @@ import {syncModule} from '@layercake/sdk/embed';
 import {pxeModule} from '@layercake/plugin-pxe';
 import {imagesetModule} from '@layercake/plugin-imageapi';
 import {requireBuild, sandbox} from '../../../test/support/cli.js';
+import {until as waitUntil} from './support/until.js';
 import {convergence, simModule, startCluster, type SimulatedCluster} from '../src/index.js';
 
 requireBuild();
@@ -31,19 +32,7 @@ test.after(async () => {
   await box.cleanup();
 });
 
-function until(done: () => boolean, ms: number, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (!done()) return;
-      clearInterval(poll);
-      clearTimeout(timer);
-      resolve();
-    };
-    const poll = setInterval(check, 100);
-    const timer = setTimeout(() => { clearInterval(poll); reject(new Error(`timed out after ${ms} ms waiting for ${what}: ${convergence(cluster).summary}`)); }, ms);
-    check();
-  });
-}
+const until = (done: () => boolean, ms: number, what: string) => waitUntil(done, ms, what, () => convergence(cluster).summary);
 
 const lc = (args: string[]) => box.run([...args, '--url', `http://${cluster.daemon.listenAddress}`, '--token', cluster.daemon.token], {timeoutMs: 120_000});
 const idOf = (name: string) => cluster.machines.find((m) => m.nodename === name)!.id;

@@ -10,8 +10,8 @@ export interface ServiceLogger {
 export interface ServiceOptions {
   stateDir: string;
   simulate?: boolean;
-  /** With simulate: the image files that exist in the simulated world (default: any path does). */
-  simulatedFiles?: readonly string[];
+  /** With simulate: the image files that exist in the simulated world (default: any path does); read live, so adding one makes it exist. */
+  simulatedFiles?: ReadonlySet<string>;
   /** Overrides the platform (tests). */
   platform?: Platform;
   log?: ServiceLogger;

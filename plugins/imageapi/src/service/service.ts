@@ -56,7 +56,7 @@ export class ImageApiService {
   private constructor(options: ServiceOptions) {
     this.stateDir = resolve(options.stateDir);
     if (/[,:\s]/.test(this.stateDir)) throw new Error(`the state directory ${this.stateDir} must not contain commas, colons or white space (they would break overlay options)`);
-    this.platform = options.platform ?? (options.simulate ? new SimulatedPlatform(options.simulatedFiles && new Set(options.simulatedFiles)) : new LinuxPlatform());
+    this.platform = options.platform ?? (options.simulate ? new SimulatedPlatform(options.simulatedFiles) : new LinuxPlatform());
     this.mountsDir = join(this.stateDir, 'mounts');
     this.logsDir = join(this.stateDir, 'logs');
     this.runDir = join(this.stateDir, 'run');

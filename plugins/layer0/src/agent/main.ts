@@ -1,8 +1,10 @@
 /**
- * The layercake agent as Layer0 carries it: the two commands a node runs, bundled by `layer0 build`
+ * The layercake agent as Layer0 carries it: the commands a node runs, bundled by `layer0 build`
  * (esbuild) into one file with only the code they reach. They call what the oclif commands call:
- *   layercake daemon ...          the child agent (`layercake daemon`: daemon config, the head's modules)
+ *   layercake daemon ...          the child agent (`layercake daemon`: daemon config, the head's modules);
+ *                                 its API only on the local socket of agent.json (/run/layercake/api.sock)
  *   layercake imageapi serve ...  the node's ImageAPI service (`layercake imageapi serve`)
+ *   layercake busy|free ...       the node's busy flag, for a scheduler's prolog and epilog (`layercake busy`)
  * The full CLI (oclif, prompts, help) stays on the head. The bundle's entry (made by the build) passes
  * the head's `layercake:modules` hooks: the agent plans with every module its parent has (a path to
  * the parent's goal may go through another module's mutation, e.g. imageset/SYNCtoINIT before
@@ -10,7 +12,8 @@
  */
 import {readFileSync} from 'node:fs';
 import {parseArgs} from 'node:util';
-import type {ModuleSpec} from '@layercake/sdk';
+import {describeBusy, parseDuration, type ModuleSpec} from '@layercake/sdk';
+import {ApiClient, busyStatus, defaultSocketPath, setBusy} from '@layercake/sdk/cli';
 import {parseDaemonConfig, startDaemon, syncModule} from '@layercake/sdk/embed';
 import {ImageApiService, imagesetModule, startServer} from '@layercake/plugin-imageapi';
 
@@ -22,6 +25,8 @@ export interface ModulesHook {
 const USAGE = `usage: layercake daemon [--config FILE.json] [--state-dir DIR] [--parent udp://IP:PORT] [--id UUID]
                         [--nodename NAME] [--join-secret-file FILE] [--log-level LEVEL]
        layercake imageapi serve [--listen HOST:PORT] [--state-dir DIR] [--simulate] [--purge-on-exit] [--verbose]
+       layercake busy [--reason TEXT] [--for DURATION] [--status] [--json] [--url unix:PATH]
+       layercake free [--json] [--url unix:PATH]
 Layer0's agent: the commands a node runs (the full CLI is on the head node; see docs/layer0.md).`;
 
 /** Resolves once SIGINT or SIGTERM arrives (the second one is ignored: the first is being handled). */
@@ -49,8 +54,9 @@ async function daemon(argv: string[], hooks: ModulesHook[]): Promise<void> {
     stateDir: values['state-dir'], parent: values.parent, id: values.id, nodename: values.nodename, logLevel: values['log-level'],
   }).filter(([, v]) => v !== undefined));
   const sync = {...(file.sync as Record<string, unknown> | undefined), ...(values['join-secret-file'] ? {joinSecretFile: values['join-secret-file']} : {})};
-  // As `layercake daemon` merges them: flags over the file over the defaults; a node's agent serves no API.
-  const config = parseDaemonConfig({...file, ...flags, sync, listen: 'none'}, values.config ? `config ${values.config}` : 'config');
+  // As `layercake daemon` merges them: flags over the file over the defaults. A node's agent serves its API
+  // only on the local socket that agent.json names (api.socket, for `layercake busy|free`), else none.
+  const config = parseDaemonConfig({api: {socket: 'none'}, ...file, ...flags, sync, listen: 'none'}, values.config ? `config ${values.config}` : 'config');
   const agent = await startDaemon({config, modules: await collectModules(hooks)});
   const signal = await stopSignal();
   agent.logger.info({signal}, 'stopping');
@@ -74,9 +80,21 @@ async function imageapi(argv: string[]): Promise<void> {
   await service.close({purge: values['purge-on-exit']});
 }
 
+/** `layercake busy|free` as the full CLI's commands do it, against the agent's local socket. */
+async function busyFree(argv: string[], busy: boolean): Promise<void> {
+  const {values} = parseArgs({args: argv, strict: true, options: {
+    reason: {type: 'string'}, for: {type: 'string'}, status: {type: 'boolean'}, json: {type: 'boolean'}, url: {type: 'string'},
+  }});
+  if (!busy && (values.reason || values.for || values.status)) throw new Error('free takes no --reason, --for or --status (layercake busy --status shows the flag)');
+  const client = new ApiClient({url: values.url ?? `unix:${defaultSocketPath() ?? '/run/layercake/api.sock'}`});
+  const result = values.status ? await busyStatus(client) : await setBusy(client, busy, {reason: values.reason, forMs: values.for ? parseDuration(values.for) : undefined});
+  console.log(values.json ? JSON.stringify(result, null, 2) : `${result.nodename || result.id}: ${describeBusy(result)}`);
+}
+
 async function main(argv: string[], hooks: ModulesHook[]): Promise<void> {
   const [command, sub, ...rest] = argv;
   if (command === 'daemon') return daemon(argv.slice(1), hooks);
+  if (command === 'busy' || command === 'free') return busyFree(argv.slice(1), command === 'busy');
   if (command === 'imageapi' && sub === 'serve') return imageapi(rest);
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     console.log(USAGE);

@@ -16,10 +16,13 @@ function portOf(listen: unknown): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** Where a node's agent serves its API (root's default socket: `layercake busy` finds it with no --url). */
+export const AGENT_SOCKET = '/run/layercake/api.sock';
+
 /**
  * The agent's daemon config: the parent's sync port (its `sync.listen`, default 31415) and the sync
  * timers both sides must share; the agent's log level; the imageset module pointed at the node's
- * ImageAPI service.
+ * ImageAPI service; its API on the local socket only.
  */
 export function agentSettings(headConfig: Record<string, unknown>, opts: {logLevel?: string} = {}): Record<string, unknown> {
   const sync = (headConfig.sync ?? {}) as Record<string, unknown>;
@@ -29,5 +32,7 @@ export function agentSettings(headConfig: Record<string, unknown>, opts: {logLev
     logLevel: opts.logLevel ?? 'info',
     sync: {...shared, ...(parentPort ? {parentPort} : {})},
     modules: {imageset: {url: 'http://127.0.0.1:8080'}},
+    // The agent's API, on the node only: `layercake busy|free` (a scheduler's prolog and epilog) use it.
+    api: {socket: AGENT_SOCKET},
   };
 }
