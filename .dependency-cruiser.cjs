@@ -22,6 +22,9 @@ const layers = {
   // State sync talks to parents and children over UDP; it reaches the store and the engine through the
   // narrow interfaces of sync/deps.ts, and reports its status in the wire's shapes.
   sync: {path: '^src/sync/', may: ['wire', 'model']},
+  // The core module `busy` (a node's busy flag, and its expiry): a module like a plugin's, on the contract
+  // and the busy words of model/ only.
+  busy: {path: '^src/busy/', may: ['model']},
   // The HTTP API the daemon serves: routes over the store, the engine and the sync (api/server/daemon-port.ts).
   server: {path: '^src/api/server/', may: ['engine', 'sync', 'store', 'wire', 'model']},
   // The composition root: builds the store, engine, module host, sync and API server of one daemon.
@@ -32,10 +35,10 @@ const layers = {
   cli: {path: '^src/cli/', may: ['client', 'wire', 'model']},
   // oclif's entry points: commands talk to a daemon through the client, and the few local ones (daemon,
   // store check|restore) start or read a daemon's parts; the hooks contribute the core's own modules.
-  commands: {path: '^src/(commands|hooks)/', may: ['cli', 'client', 'daemon', 'sync', 'wire', 'model']},
+  commands: {path: '^src/(commands|hooks)/', may: ['cli', 'client', 'daemon', 'sync', 'busy', 'wire', 'model']},
   // @layercake/sdk sits on top: it re-exports what plugins may use, so no core file may import it
   // (it would close a circle through everything it re-exports).
-  sdk: {path: '^src/sdk/', may: ['model', 'wire', 'client', 'cli', 'daemon', 'sync']},
+  sdk: {path: '^src/sdk/', may: ['model', 'wire', 'client', 'cli', 'daemon', 'sync', 'busy']},
 };
 
 const layerRules = Object.entries(layers).map(([name, layer]) => ({

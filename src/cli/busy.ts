@@ -3,7 +3,7 @@
  * alike: they talk to the daemon of the machine they run on (on a node: its agent's local socket) and
  * set that daemon's own node BUSY or FREE. The parent sees the change through state sync.
  */
-import type {ApiClient} from '../api/client.js';
+import type {ApiClient} from '../api/client/client.js';
 import {busyOf, busyValues, type BusyInfo} from '../model/busy.js';
 
 export interface BusyResult extends BusyInfo {

@@ -8,7 +8,8 @@
  */
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {busyModule, syncModule, type ModuleSpec} from '@layercake/sdk';
+import type {ModuleSpec} from '@layercake/sdk';
+import {busyModule, syncModule} from '@layercake/sdk/embed';
 import {pxeModule} from '@layercake/plugin-pxe';
 import {imagesetModule, rollModule} from '@layercake/plugin-imageapi';
 import {requireBuild, sandbox} from '../../../test/support/cli.js';

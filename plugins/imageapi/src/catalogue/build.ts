@@ -11,7 +11,7 @@
 import {createHash} from 'node:crypto';
 import {createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
 import {basename, join, resolve} from 'node:path';
-import {CliError} from '@layercake/sdk';
+import {CliError} from '@layercake/sdk/cli';
 import {run, ToolError, which} from '../service/exec.js';
 import {resolveInRoot} from '../service/linux.js';
 import {Catalogue, existsError, parseRef, type CatalogueEntry} from './catalogue.js';

@@ -11,7 +11,7 @@
 import {closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
-import {CliError} from '@layercake/sdk';
+import {CliError} from '@layercake/sdk/cli';
 import {CATALOGUE_REF} from '../module/extension.js';
 
 export interface CatalogueEntry {

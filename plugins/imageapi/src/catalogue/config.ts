@@ -6,7 +6,7 @@
  */
 import {networkInterfaces} from 'node:os';
 import {join, resolve} from 'node:path';
-import {CliError} from '@layercake/sdk';
+import {CliError} from '@layercake/sdk/cli';
 import type {CatalogueEntry} from './catalogue.js';
 
 /** The parts of the configuration file read here. */

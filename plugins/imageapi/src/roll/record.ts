@@ -7,7 +7,8 @@
  * (the roll is driven by the CLI; the engine rolls each node), and it has no enum, so the engine has
  * nothing to converge there. See docs/layer1.md, "Staged rolls".
  */
-import {defineExtension, defineModule, z, type ApiClient, type ModuleSpec} from '@layercake/sdk';
+import {defineExtension, defineModule, z, type ModuleSpec} from '@layercake/sdk';
+import type {ApiClient} from '@layercake/sdk/cli';
 
 const rollSchema = z.strictObject({
   id: z.string().default(''),

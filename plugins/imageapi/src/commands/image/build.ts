@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core';
-import {LocalCommand} from '@layercake/sdk';
+import {LocalCommand} from '@layercake/sdk/cli';
 import {buildImage} from '../../catalogue/build.js';
 import {Catalogue, type CatalogueEntry} from '../../catalogue/catalogue.js';
 import {catalogueDir} from '../../catalogue/config.js';

@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core';
-import {LocalCommand, dim, renderTable} from '@layercake/sdk';
+import {LocalCommand, dim, renderTable} from '@layercake/sdk/cli';
 import {Catalogue, type CatalogueEntry} from '../../catalogue/catalogue.js';
 import {catalogueDir} from '../../catalogue/config.js';
 

@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core';
-import {BaseCommand, CliError, confirmAction, type NodeView} from '@layercake/sdk';
+import type {NodeView} from '@layercake/sdk';
+import {BaseCommand, CliError, confirmAction} from '@layercake/sdk/cli';
 import {Catalogue, parseRef, type CatalogueEntry} from '../../catalogue/catalogue.js';
 import {catalogueDir} from '../../catalogue/config.js';
 

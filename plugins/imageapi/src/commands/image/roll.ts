@@ -140,7 +140,8 @@ Staged roll (--batch N, as a Kubernetes rolling update): the nodes in hostlist o
       batch, maxUnavailable: this.flags['max-unavailable'] ?? batch, rolled: 0, failed: [], started: new Date().toISOString(), updated: '',
     };
     if (this.flags['dry-run']) {
-      const patches = views.map((v) => rollPatch(v, resolveImages(images, await this.catalogueLookup()), removals));
+      const assignments = resolveImages(images, await this.catalogueLookup());
+      const patches = views.map((v) => rollPatch(v, assignments, removals));
       const result = await applyRoll(client, views, patches, true);
       for (const line of formatChanges(result.changes)) this.log(line);
       this.log(`${result.changes.length} change(s) in batches of ${batch} ${dim('(dry run: nothing was changed)')}`);
