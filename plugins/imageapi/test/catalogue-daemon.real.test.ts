@@ -12,7 +12,7 @@ import {createServer} from 'node:net';
 import {join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {ApiClient} from '../../../src/api/client.js';
+import {ApiClient} from '../../../src/api/client/client.js';
 import {parseDaemonConfig} from '../../../src/daemon/config.js';
 import {startDaemon, type Daemon} from '../../../src/daemon/daemon.js';
 import pxeModules from '../../pxe/src/hooks/modules.js';

@@ -2,7 +2,8 @@
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {busyValues, describeBusy, type NodeView} from '@layercake/sdk';
-import {isAvailable, resolveImages} from '../src/roll/images.js';
+import {CliError} from '@layercake/sdk/cli';
+import {isAvailable, resolveImages, rollPatch} from '../src/roll/images.js';
 import {batchesOf, checkStaging} from '../src/roll/staged.js';
 
 const code = (fn: () => unknown) => {
@@ -29,11 +30,20 @@ test('--batch and --max-unavailable: at least 1, and a batch must fit in the bud
   assert.match(code(() => checkStaging(3, 2))!.message, /--max-unavailable 2 is less than --batch 3/);
 });
 
-test('--image: a path or JSON becomes a cfg patch; a catalogue name is an unknown image; anything else a usage error', () => {
-  assert.equal(resolveImages(['base=/images/v2.sqfs']), [{name: 'base', patch: {source: {path: '/images/v2.sqfs'}}}]);
-  assert.equal(code(() => resolveImages(['base=demo:v9'])), {code: 'LC_ERR_IMAGE_UNKNOWN', message: '--image base=demo:v9: no image demo:v9 in the catalogue (this layercake has none: give the image file\'s path)'});
-  assert.equal(code(() => resolveImages(['base=relative.sqfs']))?.code, 'LC_ERR_USAGE');
-  assert.equal(code(() => resolveImages(['=x']))?.code, 'LC_ERR_USAGE');
+test('--image: a path or JSON becomes a cfg patch; a catalogue name is looked up (its error passes through); anything else a usage error', () => {
+  const source = {kind: 'http', url: 'http://10.0.0.1:8080/images/ab.squashfs', sha256: 'ab', size: 4096, ref: 'demo:v2'};
+  const catalogue = (ref: string) => {
+    if (ref === 'demo:v2') return source;
+    throw new CliError(`${ref} is not in the image catalogue`, {code: 'LC_ERR_IMAGE_NOT_IN_CATALOGUE', exit: 2});
+  };
+  assert.equal(resolveImages(['base=/images/v2.sqfs'], catalogue), [{name: 'base', patch: {source: {path: '/images/v2.sqfs'}}}]);
+  assert.equal(resolveImages(['base=demo:v2'], catalogue), [{name: 'base', patch: {}, source}]);
+  assert.equal(code(() => resolveImages(['base=demo:v9'], catalogue)), {code: 'LC_ERR_IMAGE_NOT_IN_CATALOGUE', message: 'demo:v9 is not in the image catalogue'});
+  assert.equal(code(() => resolveImages(['base=relative.sqfs'], catalogue))?.code, 'LC_ERR_USAGE');
+  assert.equal(code(() => resolveImages(['=x'], catalogue))?.code, 'LC_ERR_USAGE');
+  // A catalogue image's source replaces the old one whole: a file source's path must not stay in an http source.
+  const view = {cfg: {id: 'n1', extensions: {imageset: {state: 'ACTIVE', images: {base: {source: {kind: 'file', path: '/images/v1.sqfs'}, container: {command: '/sbin/init'}}}}}}} as unknown as NodeView;
+  assert.equal(rollPatch(view, resolveImages(['base=demo:v2'], catalogue), []).extensions.imageset.images.base, {source, container: {command: '/sbin/init'}});
 });
 
 const node = (runState: string, set: string, goal?: string) => ({

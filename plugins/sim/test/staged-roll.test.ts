@@ -89,7 +89,7 @@ test('bad input: batch 0, max-unavailable below the batch, an unknown image, an 
   const cases: [string[], number, RegExp][] = [
     [['image', 'roll', 'n[01-04]', '--image', 'base=/images/layer1-v2.sqfs', '--batch', '0', '--yes'], 2, /^Error \[LC_ERR_USAGE\]: --batch 0: a batch is at least 1 node/],
     [['image', 'roll', 'n[01-04]', '--image', 'base=/images/layer1-v2.sqfs', '--batch', '2', '--max-unavailable', '1', '--yes'], 2, /^Error \[LC_ERR_USAGE\]: --max-unavailable 1 is less than --batch 2/],
-    [['image', 'roll', 'n[01-04]', '--image', 'base=demo:v9', '--batch', '1', '--yes'], 2, /^Error \[LC_ERR_IMAGE_UNKNOWN\]: --image base=demo:v9: no image demo:v9/],
+    [['image', 'roll', 'n[01-04]', '--image', 'base=demo:v9', '--batch', '1', '--yes'], 2, /^Error \[LC_ERR_IMAGE_NOT_IN_CATALOGUE\]: demo:v9 is not in the image catalogue/],
     [['image', 'roll', 'n[01-04],n09', '--image', 'base=/images/layer1-v2.sqfs', '--batch', '1', '--yes'], 1, /^Error \[LC_ERR_NODE_UNKNOWN\]: no node n09/],
     [['image', 'roll', '--resume', '--yes'], 2, /^Error \[LC_ERR_ROLL_NONE\]: no staged roll to resume/],
     [['image', 'roll', 'n[01-04]', '--image', 'base=/images/layer1-v2.sqfs', '--batch', '1'], 2, /^Error \[LC_ERR_CONFIRM\]: Roll the images of 4 nodes \(n\[01-04\]\)/],
