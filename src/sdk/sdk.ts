@@ -13,6 +13,8 @@ export {PHYS_STATES, RUN_STATES, BUSY_STATES, SERVICE_STATES} from '../model/nod
 export {parseDuration, formatDuration, durationSchema} from '../model/duration.js';
 export {canonical, canonicalDigest} from '../model/canonical.js';
 export {ipv4Schema, ipv4Address, type Ipv4} from '../model/ipv4.js';
+// What a mutation handler may answer besides done and failed (docs/plugin-authoring.md, "Handlers").
+export {requeue, requeueAfter, TerminalError, isRequeue, isTerminal, type Requeue, type HandlerResult} from '../model/handler-result.js';
 
 /** Identity helpers that give a plugin's definitions their types. */
 export function defineModule<C extends z.ZodType>(spec: ModuleSpec<C>): ModuleSpec<C> {
