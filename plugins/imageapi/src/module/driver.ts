@@ -43,6 +43,8 @@ interface Track {
   since: string;
   /** When its container was last seen to start (for resetting retries once it has run long enough). */
   runningSince?: number;
+  /** When it last failed (its next retry is due `backoff · 2^retries` later). */
+  failedAt?: number;
   /** Whether its cfg still lists it. */
   inCfg: boolean;
 }
@@ -97,6 +99,7 @@ export class NodeImageSet {
 
   private setImage(t: Track, state: ImageSetState, lastError?: string): void {
     if (t.state !== state) t.since = new Date().toISOString();
+    if (state === 'ERROR') t.failedAt = Date.now();
     t.state = state;
     if (lastError !== undefined) t.lastError = lastError;
   }
@@ -210,8 +213,8 @@ export class NodeImageSet {
   }
 
   /**
-   * ERROR→ACTIVE: once the failed images' backoff has passed (`backoff · 2^(attempts so far)` since they
-   * failed; until then "not yet", which the engine waits out), count an attempt on each and activate. Past
+   * ERROR→ACTIVE: once the failed images' backoff has passed (`backoff · 2^(retries so far)` since they
+   * last failed; until then "not yet", which the engine waits out), count a retry on each and activate. Past
    * maxRetries an image is FATAL and the step fails for good, with the reason.
    */
   private async retry(req: MutationRequest): Promise<HandlerResult> {
@@ -248,9 +251,9 @@ export class NodeImageSet {
       this.publish();
       throw new TerminalError(reasons.join('; '));
     }
-    const due = Math.max(0, ...failed.map(([, t]) => Date.parse(t.since) + backoff * 2 ** t.retries));
+    const due = Math.max(0, ...failed.map(([, t]) => (t.failedAt ?? 0) + backoff * 2 ** t.retries));
     if (due <= Date.now()) return undefined;
-    const names = failed.map(([n, t]) => `${n} (attempt ${t.retries + 1} of ${maxRetries + 1}; ${t.lastError})`).join(', ');
+    const names = failed.map(([n, t]) => `${n} (retry ${t.retries + 1} of ${maxRetries}; ${t.lastError})`).join(', ');
     return requeueAfter(due - Date.now(), `retrying ${names} after the backoff`);
   }
 
