@@ -64,10 +64,10 @@ interface Step {
   behind?: string;
 }
 
-/** A handler at work (it settles, never rejects). */
+/** A handler at work, and the calls of the node's next handlers waiting for it to return. */
 interface Handling {
   mutation: string;
-  done: Promise<void>;
+  next?: (() => void)[];
 }
 
 interface NodeRuntime {
@@ -365,27 +365,37 @@ export class Engine {
 
   /**
    * Runs the handler after the evaluation that fired it, and after the node's previous handler has
-   * returned (a superseded one was aborted already): handlers of one node never overlap.
+   * returned (a superseded one was aborted already): handlers of one node never overlap. Callbacks
+   * rather than a promise chain: this is on the path of every mutation.
    */
   private handle(id: string, rt: NodeRuntime, step: Step, request: MutationRequest): void {
     const previous = rt.handling;
-    step.behind = previous?.mutation;
-    const handling: Handling = {
-      mutation: step.mutation.id,
-      done: (async () => {
-        await previous?.done; // with nothing before it, this still defers the call past the evaluation
-        step.behind = undefined;
-        if (rt.step !== step || step.status !== 'running') return; // over while it waited
-        try {
-          this.answered(id, step, await this.options.dispatch(step.mutation.module, request));
-        } catch (error) {
-          this.fail(id, step, (error as Error)?.message ?? String(error), isTerminal(error));
-        }
-      })().catch((error: Error) => this.log(id, 'error', `handling ${step.mutation.id} failed: ${error?.message ?? String(error)}`)).finally(() => {
-        if (rt.handling === handling) rt.handling = undefined;
-      }),
-    };
+    const handling: Handling = {mutation: step.mutation.id};
     rt.handling = handling;
+    const settle = () => {
+      if (rt.handling === handling) rt.handling = undefined;
+      for (const go of handling.next ?? []) go();
+    };
+    const finish = (answer: () => void) => {
+      try {
+        answer();
+      } catch (error) {
+        this.log(id, 'error', `handling ${step.mutation.id} failed: ${(error as Error)?.message ?? String(error)}`);
+      } finally {
+        settle();
+      }
+    };
+    const call = () => {
+      step.behind = undefined;
+      if (rt.step !== step || step.status !== 'running') return settle(); // over while it waited
+      this.options.dispatch(step.mutation.module, request).then(
+        (result) => finish(() => this.answered(id, step, result)),
+        (error: Error) => finish(() => this.fail(id, step, error?.message ?? String(error), isTerminal(error))),
+      );
+    };
+    step.behind = previous?.mutation;
+    if (previous) (previous.next ??= []).push(call);
+    else queueMicrotask(call); // never inside the evaluation that fired it
   }
 
   private behindText(step: Step): string {
