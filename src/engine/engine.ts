@@ -62,11 +62,7 @@ interface Step {
   requeued?: {reason: string; until: number};
   /** The previous handler of the node, not yet returned when this step fired (its dispatch waits for it). */
   behind?: string;
-}
-
-/** A handler at work, and the calls of the node's next handlers waiting for it to return. */
-interface Handling {
-  mutation: string;
+  /** The calls of the node's next handlers, waiting for this one to return. */
   next?: (() => void)[];
 }
 
@@ -79,8 +75,8 @@ interface NodeRuntime {
   backoffTimer?: NodeJS.Timeout;
   held?: {reason: string; since: number};
   blocked?: string;
-  /** The node's last dispatched handler, until it returns. */
-  handling?: Handling;
+  /** The step whose handler was dispatched last, until that handler returns. */
+  handling?: Step;
 }
 
 export interface Why {
@@ -280,7 +276,8 @@ export class Engine {
     }
     // The module has not acted on a step the plan no longer wants: tell it to stop.
     if (rt.step) this.endStep(rt, `superseded: the plan now starts with ${plan.steps[0].id}`, this.untouched(rt.step.mutation, start));
-    rt.step = {nodeId: id, mutation: plan.steps[0], status: 'new', since: Date.now(), attempt: rt.failures + 1, requeues: 0};
+    rt.step = {nodeId: id, mutation: plan.steps[0], status: 'new', since: Date.now(), attempt: rt.failures + 1, timer: undefined, abort: undefined,
+      request: undefined, requeues: 0, requeued: undefined, behind: undefined, next: undefined};
     this.advance(rt.step, rt, view);
   }
 
@@ -360,42 +357,41 @@ export class Engine {
     step.request = request;
     if (m.timeoutMs > 0) step.timer = setTimeout(() => this.fail(id, step, `timed out after ${formatDuration(m.timeoutMs)}${this.behindText(step)}`), m.timeoutMs);
     this.mutationEvent(id, m, 'MUTATE', again ? `asked again after ${step.requeues} requeue(s)` : undefined);
-    this.handle(id, rt, step, request);
+    this.handle(rt, step);
   }
 
   /**
    * Runs the handler after the evaluation that fired it, and after the node's previous handler has
-   * returned (a superseded one was aborted already): handlers of one node never overlap. Callbacks
-   * rather than a promise chain: this is on the path of every mutation.
+   * returned (a superseded one was aborted already): handlers of one node never overlap. Plain callbacks
+   * and methods, no promise chain: this is on the path of every mutation.
    */
-  private handle(id: string, rt: NodeRuntime, step: Step, request: MutationRequest): void {
+  private handle(rt: NodeRuntime, step: Step): void {
     const previous = rt.handling;
-    const handling: Handling = {mutation: step.mutation.id};
-    rt.handling = handling;
-    const settle = () => {
-      if (rt.handling === handling) rt.handling = undefined;
-      for (const go of handling.next ?? []) go();
-    };
-    const finish = (answer: () => void) => {
-      try {
-        answer();
-      } catch (error) {
-        this.log(id, 'error', `handling ${step.mutation.id} failed: ${(error as Error)?.message ?? String(error)}`);
-      } finally {
-        settle();
-      }
-    };
-    const call = () => {
-      step.behind = undefined;
-      if (rt.step !== step || step.status !== 'running') return settle(); // over while it waited
-      this.options.dispatch(step.mutation.module, request).then(
-        (result) => finish(() => this.answered(id, step, result)),
-        (error: Error) => finish(() => this.fail(id, step, error?.message ?? String(error), isTerminal(error))),
-      );
-    };
-    step.behind = previous?.mutation;
-    if (previous) (previous.next ??= []).push(call);
-    else queueMicrotask(call); // never inside the evaluation that fired it
+    rt.handling = step;
+    step.behind = previous?.mutation.id;
+    if (previous) (previous.next ??= []).push(() => this.call(rt, step));
+    else queueMicrotask(() => this.call(rt, step)); // never inside the evaluation that fired it
+  }
+
+  private call(rt: NodeRuntime, step: Step): void {
+    step.behind = undefined;
+    if (rt.step !== step || step.status !== 'running') return this.returned(rt, step); // over while it waited
+    this.options.dispatch(step.mutation.module, step.request!).then(
+      (result) => this.returned(rt, step, () => this.answered(step.nodeId, step, result)),
+      (error: Error) => this.returned(rt, step, () => this.fail(step.nodeId, step, error?.message ?? String(error), isTerminal(error))),
+    );
+  }
+
+  /** The step's handler has returned: act on its answer, then let the node's next handler go. */
+  private returned(rt: NodeRuntime, step: Step, answer?: () => void): void {
+    try {
+      answer?.();
+    } catch (error) {
+      this.log(step.nodeId, 'error', `handling ${step.mutation.id} failed: ${(error as Error)?.message ?? String(error)}`);
+    } finally {
+      if (rt.handling === step) rt.handling = undefined;
+      for (const go of step.next ?? []) go();
+    }
   }
 
   private behindText(step: Step): string {
@@ -487,7 +483,7 @@ export class Engine {
 
   private runtime(id: string): NodeRuntime {
     let rt = this.runtimes.get(id);
-    if (!rt) this.runtimes.set(id, (rt = {plan: [], failures: 0}));
+    if (!rt) this.runtimes.set(id, (rt = {step: undefined, plan: [], failures: 0, handling: undefined}));
     return rt;
   }
 
