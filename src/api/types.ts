@@ -86,7 +86,7 @@ export interface DeleteResult {
 }
 
 /** A step's state: not yet fired, fired and running, or fired but waiting (module not running, no slot, or performed elsewhere). */
-export type StepStatus = 'pending' | 'new' | 'running' | 'waiting-module' | 'waiting-slot' | 'elsewhere';
+export type StepStatus = 'pending' | 'new' | 'running' | 'requeued' | 'waiting-module' | 'waiting-slot' | 'elsewhere';
 
 /** GET /nodes/:id/path: the node's active plan, first step first. */
 export interface PathResult {

@@ -1,12 +1,19 @@
 /**
  * Runs the plugins' modules in the daemon's process under supervision: a module that throws (or calls
  * ctx.fail) goes to service state ERROR and is restarted with backoff; it never takes the daemon down.
+ * Meanwhile its running steps fail with the reason and its next ones wait for it, saying why.
  * Service states are discovered on the daemon's own node (/services/<name>).
+ *
+ * A module's event listeners run after the change that made the event, never inside the engine's
+ * evaluation: a listener that throws or takes its time cannot stall or abort it.
  */
 import {mkdirSync} from 'node:fs';
 import {join} from 'node:path';
 import type {Logger as Pino} from 'pino';
 import type {Engine} from '../engine/engine.js';
+import {formatDuration} from '../model/duration.js';
+import type {LcEvent} from '../model/events.js';
+import type {HandlerResult} from '../model/handler-result.js';
 import type {JsonValue, ServiceState} from '../model/node.js';
 import type {Registry} from '../model/registry.js';
 import {ValidationError} from '../model/errors.js';
@@ -93,11 +100,11 @@ export class ModuleHost {
 
   isRunning = (name: string): boolean => this.modules.get(name)?.state === 'RUN';
 
-  dispatch = async (name: string, request: MutationRequest): Promise<void> => {
+  dispatch = async (name: string, request: MutationRequest): Promise<HandlerResult> => {
     const m = this.modules.get(name);
     if (!m || m.state !== 'RUN') throw new Error(`module ${name} is not running${m?.error ? ` (${m.error})` : ''}`);
     if (!m.onMutate) throw new Error(`module ${name} registered no mutation handler`);
-    await m.onMutate(request);
+    return await m.onMutate(request);
   };
 
   interrupt = (name: string, request: MutationRequest, reason: string): void => {
@@ -132,21 +139,21 @@ export class ModuleHost {
     abort.abort();
     m.error = error?.message ?? String(error);
     this.options.logger.error({module: m.spec.name, err: error}, `module ${m.spec.name} failed: ${m.error}`);
-    this.setState(m, 'ERROR');
     const base = this.options.backoff?.baseMs ?? 1000;
     const delay = Math.min(base * 2 ** m.restarts, this.options.backoff?.maxMs ?? 60_000);
     m.restarts++;
     m.restartTimer = setTimeout(() => void this.start(m), delay);
+    this.setState(m, 'ERROR', `${m.error}; restart ${m.restarts} in ${formatDuration(delay)}`);
   }
 
-  private setState(m: Supervised, state: ServiceState): void {
+  private setState(m: Supervised, state: ServiceState, trouble?: string): void {
     m.state = state;
     const {store, selfId} = this.options;
     if (store.get(selfId)) {
       const value = m.error && state === 'ERROR' ? {state, error: m.error} : {state};
       store.discover(selfId, `/services/${m.spec.name}`, value as JsonValue, 'daemon');
     }
-    this.engine?.moduleStateChanged(m.spec.name);
+    this.engine?.moduleStateChanged(m.spec.name, trouble);
   }
 
   private context(m: Supervised, abort: AbortController): ModuleContext {
@@ -168,11 +175,46 @@ export class ModuleHost {
       onInterrupt: (handler) => { m.onInterrupt.push(handler); },
       nodes: {get: (id) => store.get(id), byName: (n) => store.byName(n), list: () => store.list()},
       subscribe: (filter, listener) => {
-        const off = store.events.subscribe(filter, listener);
-        abort.signal.addEventListener('abort', off, {once: true});
-        return off;
+        const later = deferred(listener, (error) => log.error({err: error}, `an event listener of module ${name} failed: ${(error as Error)?.message ?? String(error)}`));
+        const off = store.events.subscribe(filter, later.push);
+        const stop = () => {
+          off();
+          later.stop();
+        };
+        abort.signal.addEventListener('abort', stop, {once: true});
+        return stop;
       },
       fail: (error) => this.crashed(m, abort, error),
     };
   }
+}
+
+/**
+ * A listener fed in a later turn of the event loop (setImmediate), in order: the engine's evaluation that
+ * emitted the events, and the dispatches it made, are over before the listener sees them.
+ */
+function deferred(listener: (event: LcEvent) => void, onError: (error: unknown) => void) {
+  let queue: LcEvent[] = [];
+  let active = true;
+  const flush = () => {
+    const batch = queue;
+    queue = [];
+    for (const event of batch) {
+      if (!active) return;
+      try {
+        listener(event);
+      } catch (error) {
+        onError(error);
+      }
+    }
+  };
+  return {
+    push: (event: LcEvent) => {
+      if (active && queue.push(event) === 1) setImmediate(flush);
+    },
+    stop: () => {
+      active = false;
+      queue = [];
+    },
+  };
 }

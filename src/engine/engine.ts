@@ -2,7 +2,12 @@
  * The mutation engine: for every node, one active step at a time, driven by a single serial queue of
  * dirty nodes (no locks, no re-entrancy). A node is re-evaluated whenever a value the planner reads
  * changes; evaluation forgets unknowable values, plans from dsc to cfg and fires (or keeps) the first step.
+ *
+ * It is the one reconcile loop: every wait is its own (a handler's requeue, the backoff after a failure,
+ * the restart of a crashed module), and the handlers of one node never overlap: a superseded handler is
+ * aborted, and the node's next step is dispatched only once the previous handler has returned.
  */
+import {isRequeue, isTerminal, type HandlerResult} from '../model/handler-result.js';
 import type {MutationRequest} from '../model/contract.js';
 import type {StateChangeEvent} from '../model/events.js';
 import type {JsonValue, Node, NodeView} from '../model/node.js';
@@ -26,8 +31,8 @@ export interface EngineOptions {
   store: Store;
   registry: Registry;
   selfId: string;
-  /** Deliver a MUTATE to the owning module; a rejection fails the step with its message. */
-  dispatch: (module: string, request: MutationRequest) => Promise<void>;
+  /** Deliver a MUTATE to the owning module; a rejection fails the step with its message, a requeue waits. */
+  dispatch: (module: string, request: MutationRequest) => Promise<HandlerResult>;
   interrupt: (module: string, request: MutationRequest, reason: string) => void;
   /** Whether a module is RUN (its mutations wait until it is). */
   moduleRunning: (module: string) => boolean;
@@ -39,7 +44,7 @@ export interface EngineOptions {
   frozen?: boolean;
 }
 
-type StepStatus = 'new' | 'running' | 'waiting-module' | 'waiting-slot' | 'elsewhere';
+type StepStatus = 'new' | 'running' | 'requeued' | 'waiting-module' | 'waiting-slot' | 'elsewhere';
 
 interface Step {
   nodeId: string;
@@ -47,10 +52,18 @@ interface Step {
   status: StepStatus;
   since: number;
   attempt: number;
+  /** The handler's timeout while it runs; the wait before asking again while requeued. */
   timer?: NodeJS.Timeout;
   /** Created when the step fires; aborted only when the step ends without completing. */
   abort?: AbortController;
   request?: MutationRequest;
+  /** How often the handler answered "not yet", and what it waits for. */
+  requeues: number;
+  requeued?: {reason: string; until: number};
+  /** The previous handler of the node, not yet returned when this step fired (its dispatch waits for it). */
+  behind?: string;
+  /** The calls of the node's next handlers, waiting for this one to return. */
+  next?: (() => void)[];
 }
 
 interface NodeRuntime {
@@ -62,6 +75,8 @@ interface NodeRuntime {
   backoffTimer?: NodeJS.Timeout;
   held?: {reason: string; since: number};
   blocked?: string;
+  /** The step whose handler was dispatched last, until that handler returns. */
+  handling?: Step;
 }
 
 export interface Why {
@@ -89,6 +104,8 @@ export class Engine {
   private readonly runtimes = new Map<string, NodeRuntime>();
   private readonly dirty = new Set<string>();
   private readonly relevant: Set<string>;
+  /** Why a module is not running (it crashed and is being restarted), for the steps that wait for it. */
+  private readonly moduleTrouble = new Map<string, string>();
   private scheduled = false;
   private evaluating?: string;
   private unsubscribe?: () => void;
@@ -166,9 +183,20 @@ export class Engine {
     this.markDirty(nodeId);
   }
 
-  /** A module's service state changed: steps waiting for it may go. */
-  moduleStateChanged(module: string): void {
-    for (const [id, rt] of this.runtimes) if (rt.step?.mutation.module === module && rt.step.status === 'waiting-module') this.markDirty(id);
+  /**
+   * A module's service state changed: steps waiting for it may go. `trouble` says why it stopped when it
+   * crashed: its running steps fail with that reason (their handlers went with it), and steps that wait
+   * for it show it.
+   */
+  moduleStateChanged(module: string, trouble?: string): void {
+    if (trouble) this.moduleTrouble.set(module, trouble);
+    else this.moduleTrouble.delete(module);
+    for (const [id, rt] of this.runtimes) {
+      const step = rt.step;
+      if (step?.mutation.module !== module) continue;
+      if (trouble && step.status === 'running') this.fail(id, step, `module ${module} failed: ${trouble}`);
+      else if (step.status === 'waiting-module') this.markDirty(id);
+    }
   }
 
   // ---- the serial queue ----
@@ -179,15 +207,14 @@ export class Engine {
       this.dropRuntime(e.nodeId, 'the node was deleted');
       return;
     }
-    if (e.op === 'UPDATE' && !this.relevant.has(e.url)) return;
-    if (e.view === 'cfg') {
-      const rt = this.runtimes.get(e.nodeId);
-      if (rt) { // new operator intent: a fresh start for a held or failing node
-        rt.failures = 0;
-        rt.held = undefined;
-        this.clearBackoff(rt);
-      }
+    const rt = e.view === 'cfg' ? this.runtimes.get(e.nodeId) : undefined;
+    if (rt && (rt.failures || rt.held || rt.backoffTimer)) { // new operator intent (any value): a fresh start
+      rt.failures = 0;
+      rt.held = undefined;
+      this.clearBackoff(rt);
+      this.markDirty(e.nodeId);
     }
+    if (e.op === 'UPDATE' && !this.relevant.has(e.url)) return;
     this.markDirty(e.nodeId);
   }
 
@@ -249,7 +276,8 @@ export class Engine {
     }
     // The module has not acted on a step the plan no longer wants: tell it to stop.
     if (rt.step) this.endStep(rt, `superseded: the plan now starts with ${plan.steps[0].id}`, this.untouched(rt.step.mutation, start));
-    rt.step = {nodeId: id, mutation: plan.steps[0], status: 'new', since: Date.now(), attempt: rt.failures + 1};
+    rt.step = {nodeId: id, mutation: plan.steps[0], status: 'new', since: Date.now(), attempt: rt.failures + 1, timer: undefined, abort: undefined,
+      request: undefined, requeues: 0, requeued: undefined, behind: undefined, next: undefined};
     this.advance(rt.step, rt, view);
   }
 
@@ -285,14 +313,14 @@ export class Engine {
   private advance(step: Step, rt: NodeRuntime, view: NodeView): void {
     const m = step.mutation;
     const id = step.nodeId;
-    if (step.status === 'running' || step.status === 'elsewhere') return;
+    if (step.status === 'running' || step.status === 'requeued' || step.status === 'elsewhere') return;
     if (!this.inContext(m, view.cfg)) {
       step.status = 'elsewhere'; // another daemon fires it; its discoveries move us on
       return;
     }
     if (!this.options.moduleRunning(m.module)) {
       if (step.status !== 'waiting-module') {
-        this.mutationEvent(id, m, 'WAIT', `waiting for module ${m.module} to run`);
+        this.mutationEvent(id, m, 'WAIT', `waiting for ${this.moduleWait(m.module)}`);
         this.options.needModule?.(m.module);
       }
       step.status = 'waiting-module';
@@ -307,10 +335,16 @@ export class Engine {
     this.fire(id, rt, step, view);
   }
 
+  /** Fires a step (or asks again a step that was requeued); its handler runs once the node's previous one has returned. */
   private fire(id: string, rt: NodeRuntime, step: Step, view: NodeView): void {
     const m = step.mutation;
+    const again = step.requeues > 0;
     step.status = 'running';
-    step.since = Date.now();
+    step.requeued = undefined;
+    if (!again) {
+      step.since = Date.now();
+      this.metrics.started(m.module);
+    }
     const store = this.store;
     // cfg objects are frozen by the store and replaced, never changed, so the request can share them;
     // dsc and the abort signal are made only if the module asks (most never do).
@@ -321,18 +355,70 @@ export class Engine {
       get signal() { return (step.abort ??= new AbortController()).signal; },
     };
     step.request = request;
-    if (m.timeoutMs > 0) step.timer = setTimeout(() => this.fail(id, step, `timed out after ${formatDuration(m.timeoutMs)}`), m.timeoutMs);
-    this.metrics.started(m.module);
-    this.mutationEvent(id, m, 'MUTATE');
-    queueMicrotask(() => {
-      if (rt.step !== step) return;
-      this.options.dispatch(m.module, request).catch((error: Error) => this.fail(id, step, error?.message ?? String(error)));
-    });
+    if (m.timeoutMs > 0) step.timer = setTimeout(() => this.fail(id, step, `timed out after ${formatDuration(m.timeoutMs)}${this.behindText(step)}`), m.timeoutMs);
+    this.mutationEvent(id, m, 'MUTATE', again ? `asked again after ${step.requeues} requeue(s)` : undefined);
+    this.handle(rt, step);
+  }
+
+  /**
+   * Runs the handler after the evaluation that fired it, and after the node's previous handler has
+   * returned (a superseded one was aborted already): handlers of one node never overlap. Plain callbacks
+   * and methods, no promise chain: this is on the path of every mutation.
+   */
+  private handle(rt: NodeRuntime, step: Step): void {
+    const previous = rt.handling;
+    rt.handling = step;
+    step.behind = previous?.mutation.id;
+    if (previous) (previous.next ??= []).push(() => this.call(rt, step));
+    else queueMicrotask(() => this.call(rt, step)); // never inside the evaluation that fired it
+  }
+
+  private call(rt: NodeRuntime, step: Step): void {
+    step.behind = undefined;
+    if (rt.step !== step || step.status !== 'running') return this.returned(rt, step); // over while it waited
+    this.options.dispatch(step.mutation.module, step.request!).then(
+      (result) => this.returned(rt, step, () => this.answered(step.nodeId, step, result)),
+      (error: Error) => this.returned(rt, step, () => this.fail(step.nodeId, step, error?.message ?? String(error), isTerminal(error))),
+    );
+  }
+
+  /** The step's handler has returned: act on its answer, then let the node's next handler go. */
+  private returned(rt: NodeRuntime, step: Step, answer?: () => void): void {
+    try {
+      answer?.();
+    } catch (error) {
+      this.log(step.nodeId, 'error', `handling ${step.mutation.id} failed: ${(error as Error)?.message ?? String(error)}`);
+    } finally {
+      if (rt.handling === step) rt.handling = undefined;
+      for (const go of step.next ?? []) go();
+    }
+  }
+
+  private behindText(step: Step): string {
+    return step.behind ? ` (still waiting for the previous handler, ${step.behind}, to return after its abort)` : '';
+  }
+
+  /** The handler returned: done (completion comes with the discoveries), or "not yet" (requeue). */
+  private answered(id: string, step: Step, result: HandlerResult): void {
+    if (!isRequeue(result) || this.runtimes.get(id)?.step !== step || step.status !== 'running') return;
+    const m = step.mutation;
+    const delay = result.afterMs ?? Math.min(this.retry.baseMs * 2 ** step.requeues, this.retry.maxMs);
+    clearTimeout(step.timer);
+    this.admission.release(m.module); // a step that waits holds no slot
+    step.status = 'requeued';
+    step.requeues++;
+    step.requeued = {reason: result.reason, until: Date.now() + delay};
+    this.mutationEvent(id, m, 'WAIT', `not yet: ${result.reason}; asking again in ${formatDuration(delay)}`);
+    step.timer = setTimeout(() => {
+      step.timer = undefined;
+      step.status = 'new';
+      this.markDirty(id);
+    }, delay);
   }
 
   private complete(id: string, rt: NodeRuntime): void {
     const step = rt.step!;
-    if (step.status === 'running') this.metrics.completed(step.mutation.module, Date.now() - step.since);
+    if (step.request) this.metrics.completed(step.mutation.module, Date.now() - step.since);
     this.mutationEvent(id, step.mutation, 'COMPLETE');
     this.releaseStep(rt, true);
     rt.failures = 0;
@@ -352,14 +438,17 @@ export class Engine {
   private releaseStep(rt: NodeRuntime, completed = false): void {
     const step = rt.step!;
     clearTimeout(step.timer);
-    if (!completed) step.abort?.abort();
+    if (!completed) (step.abort ??= new AbortController()).abort(); // a handler that reads its signal later sees it aborted
     if (step.status === 'running') this.admission.release(step.mutation.module);
     if (step.status === 'waiting-slot') this.admission.cancel(step.mutation.module, step.nodeId);
     rt.step = undefined;
   }
 
-  /** A step failed (timeout or handler error): discover failTo, interrupt the module, back off, re-plan. */
-  private fail(id: string, step: Step, reason: string): void {
+  /**
+   * A step failed (timeout, handler error, its module crashed): discover failTo, interrupt the module,
+   * back off and re-plan; a terminal failure (TerminalError) holds the node instead of retrying.
+   */
+  private fail(id: string, step: Step, reason: string, terminal = false): void {
     const rt = this.runtimes.get(id);
     if (!rt || rt.step !== step) return; // a late failure of a step already over
     const m = step.mutation;
@@ -370,9 +459,10 @@ export class Engine {
     rt.failures++;
     rt.lastFailure = {mutation: m.id, reason, time: Date.now()};
     this.store.record(id, {kind: 'failure', mutation: m.id, message: reason});
-    if (rt.failures > this.retry.max) {
-      rt.held = {reason: `gave up after ${rt.failures} failures in a row; last: ${m.id} ${reason}`, since: Date.now()};
-      this.log(id, 'error', `${rt.held.reason} (layercake node retry releases it)`);
+    if (terminal || rt.failures > this.retry.max) {
+      const why = terminal ? `${m.id} failed for good (not retried): ${reason}` : `gave up after ${rt.failures} failures in a row; last: ${m.id} ${reason}`;
+      rt.held = {reason: why, since: Date.now()};
+      this.log(id, 'error', `${why} (a cfg change or layercake node retry releases it)`);
     } else {
       const delay = Math.min(this.retry.baseMs * 2 ** (rt.failures - 1), this.retry.maxMs);
       rt.backoffUntil = Date.now() + delay;
@@ -393,7 +483,7 @@ export class Engine {
 
   private runtime(id: string): NodeRuntime {
     let rt = this.runtimes.get(id);
-    if (!rt) this.runtimes.set(id, (rt = {plan: [], failures: 0}));
+    if (!rt) this.runtimes.set(id, (rt = {step: undefined, plan: [], failures: 0, handling: undefined}));
     return rt;
   }
 
@@ -404,6 +494,11 @@ export class Engine {
     this.clearBackoff(rt);
     this.runtimes.delete(id);
     this.dirty.delete(id);
+  }
+
+  private moduleWait(module: string): string {
+    const trouble = this.moduleTrouble.get(module);
+    return `module ${module} to run${trouble ? ` (it failed: ${trouble})` : ''}`;
   }
 
   private mutationEvent(nodeId: string, m: RegisteredMutation, kind: 'MUTATE' | 'INTERRUPT' | 'COMPLETE' | 'WAIT', reason?: string): void {
@@ -445,7 +540,9 @@ export class Engine {
       .filter((d) => d.cfg !== d.zero && d.cfg !== d.dsc)
       .map(({url, cfg: c, dsc: d}) => ({url, cfg: c, dsc: d}));
     const step = rt?.step;
-    const waitingFor = step && {new: undefined, running: undefined, 'waiting-module': `module ${step.mutation.module} to run`, 'waiting-slot': `a ${step.mutation.module} slot`,
+    const waitingFor = step && {new: undefined, running: step.behind && `the previous handler, ${step.behind}, to return after its abort`,
+      requeued: step.requeued && `${step.requeued.reason} (asking ${step.mutation.id} again in ${formatDuration(Math.max(0, step.requeued.until - Date.now()))})`,
+      'waiting-module': this.moduleWait(step.mutation.module), 'waiting-slot': `a ${step.mutation.module} slot`,
       elsewhere: step.mutation.context === 'SELF' ? 'the node itself to perform it' : 'the node\'s parent to perform it'}[step.status];
     const converged = differences.length === 0 && !rt?.blocked;
     const summary = this.summary(cfg, rt, converged, differences.length, waitingFor);
@@ -467,7 +564,8 @@ export class Engine {
     if (rt?.step) {
       const s = rt.step;
       const running = `${s.mutation.id} (attempt ${s.attempt}, for ${formatDuration(Date.now() - s.since)}${s.mutation.timeoutMs ? ` of ${formatDuration(s.mutation.timeoutMs)}` : ''})`;
-      return s.status === 'running' ? `${name} is running ${running}` : `${name} is waiting for ${waitingFor} before ${s.mutation.id}`;
+      if (s.status === 'requeued') return `${name} is waiting: ${waitingFor}`;
+      return s.status === 'running' && !s.behind ? `${name} is running ${running}` : `${name} is waiting for ${waitingFor} before ${s.mutation.id}`;
     }
     return `${name} is about to be planned`;
   }

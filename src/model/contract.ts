@@ -4,6 +4,7 @@
  */
 import type {z} from 'zod';
 import type {EventFilter, LcEvent} from './events.js';
+import type {HandlerResult} from './handler-result.js';
 import type {JsonValue, Node, NodeView} from './node.js';
 
 /**
@@ -87,16 +88,22 @@ export interface MutationRequest {
   dsc: Node;
   /** 1 for the first try since the node last converged or its cfg changed. */
   attempt: number;
-  /** Aborted when the engine gives up on this request (timeout, interrupt, new plan, shutdown). */
+  /** Aborted when the engine gives up on this request (timeout, interrupt, new plan, shutdown), before the node's next step is dispatched. */
   signal: AbortSignal;
 }
 
 /**
  * What a module handler gets. Handlers must be idempotent: the same mutation may be requested twice.
- * A handler that throws (or rejects) fails the mutation at once with the error's message as the reason,
- * exactly as a timeout would: the failTo value is discovered and the engine re-plans.
+ * The engine runs one handler per node at a time: a superseded handler's `signal` aborts, and the node's
+ * next step is dispatched only once that handler has returned.
+ * - Resolving means the work is done; the step completes when dsc shows every `to`.
+ * - Resolving to `requeueAfter(T, reason)` or `requeue(reason)` means "not yet": the engine calls again
+ *   later (a handler never sleeps to retry: the engine owns every wait).
+ * - Throwing (or rejecting) fails the mutation at once with the error's message as the reason, exactly as
+ *   a timeout would: the failTo value is discovered, the engine backs off and re-plans (bounded retries).
+ * - Throwing a `TerminalError` fails it for good: failTo is discovered and the node is held, not retried.
  */
-export type MutationHandler = (request: MutationRequest) => void | Promise<void>;
+export type MutationHandler = (request: MutationRequest) => HandlerResult | Promise<HandlerResult>;
 export type InterruptHandler = (request: MutationRequest, reason: string) => void;
 
 export interface Logger {
@@ -131,6 +138,10 @@ export interface ModuleContext<C = unknown> {
   onMutate(handler: MutationHandler): void;
   onInterrupt(handler: InterruptHandler): void;
   readonly nodes: NodeQuery;
+  /**
+   * Events, delivered in order but never inside the engine's evaluation: after the change that made them,
+   * in a later turn of the event loop. A listener may discover at once; one that throws is logged.
+   */
   subscribe(filter: EventFilter, listener: (event: LcEvent) => void): () => void;
   /** The module is broken and must be restarted (for failures outside a handler, e.g. a server socket error). */
   fail(error: Error): void;

@@ -27,7 +27,7 @@ export interface MutationEvent extends Base {
   kind: 'MUTATE' | 'INTERRUPT' | 'COMPLETE' | 'WAIT';
   module: string;
   mutation: string;
-  /** For INTERRUPT: why (timeout, module error, superseded). For WAIT: what it waits for. */
+  /** For INTERRUPT: why (timeout, module error, superseded). For WAIT: what it waits for. For MUTATE: set when a requeued step is asked again. */
   reason?: string;
 }
 

@@ -10,4 +10,6 @@ export {PHYS_STATES, RUN_STATES, BUSY_STATES, SERVICE_STATES} from './node.js';
 export {parseDuration, formatDuration, durationSchema} from './duration.js';
 export {canonical, canonicalDigest} from './canonical.js';
 export {ipv4Schema, ipv4Address} from './ipv4.js';
+// What a mutation handler may answer besides done and failed (docs/plugin-authoring.md, "Handlers").
+export {requeue, requeueAfter, TerminalError, isRequeue, isTerminal} from './handler-result.js';
 export {ERRORS, errorSpec} from './errors.js';

@@ -12,4 +12,5 @@ export type {EventFilter, LcEvent, StateChangeEvent, MutationEvent, DiscoveryEve
 export type {Node, NodeView, JsonValue, JsonObject, PhysState, RunState, Busy, ServiceState} from '../model/node.js';
 export type {Ipv4} from '../model/ipv4.js';
 export type {ErrorCode, ErrorSpec} from '../model/errors.js';
+export type {Requeue, HandlerResult} from '../model/handler-result.js';
 export {busyOf, busyValues, describeBusy, type BusyInfo} from '../model/busy.js';

@@ -4,6 +4,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {Engine, type EngineOptions} from '../../src/engine/engine.js';
 import type {LcEvent, MutationEvent} from '../../src/model/events.js';
+import type {HandlerResult} from '../../src/model/handler-result.js';
 import {Registry} from '../../src/model/registry.js';
 import type {ModuleSpec, MutationRequest, MutationSpec} from '../../src/model/contract.js';
 import {Store} from '../../src/store/store.js';
@@ -53,7 +54,7 @@ export interface Harness {
   close(): void;
 }
 
-export function harness(modules: ModuleSpec[], opts: Partial<EngineOptions> & {handler?: (r: MutationRequest) => Promise<void> | void} = {}): Harness {
+export function harness(modules: ModuleSpec[], opts: Partial<EngineOptions> & {handler?: (r: MutationRequest) => HandlerResult | Promise<HandlerResult>} = {}): Harness {
   const dir = mkdtempSync(join(tmpdir(), 'lc-engine-'));
   const registry = registryOf(modules);
   const store = Store.open({dir, registry, defaultParentId: SELF});
@@ -67,7 +68,7 @@ export function harness(modules: ModuleSpec[], opts: Partial<EngineOptions> & {h
   });
   const engine = new Engine({
     store, registry, selfId: SELF,
-    dispatch: async (_module, request) => { requests.push(request); await opts.handler?.(request); },
+    dispatch: async (_module, request) => { requests.push(request); return await opts.handler?.(request); },
     interrupt: (_module, request, reason) => { interrupts.push({request, reason}); },
     moduleRunning: () => true,
     retry: {max: 5, baseMs: 10, maxMs: 50},

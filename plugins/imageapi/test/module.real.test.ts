@@ -1,6 +1,6 @@
 /**
  * The imageset module driving the REAL ImageAPI service (root): squashfs images of busybox on loop
- * devices under tmpfs overlays, for the daemon's own node (SELF context) on the fake context's engine.
+ * devices under tmpfs overlays, for the daemon's own node (SELF context) on the real engine of an in-process daemon.
  * Roll A → B without reboot, death → ERROR → retry → ACTIVE, an always-dying image → FATAL with the
  * reason, the service restarted in the middle; nothing left mounted or attached after each test.
  */
@@ -51,10 +51,10 @@ test('converge, roll A → B without reboot, survive a killed init and a service
   await mod.waitState('ACTIVE');
   const a = await waitFor('A running', () => markerIn(svc, 'web1'));
   assert.is(a.marker, 'A 1 web1', 'the init is PID 1 of its namespace, with its own host name');
-  assert.equal(mod.engine.fired(), ['UKtoIDLE', 'IDLEtoACTIVE']);
+  assert.equal(mod.fired(), ['UKtoIDLE', 'IDLEtoACTIVE']);
 
   // Roll: point the image at B. The old container is stopped and deleted, its image detached; B runs.
-  mod.engine.setCfg(mod.nodeId, '/extensions/imageset/images/web1/source/path', imageB);
+  mod.setCfg('/extensions/imageset/images/web1/source/path', imageB);
   await mod.waitImage('web1', (i) => i.state === 'ACTIVE' && i.source.path === imageB, 'rolled to B');
   await mod.waitState('ACTIVE');
   const b = await waitFor('B running', () => markerIn(svc, 'web1'));
@@ -63,7 +63,7 @@ test('converge, roll A → B without reboot, survive a killed init and a service
   assert.not.ok(alive(a.container.init_pid!), 'the old init is gone');
   assert.equal(loopDevicesUnder(imageA), [], 'image A is detached');
   assert.is((await svc.client.listContainers()).length, 1);
-  assert.ok(mod.engine.fired().includes('UPDATEtoACTIVE'));
+  assert.ok(mod.fired().includes('UPDATEtoACTIVE'));
 
   // Kill the container's init: ERROR (DIED) → ERRORtoACTIVE after the backoff → ACTIVE.
   process.kill(b.container.init_pid!, 'SIGKILL');
@@ -73,7 +73,7 @@ test('converge, roll A → B without reboot, survive a killed init and a service
   const revived = await waitFor('B running again', () => markerIn(svc, 'web1'));
   assert.is(revived.marker, 'B 1 web1');
   assert.is(mod.images().web1.retries, 1);
-  assert.ok(mod.engine.fired().includes('ERRORtoACTIVE'));
+  assert.ok(mod.fired().includes('ERRORtoACTIVE'));
 
   // The service restarts in the middle: it finds the container; the module carries on (and still sees deaths).
   await svc.restart();
@@ -81,7 +81,7 @@ test('converge, roll A → B without reboot, survive a killed init and a service
   assert.is(found.id, revived.container.id);
   assert.is(found.init_pid, revived.container.init_pid);
   assert.is(found.state, 'running');
-  mod.engine.setCfg(mod.nodeId, '/extensions/imageset/images/web1/source/path', imageA);
+  mod.setCfg('/extensions/imageset/images/web1/source/path', imageA);
   await mod.waitImage('web1', (i) => i.state === 'ACTIVE' && i.source.path === imageA, 'rolled back to A after the restart');
   const back = await waitFor('A running', () => markerIn(svc, 'web1'));
   assert.is(back.marker, 'A 1 web1');
@@ -94,7 +94,8 @@ test('an image whose init always dies ends FATAL with the reason; the other imag
   const bad = mod.images().bad;
   assert.is(bad.state, 'FATAL');
   assert.match(bad.lastError, /^MAX_ATTEMPTS: image bad gave up after 3 attempts \(maxRetries 2\); last error: (DIED|INIT_FAIL): the init exited with status 7/);
-  assert.match(mod.engine.why.get(mod.nodeId)!, /ERRORtoACTIVE: image bad gave up after 3 attempts/);
+  assert.match(mod.why().lastFailure!.reason, /^image bad gave up after 3 attempts/);
+  assert.match(mod.why().held!.reason, /^imageset\/ERRORtoACTIVE failed for good/);
   assert.is(mod.images().good.state, 'ACTIVE');
   const good = await waitFor('good running', () => markerIn(svc, 'good'));
   assert.is(good.marker, 'A 1 good');

@@ -59,7 +59,7 @@ export const nodeOutput = z.looseObject({
 });
 const change = z.object({id: z.string(), nodename: z.string(), url: z.string(), previous: json.optional(), value: json.optional()});
 const applyResult = z.object({dryRun: z.boolean(), created: z.array(nodeOutput), updated: z.array(nodeOutput), unchanged: z.array(nodeOutput), deleted: z.array(nodeOutput), changes: z.array(change)});
-const stepStatus = z.enum(['pending', 'new', 'running', 'waiting-module', 'waiting-slot', 'elsewhere']);
+const stepStatus = z.enum(['pending', 'new', 'running', 'requeued', 'waiting-module', 'waiting-slot', 'elsewhere']);
 const why = z.looseObject({nodeId: z.string(), nodename: z.string(), converged: z.boolean(), summary: z.string(), differences: z.array(z.looseObject({url: z.string()})), plan: z.array(z.string()), frozen: z.boolean()});
 const graph = z.object({
   nodes: z.array(z.object({id: z.string(), label: z.string(), spec: z.record(z.string(), json)})),

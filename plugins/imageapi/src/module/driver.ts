@@ -3,15 +3,15 @@
  * and acts on the engine's mutations (activate, deactivate, retry) and on what it sees happen (a
  * container that dies, a cfg change that needs a roll).
  *
- * Unlike the original's callbacks on polled container states, every action here is a plain sequence of
- * API calls made by the mutation handler itself (stop + delete the old container, create the new one),
- * and the result is discovered when the sequence ends. A watch on the service (long poll) notices deaths
- * at once; retries back off without blocking anything else.
+ * Plain handlers and discoveries, with no loop of their own: the engine runs one handler per node at a
+ * time and owns every wait. A handler is a plain sequence of API calls (stop + delete the old container,
+ * create the new one) whose result is discovered when it ends; "not yet" (the service is not up, a
+ * retry's backoff has not passed) is a requeue, and giving up is a TerminalError. Between handlers, a
+ * watch on the service (long poll) discovers deaths at once, and the cfg events discover rolls (UPDATE).
  */
-import {canonical, type JsonValue, type ModuleContext, type MutationRequest} from '@layercake/sdk';
+import {canonical, requeue, requeueAfter, TerminalError, type HandlerResult, type JsonValue, type ModuleContext, type MutationRequest} from '@layercake/sdk';
 import type {ApiContainer} from '../api/models.js';
 import {ImageApiClient, ImageApiError} from '../client.js';
-import {Mutex} from 'async-mutex';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {IMAGESET_STATES, image as imageSchema, type Image, type ImageSetState, type ImageSpec} from './extension.js';
 import {ANNOTATION_IMAGE, ANNOTATION_SPEC, containerDigest, containerRequest, specDigest, specOf} from './spec.js';
@@ -43,6 +43,8 @@ interface Track {
   since: string;
   /** When its container was last seen to start (for resetting retries once it has run long enough). */
   runningSince?: number;
+  /** When it last failed (its next retry is due `backoff · 2^retries` later). */
+  failedAt?: number;
   /** Whether its cfg still lists it. */
   inCfg: boolean;
 }
@@ -50,16 +52,15 @@ interface Track {
 const rank = (s: ImageSetState) => IMAGESET_STATES.indexOf(s);
 const ours = (c: ApiContainer) => c.annotations?.[ANNOTATION_IMAGE] !== undefined;
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+const unreachable = (e: unknown) => e instanceof ImageApiError && e.status === 0;
 
 export class NodeImageSet {
   private readonly client: ImageApiClient;
   private readonly tracks = new Map<string, Track>();
-  private readonly lock = new Mutex();
-  private busy = 0;
-  private dirty = false;
   private published = '';
-  private cfgCheckQueued = false;
   private watching = false;
+  /** The mutation at work (the engine runs one at a time per node): the watch does not judge meanwhile. */
+  private working?: string;
 
   constructor(private readonly ctx: ModuleContext<ImagesetConfig>, readonly nodeId: string) {
     this.client = new ImageApiClient({url: ctx.config.url, base: ctx.config.apiBase, timeoutMs: ctx.config.requestTimeout});
@@ -98,6 +99,7 @@ export class NodeImageSet {
 
   private setImage(t: Track, state: ImageSetState, lastError?: string): void {
     if (t.state !== state) t.since = new Date().toISOString();
+    if (state === 'ERROR') t.failedAt = Date.now();
     t.state = state;
     if (lastError !== undefined) t.lastError = lastError;
   }
@@ -140,34 +142,38 @@ export class NodeImageSet {
     this.discover(STATE_URL, state);
   }
 
-  // ---- mutation handlers (one at a time per node) ----
+  // ---- mutation handlers (the engine runs one at a time per node) ----
 
-  handle(req: MutationRequest): Promise<void> {
-    this.busy++;
-    return this.lock.runExclusive(async () => {
-      try {
-        req.signal.throwIfAborted();
-        switch (req.mutation) {
-          case 'UKtoIDLE': return await this.discoverSet(req);
-          case 'IDLEtoACTIVE':
-          case 'UPDATEtoACTIVE': return await this.activateOrThrow(req);
-          case 'ERRORtoACTIVE': return await this.retry(req);
-          case 'ACTIVEtoIDLE':
-          case 'UPDATEtoIDLE':
-          case 'ERRORtoIDLE': return await this.deactivate(req);
-          case 'SYNCtoINIT': return this.discover('/runState', 'INIT');
-          default: throw new Error(`imageset has no mutation ${req.mutation}`);
-        }
-      } finally {
-        this.busy--;
-        if (this.dirty && this.busy === 0) this.queueCfgCheck();
+  async handle(req: MutationRequest): Promise<HandlerResult> {
+    this.working = req.mutation;
+    try {
+      req.signal.throwIfAborted();
+      switch (req.mutation) {
+        case 'UKtoIDLE': return await this.discoverSet(req);
+        case 'IDLEtoACTIVE':
+        case 'UPDATEtoACTIVE': return await this.activateOrThrow(req);
+        case 'ERRORtoACTIVE': return await this.retry(req);
+        case 'ACTIVEtoIDLE':
+        case 'UPDATEtoIDLE':
+        case 'ERRORtoIDLE': return await this.deactivate(req);
+        case 'SYNCtoINIT': return this.discover('/runState', 'INIT');
+        default: throw new Error(`imageset has no mutation ${req.mutation}`);
       }
-    });
+    } finally {
+      this.working = undefined;
+      this.checkCfg(); // the cfg may have changed while it worked: what changed is rolled next (UPDATE)
+    }
   }
 
   /** UKtoIDLE: learn what runs (containers of ours that match their cfg are kept), then IDLE. */
-  private async discoverSet(req: MutationRequest): Promise<void> {
-    const containers = await this.untilReachable(() => this.client.listContainers({}, req.signal), req.signal);
+  private async discoverSet(req: MutationRequest): Promise<HandlerResult> {
+    let containers: ApiContainer[];
+    try {
+      containers = await this.client.listContainers({}, req.signal);
+    } catch (error) {
+      if (req.signal.aborted || !unreachable(error)) throw error;
+      return requeue(`the ImageAPI service at ${this.ctx.config.url} does not answer yet (${errorText(error)})`); // it may start after the daemon
+    }
     const cfg = this.cfgImages();
     this.tracks.clear();
     for (const [name, spec] of cfg) {
@@ -206,65 +212,76 @@ export class NodeImageSet {
     this.discoverState('ACTIVE');
   }
 
-  /** ERROR→ACTIVE: count an attempt on each failed image, give up past maxRetries, else back off and try again. */
-  private async retry(req: MutationRequest): Promise<void> {
-    const {maxRetries, backoff} = this.ctx.config;
-    for (;;) {
-      const failed = [...this.tracks.entries()].filter(([, t]) => t.state === 'ERROR');
-      for (const [, t] of failed) t.retries++;
-      const worst = failed.reduce((n, [, t]) => Math.max(n, t.retries), 1);
-      const over = failed.filter(([, t]) => t.retries > maxRetries);
-      if (over.length) {
-        const reasons = over.map(([name, t]) => {
-          const reason = `image ${name} gave up after ${t.retries} attempts (maxRetries ${maxRetries}); last error: ${t.lastError || 'unknown'}`;
-          this.setImage(t, 'FATAL', `MAX_ATTEMPTS: ${reason}`);
-          return reason;
-        });
-        this.publish();
-        throw new Error(reasons.join('; '));
-      }
-      this.publish();
-      const delay = backoff * 2 ** (worst - 1);
-      this.ctx.log.info(`imageset: retrying ${failed.map(([n, t]) => `${n} (attempt ${t.retries})`).join(', ') || 'the set'} in ${delay} ms`);
-      await sleep(delay, undefined, {signal: req.signal});
-      const failures = await this.activate(req.signal);
-      if (failures.length === 0) {
-        this.discoverState('ACTIVE');
-        return;
-      }
+  /**
+   * ERROR→ACTIVE: once the failed images' backoff has passed (`backoff · 2^(retries so far)` since they
+   * last failed; until then "not yet", which the engine waits out), count a retry on each and activate. Past
+   * maxRetries an image is FATAL and the step fails for good, with the reason.
+   */
+  private async retry(req: MutationRequest): Promise<HandlerResult> {
+    const later = this.retryLater();
+    if (later) return later;
+    const failed = this.failed();
+    for (const [, t] of failed) t.retries++;
+    this.publish();
+    this.ctx.log.info(`imageset: retrying ${failed.map(([n, t]) => `${n} (attempt ${t.retries})`).join(', ') || 'the set'}`);
+    const failures = await this.activate(req.signal);
+    if (failures.length === 0) {
+      this.discoverState('ACTIVE');
+      return;
     }
+    return this.retryLater() ?? requeue(failures.join('; ')); // (a zero backoff: the engine's own)
+  }
+
+  private failed(): [string, Track][] {
+    return [...this.tracks.entries()].filter(([, t]) => t.state === 'ERROR');
+  }
+
+  /** Gives up (TerminalError) on images out of attempts; else "not yet" until the latest failed image is due. */
+  private retryLater(): HandlerResult {
+    const {maxRetries, backoff} = this.ctx.config;
+    const failed = this.failed();
+    const over = failed.filter(([, t]) => t.retries >= maxRetries);
+    if (over.length) {
+      const reasons = over.map(([name, t]) => {
+        t.retries++;
+        const reason = `image ${name} gave up after ${t.retries} attempts (maxRetries ${maxRetries}); last error: ${t.lastError || 'unknown'}`;
+        this.setImage(t, 'FATAL', `MAX_ATTEMPTS: ${reason}`);
+        return reason;
+      });
+      this.publish();
+      throw new TerminalError(reasons.join('; '));
+    }
+    const due = Math.max(0, ...failed.map(([, t]) => (t.failedAt ?? 0) + backoff * 2 ** t.retries));
+    if (due <= Date.now()) return undefined;
+    const names = failed.map(([n, t]) => `${n} (retry ${t.retries + 1} of ${maxRetries}; ${t.lastError})`).join(', ');
+    return requeueAfter(due - Date.now(), `retrying ${names} after the backoff`);
   }
 
   /** Brings every image to its cfg; returns the failures (the images are left in ERROR). */
   private async activate(signal: AbortSignal): Promise<string[]> {
-    let failures: string[] = [];
-    for (let round = 0; round < 5; round++) {
-      this.dirty = false;
-      const containers = await this.client.listContainers({}, signal).catch((e) => {
-        throw new Error(`SERVER_FAIL: ${errorText(e)}`);
-      });
-      const cfg = this.cfgImages();
-      // Images no longer configured: their containers go.
-      for (const c of containers.filter(ours)) {
-        const name = c.annotations[ANNOTATION_IMAGE];
-        if (!cfg.has(name)) await this.client.deleteContainer({id: c.id, force: true}, signal);
-      }
-      for (const name of this.tracks.keys()) if (!cfg.has(name)) this.tracks.delete(name);
-      failures = [];
-      for (const [name, spec] of cfg) {
-        signal.throwIfAborted();
-        if (spec instanceof Error) {
-          this.setImage(this.track(name, placeholderSpec()), 'ERROR', spec.message);
-          failures.push(`image ${name}: ${spec.message}`);
-          continue;
-        }
-        const problem = await this.applyImage(name, spec, containers, signal);
-        if (problem) failures.push(`image ${name}: ${problem}`);
-      }
-      this.publish();
-      if (!this.dirty) break; // the cfg changed meanwhile: go round again
+    const containers = await this.client.listContainers({}, signal).catch((e) => {
+      throw new Error(`SERVER_FAIL: ${errorText(e)}`);
+    });
+    const cfg = this.cfgImages();
+    // Images no longer configured: their containers go.
+    for (const c of containers.filter(ours)) {
+      const name = c.annotations[ANNOTATION_IMAGE];
+      if (!cfg.has(name)) await this.client.deleteContainer({id: c.id, force: true}, signal);
     }
-    return failures;
+    for (const name of this.tracks.keys()) if (!cfg.has(name)) this.tracks.delete(name);
+    const failures: string[] = [];
+    for (const [name, spec] of cfg) {
+      signal.throwIfAborted();
+      if (spec instanceof Error) {
+        this.setImage(this.track(name, placeholderSpec()), 'ERROR', spec.message);
+        failures.push(`image ${name}: ${spec.message}`);
+        continue;
+      }
+      const problem = await this.applyImage(name, spec, containers, signal);
+      if (problem) failures.push(`image ${name}: ${problem}`);
+    }
+    this.publish();
+    return failures; // a cfg change made meanwhile is rolled next (checkCfg after the handler)
   }
 
   /** One image to its cfg: keep a matching running container, else replace it (stop + delete, create). */
@@ -327,41 +344,11 @@ export class NodeImageSet {
     for (const c of containers) await this.client.deleteContainer({id: c.id, force: true}, signal);
   }
 
-  /** Retries a call while the service is unreachable (it may start after the daemon), until aborted. */
-  private async untilReachable<T>(call: () => Promise<T>, signal: AbortSignal): Promise<T> {
-    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
-      try {
-        return await call();
-      } catch (error) {
-        if (signal.aborted || !(error instanceof ImageApiError && error.status === 0)) throw error;
-        await sleep(delay, undefined, {signal});
-      }
-    }
-  }
-
   // ---- what happens between mutations ----
 
-  /** A cfg change of the images: the changed ones need a roll (UPDATE), which the engine then plans. */
+  /** A cfg change of the images (an event, delivered after the change): the changed ones need a roll (UPDATE), which the engine then plans. */
   cfgChanged(): void {
-    if (this.busy > 0) {
-      this.dirty = true; // the handler at work goes round again
-      return;
-    }
-    this.queueCfgCheck();
-  }
-
-  private queueCfgCheck(): void {
-    if (this.cfgCheckQueued) return;
-    this.cfgCheckQueued = true;
-    setImmediate(() => {
-      this.cfgCheckQueued = false;
-      if (this.busy > 0) {
-        this.dirty = true;
-        return;
-      }
-      this.dirty = false;
-      this.checkCfg();
-    });
+    if (!this.working) this.checkCfg(); // else the handler at work checks when it ends
   }
 
   private checkCfg(): void {
@@ -415,9 +402,9 @@ export class NodeImageSet {
 
   /** Compares what runs with what should; only judges between mutations. */
   async refresh(signal?: AbortSignal): Promise<void> {
-    if (this.busy > 0 || this.tracks.size === 0) return;
+    if (this.working || this.tracks.size === 0) return;
     const containers = await this.client.listContainers({}, signal);
-    if (this.busy > 0) return; // a handler started meanwhile: it knows better
+    if (this.working) return; // a handler started meanwhile: it knows better
     const state = this.dscState();
     const now = Date.now();
     for (const [name, t] of this.tracks) {
