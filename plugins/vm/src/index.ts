@@ -7,3 +7,4 @@ export {startVmLab, LAB_SUBNET, VM_ARCH, type VmLab, type VmLabOptions} from './
 export {cleanConsole, lastLine, readFrom} from './console.js';
 export {runVmDemo, DEMO_INDEX, type VmDemoOptions, type VmDemoResult} from './demo.js';
 export {layer0BootRoot, VM_BOOT_ROOT} from './layer0.js';
+export {stageDemoImage, DEMO_COMMAND, DEMO_INIT, type DemoImageOptions} from './demo-image.js';

@@ -16,7 +16,8 @@ import {hasCommand} from './requirements.js';
 import {bridgedNetwork, type BridgedNetwork} from './netns.js';
 import {newCredentials, Vm, type BmcCredentials} from './vm.js';
 
-export const LAB_SUBNET = {address: '10.213.0.1', prefix: 24, firstNode: 11} as const;
+/** The lab's network: the head on .1, the nodes from .11, the host's end of the host link (if any) on .254. */
+export const LAB_SUBNET = {address: '10.213.0.1', prefix: 24, firstNode: 11, host: '10.213.0.254'} as const;
 /** The architecture directory of the boot root the VMs boot from (`<bootRoot>/amd64/vmlinuz` ...). */
 export const VM_ARCH = 'amd64';
 
@@ -37,6 +38,13 @@ export interface VmLabOptions {
   socket?: string;
   /** Power state the nodes are applied with: 'POWER_ON' boots them at once (default), 'POWER_OFF' waits for a power on. */
   physState?: 'POWER_ON' | 'POWER_OFF';
+  /**
+   * A link from the host into the lab's network (the host gets LAB_SUBNET.host on it): the host reaches
+   * the nodes' addresses, e.g. `layercake exec` into their Layer1's sshd. One lab at a time can have it.
+   */
+  hostLink?: boolean;
+  /** The image set the nodes are applied with while powered on (default: none, IDLE). */
+  imageset?: Record<string, unknown>;
 }
 
 export interface VmLab {
@@ -170,7 +178,7 @@ export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
     rmSync(dir, {recursive: true, force: true});
   };
   try {
-    network = bridgedNetwork(name, {address: LAB_SUBNET.address, prefix: LAB_SUBNET.prefix, taps: options.vms});
+    network = bridgedNetwork(name, {address: LAB_SUBNET.address, prefix: LAB_SUBNET.prefix, taps: options.vms, hostAddress: options.hostLink ? LAB_SUBNET.host : undefined});
     const bootRoot = labBootRoot(dir, options.bootRoot);
     radvd = startRadvd({dir, network});
     const socket = options.socket ?? join(dir, 'api.sock');
@@ -198,10 +206,10 @@ export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
         ipmi: {host: '127.0.0.1', port: vm.spec.bmcPort, username: credentials.username, password: credentials.password},
         ipv4: {iface: 'eth0', mac: vm.spec.mac, ip: `10.213.0.${LAB_SUBNET.firstNode + k}`, prefix: LAB_SUBNET.prefix},
         pxe: {method: 'ipxe'},
-        // No Layer1 images yet, but an image set the agent brings to IDLE: powering a SYNC node off goes through
+        // Without images, an image set the agent brings to IDLE: powering a SYNC node off goes through
         // imageset SYNCtoINIT, which needs the node's image set known (with none asked for it stays UNKNOWN and
         // the power-off waits for ever on imageset/UKtoIDLE, a step only the node's agent can take).
-        imageset: {state: off ? 'UNKNOWN' : 'IDLE'},
+        imageset: off ? {state: 'UNKNOWN'} : options.imageset ?? {state: 'IDLE'},
       },
     }));
     return {
