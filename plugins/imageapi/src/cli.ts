@@ -1,6 +1,6 @@
 /** What the image commands show: per node and image, what is configured and what runs. */
 import type {Node, NodeView} from '@layercake/sdk';
-import {image as imageSchema, type Image} from './module/extension.js';
+import {CATALOGUE_REF, image as imageSchema, type Image} from './module/extension.js';
 import {specDigest, specOf} from './module/spec.js';
 
 export interface ImageRow {
@@ -35,6 +35,7 @@ export function describeSource(img: Partial<Image> | undefined): string {
     case 'nfs': return `nfs ${s.host}:${s.path}`;
     case 'rbd': return `rbd ${s.pool}/${s.image}${s.snapshot ? `@${s.snapshot}` : ''}`;
     case 'iscsi': return `iscsi ${s.target} lun ${s.lun ?? 0}`;
+    case 'http': return `http ${s.ref ?? s.url} (${s.sha256?.slice(0, 12)})`;
     default: return `${s.kind} ${s.path}`;
   }
 }
@@ -67,7 +68,7 @@ export function imageRows(view: NodeView): ImageRow[] {
  * `NAME=SPEC` of `image roll`: SPEC is a path (the image file, or for an existing image its new path),
  * or a JSON object merged into the image's cfg.
  */
-export function parseImageAssignment(text: string): {name: string; patch: Record<string, unknown>} {
+export function parseImageAssignment(text: string): {name: string; patch: Record<string, unknown>; ref?: string} {
   const eq = text.indexOf('=');
   if (eq <= 0) throw new Error(`--image ${text}: expected NAME=SPEC (SPEC: an image path, or a JSON object)`);
   const name = text.slice(0, eq);
@@ -83,7 +84,8 @@ export function parseImageAssignment(text: string): {name: string; patch: Record
     if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new Error(`--image ${name}: the spec must be a JSON object`);
     return {name, patch: patch as Record<string, unknown>};
   }
-  if (!spec.startsWith('/')) throw new Error(`--image ${name}: "${spec}" is neither an absolute path nor a JSON object`);
+  if (CATALOGUE_REF.test(spec)) return {name, patch: {}, ref: spec};
+  if (!spec.startsWith('/')) throw new Error(`--image ${name}: "${spec}" is neither an absolute path, a catalogue NAME:VERSION nor a JSON object`);
   return {name, patch: {source: {path: spec}}};
 }
 

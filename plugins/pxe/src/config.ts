@@ -71,6 +71,8 @@ export const pxeConfigSchema = z.object({
   http: z.object({
     enabled: z.boolean().default(true),
     port: port.default(8069),
+    /** The Layer1 image catalogue served at /images/<sha256>.squashfs to the nodes ('' = `<stateDir>/images`). */
+    imagesDir: z.string().default(''),
   }).prefault({}),
   /** Boot file handed out per boot method and client architecture. */
   bootFiles: z.object({

@@ -61,6 +61,7 @@ export async function runPxe(ctx: ModuleContext<PxeConfig>): Promise<PxeServers>
     stateDir: ctx.stateDir,
     log,
     fallbackServerIp: ownIp(ctx),
+    isNode: (ip) => ctx.nodes.list().some((v) => (v.cfg.extensions.ipv4 as {ip?: unknown} | undefined)?.ip === ip),
     onLease: (node, lease) => {
       log.info({node: node.nodename, mac: lease.mac, ip: lease.ip, event: lease.event, bootfile: lease.bootfile, client: lease.client}, `DHCP ${lease.event}`);
       try { ctx.discover(node.id, PXE_LEASE, lease); } catch (e) { log.debug({err: (e as Error).message}, 'lease not recorded in the node'); }

@@ -27,6 +27,8 @@ export interface PxeServersOptions {
   onLease?(node: BootNode, lease: Lease): void;
   onBooted?(node: BootNode): void;
   onTransfer?(event: TransferEvent): void;
+  /** Whether an address is one of this parent's nodes (they may fetch catalogue images; booting nodes always may). */
+  isNode?(ip: string): boolean;
 }
 
 /** Resolves the address nodes reach us at, or throws a clear error. */
@@ -39,6 +41,11 @@ export function serverAddress(config: PxeConfig, fallback?: string): string {
   }
   if (fallback) return fallback;
   throw new Error('pxe: no server address: set modules.pxe.serverIp or modules.pxe.interface (or give this daemon an ipv4 extension)');
+}
+
+/** Where the Layer1 image catalogue is (the `image build` command writes it, the HTTP server serves it). */
+export function imagesDir(config: PxeConfig, stateDir: string): string {
+  return resolve(config.http.imagesDir || join(stateDir, 'images'));
 }
 
 export function tftpRoot(config: PxeConfig, stateDir: string): string {
@@ -107,6 +114,7 @@ export class PxeServers {
           port: c.http.port, bindAddress: c.bindAddress, log, cache: this.cache,
           lookup: (ip) => this.registry.byIp(ip),
           resolve: (node, name) => this.resolve(node, name),
+          images: {dir: imagesDir(c, this.opts.stateDir), allowed: (ip) => !!this.registry.byIp(ip) || !!this.opts.isNode?.(ip)},
         });
         await this.http.start();
         this.info.httpPort = this.http.address.port; // the configured port, or the one picked for port 0

@@ -21,13 +21,14 @@
 import {spawn} from 'node:child_process';
 import {lookup} from 'node:dns/promises';
 import {createSocket} from 'node:dgram';
-import {closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs';
+import {closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs';
 import {isIP} from 'node:net';
 import {join, posix} from 'node:path';
 import {badRequest, failed, notAvailable} from '../api/errors.js';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {run, ToolError, which} from './exec.js';
-import {exitOf, type DriverStatus, type IscsiSpec, type NfsSpec, type Platform, type RbdSpec, type StartSpec, type Started} from './platform.js';
+import {fetchImage, type FetchOptions} from './fetch.js';
+import {exitOf, type DriverStatus, type HttpSpec, type IscsiSpec, type NfsSpec, type Platform, type RbdSpec, type StartSpec, type Started} from './platform.js';
 import {children, mountPoints, startTime} from './procfs.js';
 
 /**
@@ -96,6 +97,9 @@ export class LinuxPlatform implements Platform {
   private devTemplate = '';
   private tools: Record<string, string | undefined> = {};
 
+  /** `fetch`: how http images are fetched (tests inject the node's free RAM). */
+  constructor(private readonly fetchOptions: FetchOptions = {}) {}
+
   async init(dirs: {mounts: string; run: string}): Promise<void> {
     if (process.getuid?.() !== 0) throw new Error('the ImageAPI service must run as root (or with --simulate)');
     for (const tool of ['losetup', 'mount', 'umount', 'unshare', 'chroot', 'cp', 'sh', 'rbd', 'iscsiadm', 'mount.nfs']) this.tools[tool] = which(tool);
@@ -113,6 +117,8 @@ export class LinuxPlatform implements Platform {
 
   async shutdown(): Promise<void> {
     if (this.mountsDir && this.isMounted(this.mountsDir)) await this.umount(this.mountsDir);
+    const images = join(this.runDir, 'images');
+    if (this.runDir && this.isMounted(images) && readdirSync(images).length === 0) await this.umount(images); // no http image left in use
   }
 
   private async makeDevTemplate(): Promise<void> {
@@ -131,6 +137,7 @@ export class LinuxPlatform implements Platform {
     const kernelNfs = has('nfs') || has('nfs4') || existsSync(`/lib/modules/${release()}/kernel/fs/nfs`);
     return {
       loopback: {available: !!this.tools.losetup},
+      http: {available: !!this.tools.losetup},
       local: {available: true},
       rbd: this.tools.rbd ? {available: true} : {available: false, reason: 'rbd is not available on this node (the rbd tool of ceph-common was not found)'},
       iscsi: this.tools.iscsiadm ? {available: true} : {available: false, reason: 'iscsi is not available on this node (iscsiadm of open-iscsi was not found)'},
@@ -156,6 +163,33 @@ export class LinuxPlatform implements Platform {
       if (!this.loopbackFile(device)) return; // already gone
       throw error;
     }
+  }
+
+  /** Where fetched images live: a tmpfs of the service (RAM), mounted on first use. */
+  private async imagesDir(): Promise<string> {
+    const dir = join(this.runDir, 'images');
+    if (!this.isMounted(dir)) {
+      mkdirSync(dir, {recursive: true, mode: 0o700});
+      await run('mount', ['-t', 'tmpfs', '-o', 'mode=700', 'layercake-images', dir]);
+    }
+    return dir;
+  }
+
+  async attachHttp(spec: HttpSpec): Promise<string> {
+    const file = join(await this.imagesDir(), `${spec.sha256}.squashfs`);
+    rmSync(file, {force: true}); // a copy left by a crash is not trusted: fetched and checked again
+    await fetchImage(spec, file, this.fetchOptions);
+    try {
+      return await this.attachLoopback(file, true);
+    } catch (error) {
+      rmSync(file, {force: true});
+      throw error;
+    }
+  }
+
+  async detachHttp(device: string, spec: HttpSpec): Promise<void> {
+    await this.detachLoopback(device);
+    rmSync(join(this.runDir, 'images', `${spec.sha256}.squashfs`), {force: true});
   }
 
   loopbackFile(device: string): string | undefined {

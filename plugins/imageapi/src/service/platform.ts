@@ -5,10 +5,11 @@
  */
 import type {ChildProcess} from 'node:child_process';
 import type {z} from '@layercake/sdk';
-import type {attachIscsi, attachRbd, mountNfs} from '../api/models.js';
+import type {attachHttp, attachIscsi, attachRbd, mountNfs} from '../api/models.js';
 
 export type RbdSpec = z.output<typeof attachRbd>;
 export type IscsiSpec = z.output<typeof attachIscsi>;
+export type HttpSpec = z.output<typeof attachHttp>;
 export type NfsSpec = z.output<typeof mountNfs>;
 
 export interface DriverStatus {
@@ -77,6 +78,10 @@ export interface Platform {
   rbdUnmap(device: string): Promise<void>;
   iscsiLogin(spec: IscsiSpec): Promise<string>;
   iscsiLogout(spec: IscsiSpec): Promise<void>;
+  /** Fetches the image into RAM, checks its sha256, attaches it read-only: the loop device; nothing left on failure. */
+  attachHttp(spec: HttpSpec): Promise<string>;
+  /** Detaches the loop device and frees the fetched copy. */
+  detachHttp(device: string, spec: HttpSpec): Promise<void>;
 
   mount(source: string, target: string, fsType: string, options: string[]): Promise<void>;
   mountNfs(spec: NfsSpec, target: string): Promise<void>;

@@ -59,16 +59,18 @@ export class SpecResolver {
       } else if (kind === 'iscsi') {
         spec = {...input.iscsi!};
       } else {
-        throw notAvailable('http attachments are not implemented yet on this node');
+        spec = {...input.http!};
       }
-      const key = canonical({kind, spec});
+      // An http image is the same image wherever it is served from: shared by its checksum.
+      const key = canonical({kind, spec: kind === 'http' ? {sha256: spec.sha256} : spec});
       const same = [...this.table.attaches.values()].find((a) => a.key === key);
       if (same) return await this.share(same, children, self, owner);
       let device: string;
       if (kind === 'loopback') device = await this.platform.attachLoopback(file, spec.read_only as boolean);
       else if (kind === 'local') device = spec.path as string;
       else if (kind === 'rbd') device = await this.platform.rbdMap(input.rbd! as never, secret, this.runDir);
-      else device = await this.platform.iscsiLogin(input.iscsi!);
+      else if (kind === 'iscsi') device = await this.platform.iscsiLogin(input.iscsi!);
+      else device = await this.platform.attachHttp(input.http!);
       const rec: AttachRec = {id, kind, spec, device, users: [owner], children, key, created: now()};
       this.table.attaches.set(id, rec);
       return rec;
@@ -97,7 +99,7 @@ export class SpecResolver {
         const a = await this.resolveAttach(m.attach, self, f('attach.attach'));
         children.push({type: 'attach', id: a.id});
         rec.spec = {attach: {id: a.id}, fs_type: m.fs_type, mount_options: m.mount_options};
-        const readOnly = a.spec.read_only === true || (a.kind === 'rbd' && (a.spec.options as Json)?.ro === true);
+        const readOnly = a.spec.read_only === true || a.kind === 'http' || (a.kind === 'rbd' && (a.spec.options as Json)?.ro === true);
         const options = readOnly && !m.mount_options.includes('ro') ? ['ro', ...m.mount_options] : m.mount_options;
         perform = () => this.platform.mount(a.device, mountpoint, m.fs_type, options);
       } else if (kind === 'bind') {
@@ -220,6 +222,7 @@ export class SpecResolver {
     if (rec.kind === 'loopback') await this.platform.detachLoopback(rec.device);
     else if (rec.kind === 'rbd') await this.platform.rbdUnmap(rec.device);
     else if (rec.kind === 'iscsi') await this.platform.iscsiLogout(rec.spec as never);
+    else if (rec.kind === 'http') await this.platform.detachHttp(rec.device, rec.spec as never);
     this.table.attaches.delete(rec.id);
     for (const c of rec.children) await this.release(c.type, c.id, `attach:${rec.id}`);
   }

@@ -234,7 +234,7 @@ export class ImageApiService {
   private recover(): void {
     if (!this.table.load(this.log, this.simulated)) return;
     for (const a of this.table.attaches.values()) {
-      if (a.kind === 'loopback' && !this.platform.loopbackFile(a.device)) this.log.warn(`attachment ${a.id}: ${a.device} is no longer attached`);
+      if ((a.kind === 'loopback' || a.kind === 'http') && !this.platform.loopbackFile(a.device)) this.log.warn(`attachment ${a.id}: ${a.device} is no longer attached`);
     }
     for (const m of this.table.mounts.values()) {
       if (!this.platform.isMounted(m.mountpoint)) this.log.warn(`mount ${m.id}: ${m.mountpoint} is no longer mounted`);

@@ -7,7 +7,7 @@
  * of a large process (a simulated cluster runs thousands of services in one).
  */
 import {badRequest, failed} from '../api/errors.js';
-import type {DriverStatus, IscsiSpec, NfsSpec, Platform, RbdSpec, StartSpec, Started} from './platform.js';
+import type {DriverStatus, HttpSpec, IscsiSpec, NfsSpec, Platform, RbdSpec, StartSpec, Started} from './platform.js';
 import {startStandIn} from './spawner.js';
 
 export class SimulatedPlatform implements Platform {
@@ -25,13 +25,22 @@ export class SimulatedPlatform implements Platform {
 
   drivers(): Record<string, DriverStatus> {
     const simulated = {available: true, reason: 'simulated: recorded, not performed'};
-    return {loopback: simulated, local: simulated, rbd: simulated, iscsi: simulated, nfs: simulated, overlay: simulated, squashfs: simulated};
+    return {loopback: simulated, http: simulated, local: simulated, rbd: simulated, iscsi: simulated, nfs: simulated, overlay: simulated, squashfs: simulated};
   }
 
   async attachLoopback(file: string): Promise<string> {
     const device = `/dev/sim-loop${this.nextLoop++}`;
     this.loops.set(device, file);
     return device;
+  }
+
+  /** Recorded, not fetched: a simulated cluster has no image server. */
+  async attachHttp(spec: HttpSpec): Promise<string> {
+    return this.attachLoopback(spec.url);
+  }
+
+  async detachHttp(device: string): Promise<void> {
+    this.loops.delete(device);
   }
 
   async detachLoopback(device: string): Promise<void> {

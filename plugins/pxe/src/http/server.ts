@@ -2,7 +2,8 @@
  * HTTP boot server: per-node iPXE scripts (rendered templates) and kernels/initrds, with single byte-range
  * requests (RFC 9110 §14) so iPXE and curl can resume. Only registered (booting) node addresses are served.
  */
-import {createReadStream} from 'node:fs';
+import {createReadStream, statSync} from 'node:fs';
+import {join} from 'node:path';
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import type {Logger} from '@layercake/sdk';
@@ -19,7 +20,12 @@ export interface HttpServerOptions {
   cache: FileCache;
   log: Logger;
   onRequest?(event: {node: BootNode; path: string; status: number; bytes: number}): void;
+  /** The image catalogue served at /images/<sha256>.squashfs, to the addresses `allowed` accepts (the nodes). */
+  images?: {dir: string; allowed(ip: string): boolean};
 }
+
+/** Catalogue images are content-addressed: the name is the checksum, so a URL never changes meaning. */
+const IMAGE_PATH = /^\/images\/([0-9a-f]{64})\.squashfs$/;
 
 /** Parses a Range header against a size: [start, end] inclusive, 'unsatisfiable', or undefined (serve all). */
 export function parseRange(header: string | undefined, size: number): [number, number] | 'unsatisfiable' | undefined {
@@ -81,6 +87,7 @@ export class HttpBootServer {
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n', {allow: 'GET, HEAD'});
+    if (this.opts.images && (req.url ?? '').startsWith('/images/')) return this.serveImage(req, res, remote, send);
     const node = this.opts.lookup(remote);
     if (!node) {
       this.opts.log.debug({from: remote, url: req.url}, 'HTTP request from an address that is not booting; refused');
@@ -132,8 +139,42 @@ export class HttpBootServer {
       if (!(data instanceof Promise)) { res.end(data); source.close(); return; }
       source.close();
     }
-    const stream = createReadStream(file.path, {start, end});
+    this.stream(res, file.path, start, end);
+  }
+
+  private stream(res: http.ServerResponse, path: string, start: number, end: number): void {
+    const stream = createReadStream(path, {start, end});
     stream.on('error', (e) => { this.opts.log.error({path, err: e.message}, 'HTTP read failed'); res.destroy(e); });
     stream.pipe(res);
+  }
+
+  /** GET/HEAD of a catalogue image, with single ranges and the sha256 as a strong ETag (for If-Range resumes). */
+  private serveImage(req: http.IncomingMessage, res: http.ServerResponse, remote: string, send: (status: number, body: string, headers?: http.OutgoingHttpHeaders) => void): void {
+    const images = this.opts.images!;
+    if (!images.allowed(remote)) {
+      this.opts.log.debug({from: remote, url: req.url}, 'image request from an address that is not a node; refused');
+      return send(403, 'not a node of this parent\n');
+    }
+    const m = IMAGE_PATH.exec(new URL(req.url ?? '/', 'http://x').pathname);
+    if (!m) return send(404, 'images are served as /images/<sha256>.squashfs\n');
+    const path = join(images.dir, `${m[1]}.squashfs`);
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch {
+      return send(404, `no image with sha256 ${m[1]} in the catalogue\n`);
+    }
+    const etag = `"${m[1]}"`;
+    const ifRange = req.headers['if-range'];
+    const range = ifRange === undefined || ifRange === etag ? parseRange(req.headers.range, size) : undefined;
+    if (range === 'unsatisfiable') return send(416, 'range not satisfiable\n', {'content-range': `bytes */${size}`});
+    const [start, end] = range ?? [0, size - 1];
+    const length = size === 0 ? 0 : end - start + 1;
+    res.writeHead(range ? 206 : 200, {
+      'content-type': 'application/octet-stream', 'content-length': length, 'accept-ranges': 'bytes', etag,
+      'cache-control': 'public, max-age=31536000, immutable', ...(range ? {'content-range': `bytes ${start}-${end}/${size}`} : {}),
+    });
+    if (req.method === 'HEAD' || length === 0) { res.end(); return; }
+    this.stream(res, path, start, end);
   }
 }

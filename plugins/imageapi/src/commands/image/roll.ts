@@ -1,5 +1,7 @@
 import {Flags} from '@oclif/core';
 import {BaseCommand, CliError, dim, durationFlag, followConvergence, formatChanges, progressMode, resolveTargets, type ApplyResult, type FollowResult, type NodeView} from '@layercake/sdk';
+import {Catalogue} from '../../catalogue/catalogue.js';
+import {catalogueDir, httpSource, imageServer} from '../../catalogue/config.js';
 import {cfgDigest, completeNew, merge, parseImageAssignment} from '../../cli.js';
 
 export interface ImageRollResult {
@@ -10,8 +12,9 @@ export interface ImageRollResult {
 
 export default class ImageRoll extends BaseCommand<typeof ImageRoll> {
   static override summary = 'Roll nodes to new Layer1 images: set the images in their cfg; the nodes replace the containers without rebooting.';
-  static override description = `--image NAME=SPEC sets one image (repeat for several): SPEC is an image file path (for an existing image only its source path changes; a new image gets a file source and /sbin/init as a systemd init), or a JSON object merged into the image's cfg, e.g. '{"source":{"kind":"nfs","host":"nas","path":"/export/centos"},"container":{"command":"/sbin/init"}}'. --remove NAME drops an image. The node's image set is asked to be ACTIVE unless its cfg says IDLE. A node that is BUSY rolls once it is FREE. With --wait, follows the nodes until the images run as configured (or fail: layercake image list shows the last error).`;
+  static override description = `--image NAME=SPEC sets one image (repeat for several): SPEC is IMAGE:VERSION of the parent's catalogue (layercake image catalogue; the nodes fetch it over HTTP from the pxe server, checksummed), an image file path (for an existing image only its source path changes; a new image gets a file source and /sbin/init as a systemd init), or a JSON object merged into the image's cfg, e.g. '{"source":{"kind":"nfs","host":"nas","path":"/export/centos"},"container":{"command":"/sbin/init"}}'. --remove NAME drops an image. The node's image set is asked to be ACTIVE unless its cfg says IDLE. A node that is BUSY rolls once it is FREE. With --wait, follows the nodes until the images run as configured (or fail: layercake image list shows the last error).`;
   static override examples = [
+    '<%= config.bin %> <%= command.id %> n01 --image base=demo:v2 --wait',
     '<%= config.bin %> <%= command.id %> "n[01-16]" --image compute=/images/compute-2024.10.sqfs --wait',
     {description: 'A new image with its own init.', command: `<%= config.bin %> <%= command.id %> n01 --image 'tools={"source":{"kind":"file","path":"/images/tools.sqfs"},"container":{"command":["/bin/sh","-c","exec sleep infinity"]}}'`},
     {description: 'Show the cfg changes only.', command: '<%= config.bin %> <%= command.id %> --all --image compute=/images/compute-new.sqfs --dry-run'},
@@ -26,6 +29,8 @@ export default class ImageRoll extends BaseCommand<typeof ImageRoll> {
     wait: Flags.boolean({char: 'w', summary: 'Follow the nodes until their images run as configured.'}),
     timeout: durationFlag({summary: 'How long --wait may take.', default: '10m'}),
     'dry-run': Flags.boolean({summary: 'Print the cfg changes, change nothing.'}),
+    catalogue: Flags.string({summary: 'With NAME=IMAGE:VERSION: the catalogue directory (default: LAYERCAKE_IMAGES, modules.pxe.http.imagesDir, then <stateDir>/images).'}),
+    'image-server': Flags.string({summary: 'With NAME=IMAGE:VERSION: http://HOST:PORT the nodes fetch images from (default: LAYERCAKE_IMAGE_SERVER, else the pxe HTTP server: modules.pxe.serverIp or interface, http.port).'}),
   };
 
   public async run(): Promise<ImageRollResult> {
@@ -39,6 +44,7 @@ export default class ImageRoll extends BaseCommand<typeof ImageRoll> {
       throw new CliError((error as Error).message, {code: 'LC_ERR_USAGE', exit: 2});
     }
     const timeoutMs = this.flags.timeout;
+    const sources = await this.catalogueSources(assignments);
     const client = await this.api();
     const {views} = await resolveTargets(client, this.argvRest, {all: this.flags.all});
     const patches = views.map((view) => {
@@ -47,6 +53,7 @@ export default class ImageRoll extends BaseCommand<typeof ImageRoll> {
       for (const {name, patch} of assignments) {
         const current = set.images?.[name];
         next[name] = current ? merge(current, patch) : completeNew(patch);
+        if (sources.has(name)) (next[name] as Record<string, unknown>).source = sources.get(name); // a new source replaces the old one whole
       }
       for (const name of removals) next[name] = null; // apply: null removes the key
       const state = !set.state || set.state === 'UNKNOWN' ? {state: 'ACTIVE'} : {};
@@ -102,6 +109,19 @@ export default class ImageRoll extends BaseCommand<typeof ImageRoll> {
       }
     }
     return {changes: result.changes, dryRun: false, wait};
+  }
+
+  /** The http sources of the NAME:VERSION assignments, resolved in the parent's catalogue (refused if absent: nothing changes). */
+  private async catalogueSources(assignments: {name: string; ref?: string}[]): Promise<Map<string, Record<string, unknown>>> {
+    const refs = assignments.filter((a) => a.ref);
+    const out = new Map<string, Record<string, unknown>>();
+    if (refs.length === 0) return out;
+    const {config} = await this.fileConfig();
+    const catalogue = new Catalogue(catalogueDir(config, this.flags.catalogue));
+    const entries = refs.map((a) => [a.name, catalogue.require(a.ref!)] as const);
+    const server = imageServer(config, this.flags['image-server']);
+    for (const [name, entry] of entries) out.set(name, httpSource(entry, server));
+    return out;
   }
 }
 

@@ -1,0 +1,102 @@
+/**
+ * Fetching an image over HTTP into RAM for an `http` attachment: the size is checked against the node's
+ * free RAM first, the body is hashed while it is written, a cut connection is resumed with a ranged GET
+ * (`If-Range` on the ETag, so a changed file starts over), and the SHA-256 and size are checked before
+ * the caller attaches anything. On any failure the partial file is removed: nothing is left behind.
+ * Node's own fetch (undici) does the HTTP; what is written here is only the resume loop around it.
+ */
+import {createHash, type Hash} from 'node:crypto';
+import {closeSync, ftruncateSync, openSync, readFileSync, renameSync, rmSync, writeSync} from 'node:fs';
+import {ApiError, failed} from '../api/errors.js';
+
+export interface HttpImage {
+  url: string;
+  sha256: string;
+  size: number;
+}
+
+export interface FetchOptions {
+  /** The node's free RAM in bytes (default: MemAvailable of /proc/meminfo). */
+  memAvailable?: () => number;
+  /** How many times a cut transfer is resumed (default 5). */
+  resumes?: number;
+}
+
+const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+
+/** MemAvailable of /proc/meminfo, in bytes. */
+export function memAvailable(): number {
+  const m = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+  if (!m) throw new Error('/proc/meminfo has no MemAvailable line');
+  return Number(m[1]) * 1024;
+}
+
+/** Why a fetch failed, the way an operator reads it (undici hides the socket error in `cause`). */
+function reason(error: unknown): string {
+  const e = error as Error & {cause?: {code?: string; message?: string}};
+  return e.cause?.code ?? e.cause?.message ?? e.message;
+}
+
+/** Fetches `image` into `dest` (through `dest.part`), checked; throws an ApiError (500) with the reason. */
+export async function fetchImage(image: HttpImage, dest: string, opts: FetchOptions = {}): Promise<void> {
+  const free = (opts.memAvailable ?? memAvailable)();
+  if (image.size > free) throw failed(`image ${image.url} is ${MiB(image.size)}, more than the node's free RAM (MemAvailable ${MiB(free)}): not fetched`);
+  const part = `${dest}.part`;
+  const fd = openSync(part, 'w', 0o600);
+  try {
+    const hash = await download(image, fd, opts.resumes ?? 5);
+    const digest = hash.digest('hex');
+    if (digest !== image.sha256) throw failed(`checksum mismatch for ${image.url}: its sha256 is ${digest}, the cfg expects ${image.sha256} (nothing was attached)`);
+    closeSync(fd);
+    renameSync(part, dest);
+  } catch (error) {
+    try { closeSync(fd); } catch { /* closed already */ }
+    rmSync(part, {force: true});
+    throw error;
+  }
+}
+
+/** The transfer itself: returns the hash of exactly `size` bytes written to `fd`. */
+async function download(image: HttpImage, fd: number, resumes: number): Promise<Hash> {
+  let hash = createHash('sha256');
+  let received = 0;
+  let etag: string | undefined;
+  for (let attempt = 0; ; attempt++) {
+    const headers: Record<string, string> = received > 0 ? {range: `bytes=${received}-`, ...(etag ? {'if-range': etag} : {})} : {};
+    let res: Response;
+    try {
+      res = await fetch(image.url, {headers});
+    } catch (error) {
+      if (received > 0 && attempt < resumes) continue;
+      throw failed(`cannot fetch ${image.url}: ${reason(error)}`);
+    }
+    if (res.status === 200 && received > 0) { // the server ignored the range (or the file changed): start over
+      hash = createHash('sha256');
+      received = 0;
+      ftruncateSync(fd, 0);
+    } else if (res.status !== 200 && res.status !== 206) {
+      await res.body?.cancel();
+      throw failed(`cannot fetch ${image.url}: the server answered ${res.status} ${res.statusText}`);
+    }
+    etag = res.headers.get('etag') ?? undefined;
+    const length = Number(res.headers.get('content-length') ?? NaN);
+    if (res.status === 200 && Number.isFinite(length) && length !== image.size) {
+      await res.body?.cancel();
+      throw failed(`size mismatch for ${image.url}: the server has ${length} bytes, the cfg expects ${image.size} (nothing was attached)`);
+    }
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        if (received + chunk.length > image.size) throw failed(`size mismatch for ${image.url}: the server sent more than the ${image.size} bytes the cfg expects (nothing was attached)`);
+        writeSync(fd, chunk, 0, chunk.length, received);
+        hash.update(chunk);
+        received += chunk.length;
+      }
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      if (attempt >= resumes) throw failed(`cannot fetch ${image.url}: ${reason(error)} after ${received} of ${image.size} bytes`);
+      continue; // cut mid-body: resume from `received`
+    }
+    if (received === image.size) return hash;
+    if (attempt >= resumes) throw failed(`size mismatch for ${image.url}: the server sent ${received} bytes, the cfg expects ${image.size} (nothing was attached)`);
+  }
+}
