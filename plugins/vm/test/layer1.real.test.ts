@@ -54,7 +54,6 @@ if (why) {
   };
   const roll = (node: string, spec: string, ...flags: string[]) => cli('image', 'roll', node, '--image', `base=${spec}`, '--catalogue', catalogue.dir, '--image-server', LAB_HTTP.url, ...flags);
   const views = async () => (await lab.api.listNodes()).filter((v) => lab.vmOf(v.dsc.nodename));
-  const view = async (name: string) => (await views()).find((v) => v.dsc.nodename === name);
 
   /** Waits for the daemon's view of the nodes to satisfy `ok` (a 500 ms poll, as in boot.real.test.ts). */
   async function until(what: string, ok: (views: NodeView[]) => boolean, timeoutMs: number): Promise<NodeView[]> {
