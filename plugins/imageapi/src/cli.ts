@@ -46,6 +46,19 @@ export function cfgDigest(img: unknown): string {
   return parsed.success ? specDigest(specOf(parsed.data)) : '';
 }
 
+/**
+ * Why a roll of these images failed on the node ('' while it has not): an image of the roll in ERROR or
+ * FATAL whose failing spec is the one its cfg now asks for. A lastError left by an earlier spec (a roll
+ * back from a failed roll, found on the VMs) is not this roll's failure: it goes once the node applies
+ * the new cfg.
+ */
+export function rollFailure(view: NodeView, names: readonly string[]): string {
+  const cfg = setOf(view.cfg).images ?? {};
+  const dsc = setOf(view.dsc).images ?? {};
+  const bad = names.find((n) => ['ERROR', 'FATAL'].includes(dsc[n]?.state ?? '') && dsc[n]?.lastError && cfgDigest(dsc[n]) === cfgDigest(cfg[n]));
+  return bad ? `image ${bad}: ${dsc[bad]!.lastError}` : '';
+}
+
 export function imageRows(view: NodeView): ImageRow[] {
   const cfg = setOf(view.cfg);
   const dsc = setOf(view.dsc);

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core';
 import {BaseCommand, CliError, dim, durationFlag, followConvergence, formatChanges, progressMode, resolveTargets, type ApplyResult, type FollowResult, type NodeView} from '@layercake/sdk';
 import {Catalogue} from '../../catalogue/catalogue.js';
 import {catalogueDir, httpSource, imageServer} from '../../catalogue/config.js';
-import {cfgDigest, completeNew, merge, parseImageAssignment} from '../../cli.js';
+import {cfgDigest, completeNew, merge, parseImageAssignment, rollFailure} from '../../cli.js';
 
 export interface ImageRollResult {
   changes: ApplyResult['changes'];
@@ -82,11 +82,7 @@ export default class ImageRoll extends BaseCommand<typeof ImageRoll> {
       return names.every((n) => dsc.images?.[n]?.applied === cfgDigest(cfg.images?.[n]) && (dsc.images?.[n]?.state === 'ACTIVE' || dsc.images?.[n]?.state === 'IDLE'));
     };
     // An image of the roll that fails on the node (its file does not exist, it does not start): the roll failed.
-    const failure = (view: NodeView) => {
-      const dsc = (view.dsc.extensions.imageset ?? {}) as {images?: Record<string, {state?: string; lastError?: string}>};
-      const bad = names.find((n) => ['ERROR', 'FATAL'].includes(dsc.images?.[n]?.state ?? '') && dsc.images?.[n]?.lastError);
-      return bad && `image ${bad}: ${dsc.images![bad].lastError}`;
-    };
+    const failure = (view: NodeView) => rollFailure(view, names) || undefined;
     const fresh = await resolveTargets(client, views.map((v) => v.cfg.id));
     const wait = await followConvergence({
       client, views: fresh.views, enums: await client.stateEnumerables(), mode: progressMode(views.length, {json: this.jsonEnabled()}),
