@@ -178,7 +178,7 @@ export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
   const stopAll = async () => {
     await Promise.all(vms.map((vm) => vm.stop()));
     await Promise.all([stopProcess(daemon, 'SIGTERM'), stopProcess(radvd, 'SIGKILL')]);
-    network?.ns.delete();
+    network?.delete();
     rmSync(dir, {recursive: true, force: true});
   };
   try {

@@ -65,6 +65,8 @@ export interface BridgedNetwork {
   taps: string[];
   /** The host's own address on the bridge (through a veth pair), when the network has a host link. */
   hostAddress?: string;
+  /** Removes the host link (if any) and the namespace with everything in it. */
+  delete(): void;
 }
 
 /**
@@ -73,7 +75,7 @@ export interface BridgedNetwork {
  * network). The host's end goes with the namespace (deleting one end of a pair deletes both). Refused
  * when the host already has an address or route in the subnet (another lab's link): two would collide.
  */
-function addHostLink(ns: Netns, bridge: string, address: string, prefix: number): void {
+function addHostLink(ns: Netns, bridge: string, address: string, prefix: number): string {
   const subnet = `${address}/${prefix}`;
   const taken = run('ip', ['-4', 'route', 'show', 'match', subnet]).split('\n').filter((l) => l.trim() && !l.startsWith('default'));
   if (taken.length) throw new Error(`the host already has a route into ${subnet} (${taken[0]!.trim()}): another VM lab with a host link runs; stop it first`);
@@ -83,6 +85,16 @@ function addHostLink(ns: Netns, bridge: string, address: string, prefix: number)
   run('ip', ['link', 'set', host, 'up']);
   ns.ip('link', 'set', 'hostlink', 'master', bridge);
   ns.ip('link', 'set', 'hostlink', 'up');
+  return host;
+}
+
+/**
+ * Deletes the host's end of the link, which deletes the pair. Deleting the namespace would not always do it:
+ * a mount namespace made while the lab ran (any `unshare --mount` on the host, e.g. a container) holds a
+ * copy of the namespace's /run/netns mount, which keeps the namespace, and the link's route, alive (seen here).
+ */
+function removeHostLink(host: string | undefined): void {
+  if (host) spawnSync('ip', ['link', 'del', host], {stdio: 'ignore'});
 }
 
 /**
@@ -91,6 +103,11 @@ function addHostLink(ns: Netns, bridge: string, address: string, prefix: number)
  */
 export function bridgedNetwork(name: string, options: {address: string; prefix: number; taps: number; hostAddress?: string}): BridgedNetwork {
   const ns = Netns.create(name);
+  let host: string | undefined;
+  const remove = () => {
+    removeHostLink(host);
+    ns.delete();
+  };
   try {
     const bridge = 'br0';
     ns.ip('link', 'add', bridge, 'type', 'bridge');
@@ -102,10 +119,10 @@ export function bridgedNetwork(name: string, options: {address: string; prefix: 
       ns.ip('link', 'set', tap, 'master', bridge);
       ns.ip('link', 'set', tap, 'up');
     }
-    if (options.hostAddress) addHostLink(ns, bridge, options.hostAddress, options.prefix);
-    return {ns, bridge, address: options.address, prefix: options.prefix, taps, hostAddress: options.hostAddress};
+    if (options.hostAddress) host = addHostLink(ns, bridge, options.hostAddress, options.prefix);
+    return {ns, bridge, address: options.address, prefix: options.prefix, taps, hostAddress: options.hostAddress, delete: remove};
   } catch (error) {
-    ns.delete();
+    remove();
     throw error;
   }
 }

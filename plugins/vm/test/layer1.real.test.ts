@@ -5,7 +5,7 @@
 // link. Then rolls to demo:v2 node by node without a reboot, a roll to an image with a wrong checksum that
 // fails with its reason and leaves v2 running, and a power cycle back to ACTIVE on v2. The VMs are booted
 // once and shared by the cases, in order.
-import {execFile} from 'node:child_process';
+import {execFile, execFileSync} from 'node:child_process';
 import {existsSync} from 'node:fs';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -41,6 +41,15 @@ const setState = (v: NodeView | undefined) => (v?.dsc.extensions.imageset as {st
 if (why) {
   console.log(`SKIP: ${why}`);
   test.skip('Layer1 demo image on 2 VMs: ACTIVE over HTTP, exec, rolls, a corrupt image, a power cycle', () => {});
+  test('stopping the lab removes the host link and its route, and the namespace', async () => {
+    const host = `${lab.network.ns.name.slice(0, 12)}-h`;
+    assert.match(execFileSync('ip', ['-o', 'link', 'show'], {encoding: 'utf8'}), `${host}@`, 'the host link is there while the lab runs');
+    await lab.stop();
+    assert.not.match(execFileSync('ip', ['-o', 'link', 'show'], {encoding: 'utf8'}), `${host}@`, 'the host link is gone');
+    assert.not.match(execFileSync('ip', ['-4', 'route'], {encoding: 'utf8'}), '10.213.0.0/24', 'no route into the lab\'s subnet is left');
+    assert.not.ok(lab.network.ns.exists, 'the namespace is gone');
+  });
+
   test.run();
 } else {
   const started = Date.now();
@@ -153,6 +162,15 @@ if (why) {
     assert.ok(vm.qemuPid() && vm.qemuPid() !== qemu, 'a new qemu runs n02');
     assert.equal(await exec('n02', 'cat', '/etc/layercake-image'), {n02: 'demo:v2'});
     assert.ok(await uptime('n02') < (Date.now() - on) / 1000 + 1, 'n02 rebooted (its uptime started after the power on)');
+  });
+
+  test('stopping the lab removes the host link and its route, and the namespace', async () => {
+    const host = `${lab.network.ns.name.slice(0, 12)}-h`;
+    assert.match(execFileSync('ip', ['-o', 'link', 'show'], {encoding: 'utf8'}), `${host}@`, 'the host link is there while the lab runs');
+    await lab.stop();
+    assert.not.match(execFileSync('ip', ['-o', 'link', 'show'], {encoding: 'utf8'}), `${host}@`, 'the host link is gone');
+    assert.not.match(execFileSync('ip', ['-4', 'route'], {encoding: 'utf8'}), '10.213.0.0/24', 'no route into the lab\'s subnet is left');
+    assert.not.ok(lab.network.ns.exists, 'the namespace is gone');
   });
 
   test.run();
