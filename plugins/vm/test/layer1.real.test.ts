@@ -41,15 +41,6 @@ const setState = (v: NodeView | undefined) => (v?.dsc.extensions.imageset as {st
 if (why) {
   console.log(`SKIP: ${why}`);
   test.skip('Layer1 demo image on 2 VMs: ACTIVE over HTTP, exec, rolls, a corrupt image, a power cycle', () => {});
-  test('stopping the lab removes the host link and its route, and the namespace', async () => {
-    const host = `${lab.network.ns.name.slice(0, 12)}-h`;
-    assert.match(execFileSync('ip', ['-o', 'link', 'show'], {encoding: 'utf8'}), `${host}@`, 'the host link is there while the lab runs');
-    await lab.stop();
-    assert.not.match(execFileSync('ip', ['-o', 'link', 'show'], {encoding: 'utf8'}), `${host}@`, 'the host link is gone');
-    assert.not.match(execFileSync('ip', ['-4', 'route'], {encoding: 'utf8'}), '10.213.0.0/24', 'no route into the lab\'s subnet is left');
-    assert.not.ok(lab.network.ns.exists, 'the namespace is gone');
-  });
-
   test.run();
 } else {
   const started = Date.now();
