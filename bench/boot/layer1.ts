@@ -101,7 +101,10 @@ export async function layer1Bench(options: Layer1Options): Promise<void> {
     const t0 = Date.now();
     const demo = demoImageset(entries['demo:v1']!, LAB_HTTP.url);
     await lab.api.setValues({nodes: [NODE], set: {physState: 'POWER_ON', runState: 'SYNC', 'imageset.state': 'ACTIVE', 'imageset.images': (demo as {images: unknown}).images as never}});
-    const synced = async () => (await lab.api.syncStatus()).children.some((c) => c.nodename === NODE && c.state === 'synced');
+    const synced = async () => {
+      const status = await lab.api.syncStatus();
+      return status.enabled && status.children.some((c) => c.nodename === NODE && c.state === 'synced');
+    };
     while (!await synced()) {
       if (Date.now() - t0 > 300_000) throw new Error('n01 did not phone home within 300 s');
       await new Promise((r) => setTimeout(r, 20));

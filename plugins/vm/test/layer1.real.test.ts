@@ -13,7 +13,8 @@ import {promisify} from 'node:util';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import type {NodeView} from '@layercake/sdk';
-import {cleanConsole, demoCatalogue, demoImageset, describeMissing, kvmVerdict, LAB_HTTP, layer0BootRoot, missingForVms, readFrom, startVmLab, VM_ARCH,
+import {untilNodes} from './support/wait.js';
+import {demoCatalogue, demoImageset, describeMissing, kvmVerdict, LAB_HTTP, layer0BootRoot, missingForVms, startVmLab, VM_ARCH,
   type DemoCatalogue, type VmLab} from '../src/index.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -53,21 +54,9 @@ if (why) {
     return Object.fromEntries(stdout.trim().split('\n').map((line) => line.split(/\s+/)).map(([node, ...rest]) => [node, rest.join(' ')]));
   };
   const roll = (node: string, spec: string, ...flags: string[]) => cli('image', 'roll', node, '--image', `base=${spec}`, '--catalogue', catalogue.dir, '--image-server', LAB_HTTP.url, ...flags);
-  const views = async () => (await lab.api.listNodes()).filter((v) => lab.vmOf(v.dsc.nodename));
 
-  /** Waits for the daemon's view of the nodes to satisfy `ok` (a 500 ms poll, as in boot.real.test.ts). */
-  async function until(what: string, ok: (views: NodeView[]) => boolean, timeoutMs: number): Promise<NodeView[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const vs = await views();
-      if (ok(vs)) return vs;
-      if (Date.now() > deadline) {
-        const consoles = lab.vms.map((vm) => `--- ${vm.spec.name} console (end):\n${cleanConsole(readFrom(vm.consoleLog, 0, 1 << 24).text).slice(-2000)}`).join('\n');
-        throw new Error(`timed out waiting for ${what}: ${vs.map((v) => `${v.dsc.nodename} ${v.dsc.physState}/${v.dsc.runState}/imageset ${setState(v)} ${imageOf(v)?.lastError ?? ''}`).join(', ')}\n${consoles}`);
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  const until = (what: string, ok: (views: NodeView[]) => boolean, timeoutMs: number) => untilNodes(lab, what, ok, timeoutMs,
+    (v) => `${v.dsc.nodename} ${v.dsc.physState}/${v.dsc.runState}/imageset ${setState(v)} ${imageOf(v)?.lastError ?? ''}`);
   const activeOn = (ref: string, names = NODES) => (vs: NodeView[]) => names.every((n) => {
     const v = vs.find((x) => x.dsc.nodename === n);
     return v?.dsc.runState === 'SYNC' && setState(v) === 'ACTIVE' && imageOf(v)?.source.ref === ref && imageOf(v)?.containerState === 'running';
