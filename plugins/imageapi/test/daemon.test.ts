@@ -154,7 +154,7 @@ test('the CLI: layercake image roll --wait, then image list', async () => {
   assert.is(row.source, `file ${imageB}`);
   const bad = await cli(['image', 'roll', self, '--image', 'web1=relative.sqfs', '--url', url]);
   assert.is(bad.code, 2);
-  assert.match(bad.json.error.message, /neither an absolute path nor a JSON object/);
+  assert.match(bad.json.error.message, /neither an absolute path, a catalogue NAME:VERSION nor a JSON object/);
 });
 
 test('the CLI: layercake imageapi serve --simulate serves the API and its OpenAPI description, and stops on SIGTERM', async () => {

@@ -21,8 +21,8 @@ interface Seen {
   ifRange?: string;
 }
 
-/** A server of `data` whose first `cuts` responses stop after half the body; `ranges: false` ignores Range. */
-async function serve(opts: {cuts: number; ranges: boolean}): Promise<{url: string; seen: Seen[]; close(): Promise<void>}> {
+/** A server of `data` whose first `cuts` responses stop after half the body (closing, or with `stall` keeping the connection); `ranges: false` ignores Range. */
+async function serve(opts: {cuts: number; ranges: boolean; stall?: boolean}): Promise<{url: string; seen: Seen[]; close(): Promise<void>}> {
   const seen: Seen[] = [];
   let cuts = opts.cuts;
   const server = http.createServer((req, res) => {
@@ -32,7 +32,7 @@ async function serve(opts: {cuts: number; ranges: boolean}): Promise<{url: strin
     const body = data.subarray(start);
     res.writeHead(m ? 206 : 200, {'content-length': body.length, etag: '"v1"', ...(m ? {'content-range': `bytes ${start}-${data.length - 1}/${data.length}`} : {})});
     if (cuts-- > 0) {
-      res.write(body.subarray(0, body.length >> 1), () => res.socket?.destroy());
+      res.write(body.subarray(0, body.length >> 1), () => { if (!opts.stall) res.socket?.destroy(); });
       return;
     }
     res.end(body);
@@ -79,6 +79,23 @@ test('cut more often than the resumes allow: an error with the count, and no fil
   }
   await s.close();
   assert.equal(readdirSync(work).filter((f) => f.startsWith(file.split('/').at(-1)!)), [], 'neither the file nor its .part');
+});
+
+test('a server that stops sending but keeps the connection is cut after the stall time, and resumed', async () => {
+  const s = await serve({cuts: 1, ranges: true, stall: true});
+  const file = dest();
+  await fetchImage({url: s.url, sha256, size: data.length}, file, {stallMs: 200});
+  await s.close();
+  assert.ok(readFileSync(file).equals(data));
+  assert.is(s.seen.length, 2);
+  const again = await serve({cuts: 1, ranges: true, stall: true});
+  try {
+    await fetchImage({url: again.url, sha256, size: data.length}, dest(), {stallMs: 200, resumes: 0});
+    assert.unreachable();
+  } catch (error) {
+    assert.match((error as Error).message, /cannot fetch .*: nothing received for 200 ms after \d+ of \d+ bytes/);
+  }
+  await again.close();
 });
 
 test('a checksum mismatch removes what was fetched', async () => {

@@ -47,7 +47,7 @@ export async function sourceKind(source: string): Promise<{kind: SourceKind; pat
     throw sourceError(`the image source ${source} does not exist`);
   }
   const path = resolve(source);
-  if (st.isDirectory()) return {kind: existsSync(join(path, 'oci-layout')) ? 'oci-layout' : 'directory', path};
+  if (st.isDirectory()) return existsSync(join(path, 'oci-layout')) ? {kind: 'oci-layout', path, tag: onlyTag(path)} : {kind: 'directory', path};
   if (!st.isFile()) throw sourceError(`the image source ${source} is neither a directory nor a file`);
   let list: string;
   try {
@@ -103,14 +103,13 @@ async function unpack(src: {kind: SourceKind; path: string; tag?: string}, scrat
   } else {
     needTool('umoci', 'umoci');
     let layout = src.path;
-    let tag = src.tag;
+    let tag = src.tag!;
     if (src.kind === 'docker-archive') {
       needTool('skopeo', 'skopeo');
       layout = join(scratch, 'oci');
       tag = 'image';
       await run('skopeo', ['copy', '--quiet', `docker-archive:${src.path}`, `oci:${layout}:${tag}`], {timeoutMs: 0});
     }
-    tag ??= onlyTag(layout);
     const bundle = join(scratch, 'bundle');
     await run('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle], {timeoutMs: 0});
     await run('mv', [join(bundle, 'rootfs'), rootfs]);

@@ -20,6 +20,8 @@ export interface FetchOptions {
   memAvailable?: () => number;
   /** How many times a cut transfer is resumed (default 5). */
   resumes?: number;
+  /** A transfer that receives nothing for this long is cut (and resumed) (default 30 s). */
+  stallMs?: number;
 }
 
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
@@ -44,7 +46,7 @@ export async function fetchImage(image: HttpImage, dest: string, opts: FetchOpti
   const part = `${dest}.part`;
   const fd = openSync(part, 'w', 0o600);
   try {
-    const hash = await download(image, fd, opts.resumes ?? 5);
+    const hash = await download(image, fd, opts.resumes ?? 5, opts.stallMs ?? 30_000);
     const digest = hash.digest('hex');
     if (digest !== image.sha256) throw failed(`checksum mismatch for ${image.url}: its sha256 is ${digest}, the cfg expects ${image.sha256} (nothing was attached)`);
     closeSync(fd);
@@ -57,16 +59,20 @@ export async function fetchImage(image: HttpImage, dest: string, opts: FetchOpti
 }
 
 /** The transfer itself: returns the hash of exactly `size` bytes written to `fd`. */
-async function download(image: HttpImage, fd: number, resumes: number): Promise<Hash> {
+async function download(image: HttpImage, fd: number, resumes: number, stallMs: number): Promise<Hash> {
   let hash = createHash('sha256');
   let received = 0;
   let etag: string | undefined;
   for (let attempt = 0; ; attempt++) {
     const headers: Record<string, string> = received > 0 ? {range: `bytes=${received}-`, ...(etag ? {'if-range': etag} : {})} : {};
+    // A server that stops sending (but keeps the connection) is cut after stallMs, like a dropped one.
+    const stall = new AbortController();
+    const timer = setTimeout(() => stall.abort(new Error(`nothing received for ${stallMs} ms`)), stallMs);
     let res: Response;
     try {
-      res = await fetch(image.url, {headers});
+      res = await fetch(image.url, {headers, signal: stall.signal});
     } catch (error) {
+      clearTimeout(timer);
       if (received > 0 && attempt < resumes) continue;
       throw failed(`cannot fetch ${image.url}: ${reason(error)}`);
     }
@@ -75,17 +81,20 @@ async function download(image: HttpImage, fd: number, resumes: number): Promise<
       received = 0;
       ftruncateSync(fd, 0);
     } else if (res.status !== 200 && res.status !== 206) {
+      clearTimeout(timer);
       await res.body?.cancel();
       throw failed(`cannot fetch ${image.url}: the server answered ${res.status} ${res.statusText}`);
     }
     etag = res.headers.get('etag') ?? undefined;
     const length = Number(res.headers.get('content-length') ?? NaN);
     if (res.status === 200 && Number.isFinite(length) && length !== image.size) {
+      clearTimeout(timer);
       await res.body?.cancel();
       throw failed(`size mismatch for ${image.url}: the server has ${length} bytes, the cfg expects ${image.size} (nothing was attached)`);
     }
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        timer.refresh();
         if (received + chunk.length > image.size) throw failed(`size mismatch for ${image.url}: the server sent more than the ${image.size} bytes the cfg expects (nothing was attached)`);
         writeSync(fd, chunk, 0, chunk.length, received);
         hash.update(chunk);
@@ -93,8 +102,10 @@ async function download(image: HttpImage, fd: number, resumes: number): Promise<
       }
     } catch (error) {
       if (error instanceof ApiError) throw error;
-      if (attempt >= resumes) throw failed(`cannot fetch ${image.url}: ${reason(error)} after ${received} of ${image.size} bytes`);
+      if (attempt >= resumes) throw failed(`cannot fetch ${image.url}: ${stall.signal.aborted ? (stall.signal.reason as Error).message : reason(error)} after ${received} of ${image.size} bytes`);
       continue; // cut mid-body: resume from `received`
+    } finally {
+      clearTimeout(timer);
     }
     if (received === image.size) return hash;
     if (attempt >= resumes) throw failed(`size mismatch for ${image.url}: the server sent ${received} bytes, the cfg expects ${image.size} (nothing was attached)`);
