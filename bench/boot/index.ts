@@ -7,7 +7,10 @@
  *
  * Where the time goes comes from each VM's serial console, read every 20 ms and timestamped as lines
  * appear (firmware, DHCP, downloads, kernel, init), and from the daemon's view (power, SYNC).
- * Needs root, qemu, openipmi, ipmitool. Usage: node --import tsx bench/boot/index.ts [--rounds 1] [--json]
+ * Then Layer1 (layer1.ts): power-on to the demo image ACTIVE, and rolls, against a direct start of the image
+ * inside the same VM.
+ * Needs root, qemu, openipmi, ipmitool. Usage: node --import tsx bench/boot/index.ts [--rounds 1] [--rolls 5]
+ * [--part layer0|layer1] [--json]
  */
 import {spawn} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
@@ -18,8 +21,11 @@ import {parseArgs} from 'node:util';
 import {
   cleanConsole, describeMissing, kvmVerdict, layer0BootRoot, missingForVms, readFrom, startVmLab, VM_ARCH, type Vm, type VmLab,
 } from '../../plugins/vm/src/index.js';
+import {layer1Bench} from './layer1.js';
+import {median, s} from './support.js';
 
-const {values} = parseArgs({options: {rounds: {type: 'string', default: '1'}, json: {type: 'boolean', default: false}, memory: {type: 'string', default: '1024'}}});
+const {values} = parseArgs({options: {rounds: {type: 'string', default: '1'}, rolls: {type: 'string', default: '5'}, json: {type: 'boolean', default: false},
+  memory: {type: 'string', default: '1024'}, part: {type: 'string'}}});
 const ROUNDS = Number(values.rounds);
 const MEMORY = Number(values.memory);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -53,8 +59,6 @@ function watchConsole(file: string, t0: number): {seen: Map<string, number>; sto
   return {seen, stop: () => clearInterval(timer)};
 }
 
-const s = (ms: number | undefined) => (ms === undefined ? '   -  ' : (ms / 1000).toFixed(1).padStart(6));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface NetBoot { node: string; qemu?: number; milestones: Record<string, number>; power?: number; sync: number }
 
@@ -186,4 +190,5 @@ async function main(): Promise<void> {
   console.log(`2 VMs: power-on command -> both SYNC ${s(two)} s (${(two / direct).toFixed(2)}x)`);
 }
 
-await main();
+if (values.part !== 'layer1') await main();
+if (values.part !== 'layer0') await layer1Bench({rolls: Number(values.rolls), memoryMb: MEMORY, json: values.json});

@@ -114,6 +114,8 @@ export interface WhyResult {
   blocked?: string;
   held?: {reason: string; since: number; failures: number};
   lastFailure?: {mutation: string; reason: string; time: number};
+  /** Errors the node reports in its dsc (non-empty `lastError` values under its extensions), where they are. */
+  reported?: {url: string; error: string}[];
   frozen: boolean;
 }
 

@@ -25,6 +25,7 @@ export function describeWhy(why: WhyResult): string {
   if (why.blocked) lines.push('', red(`Blocked: ${why.blocked}`));
   if (why.held) lines.push('', red(`Held since ${clock(why.held.since)} after ${why.held.failures} failures: ${why.held.reason}`), dim(`release it with: layercake node retry ${why.nodename || why.nodeId}`));
   if (why.lastFailure) lines.push('', `Last failure: ${why.lastFailure.mutation} at ${clock(why.lastFailure.time)}: ${why.lastFailure.reason}`);
+  if (why.reported?.length) lines.push('', 'Errors the node reports:', ...why.reported.map((r) => `  ${short(r.url)}: ${red(r.error)}`));
   return lines.join('\n');
 }
 

@@ -90,6 +90,8 @@ export interface Why {
   blocked?: string;
   held?: {reason: string; since: number; failures: number};
   lastFailure?: {mutation: string; reason: string; time: number};
+  /** Errors the node reports in its dsc (reportedErrors). */
+  reported: {url: string; error: string}[];
   frozen: boolean;
 }
 
@@ -551,6 +553,7 @@ export class Engine {
       plan: (rt?.plan ?? []).map((m) => m.id),
       current: step && {mutation: step.mutation.id, status: step.status, since: step.since, attempt: step.attempt, timeoutMs: step.mutation.timeoutMs, waitingFor},
       blocked: rt?.blocked, held: rt?.held && {...rt.held, failures: rt.failures}, lastFailure: rt?.lastFailure,
+      reported: reportedErrors(dsc.extensions),
     };
   }
 
@@ -603,4 +606,23 @@ export class Engine {
       edges: edges.map((e) => ({id: `${e.mutation.id}:${id(states[e.from])}->${id(states[e.to])}`, from: id(states[e.from]), to: id(states[e.to]), mutation: e.mutation.id})),
     };
   }
+}
+
+/**
+ * The errors a node reports in its dsc: every non-empty `lastError` string under its extensions (the
+ * convention a module follows for the last error of a part it runs, e.g. an image of the image set),
+ * with the URL where it is. A mutation the node performs itself fails on the node, so its parent's engine
+ * has no lastFailure for it: this is how the reason reaches the parent's `node why`.
+ */
+export function reportedErrors(extensions: Record<string, unknown>): {url: string; error: string}[] {
+  const found: {url: string; error: string}[] = [];
+  const walk = (value: unknown, url: string) => {
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return;
+    for (const [key, child] of Object.entries(value)) {
+      if (key === 'lastError' && typeof child === 'string' && child) found.push({url: `${url}/lastError`, error: child});
+      else walk(child, `${url}/${key}`);
+    }
+  };
+  walk(extensions, '/extensions');
+  return found;
 }

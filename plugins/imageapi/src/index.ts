@@ -9,3 +9,5 @@ export {startServer, buildApp, parseListen, type RunningServer} from './service/
 export {ImageApiClient, ImageApiError} from './client.js';
 export {openApiDocument} from './api/openapi.js';
 export type {ApiAttach, ApiContainer, ApiMount, ApiInfo} from './api/models.js';
+export {Catalogue, refOf, type CatalogueEntry} from './catalogue/catalogue.js';
+export {httpSource} from './catalogue/config.js';

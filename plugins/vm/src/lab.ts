@@ -16,7 +16,10 @@ import {hasCommand} from './requirements.js';
 import {bridgedNetwork, type BridgedNetwork} from './netns.js';
 import {newCredentials, Vm, type BmcCredentials} from './vm.js';
 
-export const LAB_SUBNET = {address: '10.213.0.1', prefix: 24, firstNode: 11} as const;
+/** The lab's network: the head on .1, the nodes from .11, the host's end of the host link (if any) on .254. */
+export const LAB_SUBNET = {address: '10.213.0.1', prefix: 24, firstNode: 11, host: '10.213.0.254'} as const;
+/** The daemon's pxe HTTP server on the lab's network: the nodes fetch their boot files and Layer1 images there. */
+export const LAB_HTTP = {port: 8069, url: `http://${LAB_SUBNET.address}:8069`} as const;
 /** The architecture directory of the boot root the VMs boot from (`<bootRoot>/amd64/vmlinuz` ...). */
 export const VM_ARCH = 'amd64';
 
@@ -37,6 +40,15 @@ export interface VmLabOptions {
   socket?: string;
   /** Power state the nodes are applied with: 'POWER_ON' boots them at once (default), 'POWER_OFF' waits for a power on. */
   physState?: 'POWER_ON' | 'POWER_OFF';
+  /**
+   * A link from the host into the lab's network (the host gets LAB_SUBNET.host on it): the host reaches
+   * the nodes' addresses, e.g. `layercake exec` into their Layer1's sshd. One lab at a time can have it.
+   */
+  hostLink?: boolean;
+  /** The image set the nodes are applied with while powered on (default: none, IDLE). */
+  imageset?: Record<string, unknown>;
+  /** The Layer1 image catalogue the daemon's pxe HTTP server serves (`image build --catalogue`); default `<lab>/daemon/images`. */
+  catalogue?: string;
 }
 
 export interface VmLab {
@@ -59,14 +71,14 @@ export interface VmLab {
 const pad = (i: number, n: number) => String(i).padStart(Math.max(2, String(n).length), '0');
 
 /** The daemon's configuration inside the lab. */
-function daemonConfig(dir: string, socket: string, bootRoot: string, network: BridgedNetwork, logLevel: string): Record<string, unknown> {
+function daemonConfig(dir: string, socket: string, bootRoot: string, network: BridgedNetwork, logLevel: string, catalogue?: string): Record<string, unknown> {
   return {
     stateDir: join(dir, 'daemon'), nodename: 'head', logLevel,
     listen: '127.0.0.1:3141', // inside the namespace; the host uses the socket
     api: {socket},
     sync: {listen: `${network.address}:31415`}, // the agents phone home to the bridge address (layercake.parent)
     modules: {
-      pxe: {interface: network.bridge, serverIp: network.address, tftp: {root: bootRoot}, http: {port: 8069}},
+      pxe: {interface: network.bridge, serverIp: network.address, tftp: {root: bootRoot}, http: {port: LAB_HTTP.port, ...(catalogue ? {imagesDir: catalogue} : {})}},
       // A VM that powers itself off is noticed within seconds; a TCG boot may take a while to phone home.
       ipmi: {pollInterval: '5s'},
       sync: {mutations: {INITtoSYNC: {timeout: '180s'}}},
@@ -166,15 +178,15 @@ export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
   const stopAll = async () => {
     await Promise.all(vms.map((vm) => vm.stop()));
     await Promise.all([stopProcess(daemon, 'SIGTERM'), stopProcess(radvd, 'SIGKILL')]);
-    network?.ns.delete();
+    network?.delete();
     rmSync(dir, {recursive: true, force: true});
   };
   try {
-    network = bridgedNetwork(name, {address: LAB_SUBNET.address, prefix: LAB_SUBNET.prefix, taps: options.vms});
+    network = bridgedNetwork(name, {address: LAB_SUBNET.address, prefix: LAB_SUBNET.prefix, taps: options.vms, hostAddress: options.hostLink ? LAB_SUBNET.host : undefined});
     const bootRoot = labBootRoot(dir, options.bootRoot);
     radvd = startRadvd({dir, network});
     const socket = options.socket ?? join(dir, 'api.sock');
-    writeFileSync(join(dir, 'layercake.config.json'), JSON.stringify(daemonConfig(dir, socket, bootRoot, network, options.logLevel ?? 'info'), null, 2));
+    writeFileSync(join(dir, 'layercake.config.json'), JSON.stringify(daemonConfig(dir, socket, bootRoot, network, options.logLevel ?? 'info', options.catalogue), null, 2));
     const daemonLog = join(dir, 'daemon.log');
     const started = await startDaemon({dir, network, socket}, options.cliRoot, daemonLog);
     daemon = started.child;
@@ -198,10 +210,10 @@ export async function startVmLab(options: VmLabOptions): Promise<VmLab> {
         ipmi: {host: '127.0.0.1', port: vm.spec.bmcPort, username: credentials.username, password: credentials.password},
         ipv4: {iface: 'eth0', mac: vm.spec.mac, ip: `10.213.0.${LAB_SUBNET.firstNode + k}`, prefix: LAB_SUBNET.prefix},
         pxe: {method: 'ipxe'},
-        // No Layer1 images yet, but an image set the agent brings to IDLE: powering a SYNC node off goes through
+        // Without images, an image set the agent brings to IDLE: powering a SYNC node off goes through
         // imageset SYNCtoINIT, which needs the node's image set known (with none asked for it stays UNKNOWN and
         // the power-off waits for ever on imageset/UKtoIDLE, a step only the node's agent can take).
-        imageset: {state: off ? 'UNKNOWN' : 'IDLE'},
+        imageset: off ? {state: 'UNKNOWN'} : options.imageset ?? {state: 'IDLE'},
       },
     }));
     return {

@@ -63,11 +63,51 @@ export interface BridgedNetwork {
   prefix: number;
   /** One tap per VM, in VM order. */
   taps: string[];
+  /** The host's own address on the bridge (through a veth pair), when the network has a host link. */
+  hostAddress?: string;
+  /** Removes the host link (if any) and the namespace with everything in it. */
+  delete(): void;
 }
 
-/** A namespace holding a bridge with `address/prefix` and `taps` tap devices on it, all up. */
-export function bridgedNetwork(name: string, options: {address: string; prefix: number; taps: number}): BridgedNetwork {
+/**
+ * A veth pair from the host into the namespace's bridge, with `address` on the host's end: the host
+ * reaches the nodes' addresses directly (`layercake exec` over ssh, as on a cluster's management
+ * network). The host's end goes with the namespace (deleting one end of a pair deletes both). Refused
+ * when the host already has an address or route in the subnet (another lab's link): two would collide.
+ */
+function addHostLink(ns: Netns, bridge: string, address: string, prefix: number): string {
+  const subnet = `${address}/${prefix}`;
+  const taken = run('ip', ['-4', 'route', 'show', 'match', subnet]).split('\n').filter((l) => l.trim() && !l.startsWith('default'));
+  if (taken.length) throw new Error(`the host already has a route into ${subnet} (${taken[0]!.trim()}): another VM lab with a host link runs; stop it first`);
+  const host = `${ns.name.slice(0, 12)}-h`; // interface names are at most 15 characters
+  run('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', 'hostlink', 'netns', ns.name]);
+  run('ip', ['addr', 'add', subnet, 'dev', host]);
+  run('ip', ['link', 'set', host, 'up']);
+  ns.ip('link', 'set', 'hostlink', 'master', bridge);
+  ns.ip('link', 'set', 'hostlink', 'up');
+  return host;
+}
+
+/**
+ * Deletes the host's end of the link, which deletes the pair. Deleting the namespace would not always do it:
+ * a mount namespace made while the lab ran (any `unshare --mount` on the host, e.g. a container) holds a
+ * copy of the namespace's /run/netns mount, which keeps the namespace, and the link's route, alive (seen here).
+ */
+function removeHostLink(host: string | undefined): void {
+  if (host) spawnSync('ip', ['link', 'del', host], {stdio: 'ignore'});
+}
+
+/**
+ * A namespace holding a bridge with `address/prefix` and `taps` tap devices on it, all up; with
+ * `hostAddress`, also a link from the host into the bridge (the host has that address on it).
+ */
+export function bridgedNetwork(name: string, options: {address: string; prefix: number; taps: number; hostAddress?: string}): BridgedNetwork {
   const ns = Netns.create(name);
+  let host: string | undefined;
+  const remove = () => {
+    removeHostLink(host);
+    ns.delete();
+  };
   try {
     const bridge = 'br0';
     ns.ip('link', 'add', bridge, 'type', 'bridge');
@@ -79,9 +119,10 @@ export function bridgedNetwork(name: string, options: {address: string; prefix: 
       ns.ip('link', 'set', tap, 'master', bridge);
       ns.ip('link', 'set', tap, 'up');
     }
-    return {ns, bridge, address: options.address, prefix: options.prefix, taps};
+    if (options.hostAddress) host = addHostLink(ns, bridge, options.hostAddress, options.prefix);
+    return {ns, bridge, address: options.address, prefix: options.prefix, taps, hostAddress: options.hostAddress, delete: remove};
   } catch (error) {
-    ns.delete();
+    remove();
     throw error;
   }
 }

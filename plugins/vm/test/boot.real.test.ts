@@ -11,6 +11,7 @@ import {promisify} from 'node:util';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import type {NodeView} from '@layercake/sdk';
+import {labViews, untilNodes} from './support/wait.js';
 import {cleanConsole, describeMissing, kvmVerdict, layer0BootRoot, missingForVms, readFrom, startVmLab, VM_ARCH, type VmLab} from '../src/index.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -38,22 +39,10 @@ if (why) {
   const started = Date.now();
   let lab: VmLab;
   const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--url', lab.url], {timeout: 240_000});
-  const views = async () => (await lab.api.listNodes()).filter((v) => lab.vmOf(v.dsc.nodename));
+  const views = () => labViews(lab);
   const view = async (name: string) => (await views()).find((v) => v.dsc.nodename === name)!;
 
-  /** Waits for the daemon's view of the nodes to satisfy `ok` (events would do; a 500 ms poll is simpler here and as quick). */
-  async function until(what: string, ok: (views: NodeView[]) => boolean, timeoutMs: number): Promise<NodeView[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const vs = await views();
-      if (ok(vs)) return vs;
-      if (Date.now() > deadline) {
-        const consoles = lab.vms.map((vm) => `--- ${vm.spec.name} console (end):\n${cleanConsole(readFrom(vm.consoleLog, 0, 1 << 24).text).slice(-2500)}`).join('\n');
-        throw new Error(`timed out waiting for ${what}: ${vs.map((v) => `${v.dsc.nodename} ${v.dsc.physState}/${v.dsc.runState}`).join(', ')}\n${consoles}`);
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  const until = (what: string, ok: (views: NodeView[]) => boolean, timeoutMs: number) => untilNodes(lab, what, ok, timeoutMs);
   /** A power off's steps since `since`, in order: the node standing down (imageset/SYNCtoINIT) and the BMC's. */
   const offSteps = async (name: string, since: number) => (await lab.api.history(name)).entries
     .filter((h) => h.time >= since && (h.mutation === 'imageset/SYNCtoINIT' || h.mutation?.startsWith('ipmi/')) && (h.kind === 'complete' || h.kind === 'mutate'))

@@ -59,11 +59,17 @@ export function isRolled(view: NodeView, names: readonly string[], removals: rea
   return names.every((n) => dsc.images?.[n]?.applied === cfgDigest(cfg.images?.[n]) && (dsc.images?.[n]?.state === 'ACTIVE' || dsc.images?.[n]?.state === 'IDLE'));
 }
 
-/** Why the roll failed on the node (an image of the roll in ERROR or FATAL with a reason), or undefined. */
+/**
+ * Why a roll of these images failed on the node (undefined while it has not): an image of the roll in
+ * ERROR or FATAL whose failing spec is the one its cfg now asks for. A lastError left by an earlier spec
+ * (a roll back from a failed roll, found on the VMs) is not this roll's failure: it goes once the node
+ * applies the new cfg.
+ */
 export function rollFailure(view: NodeView, names: readonly string[]): string | undefined {
-  const dsc = dscSet(view);
-  const bad = names.find((n) => ['ERROR', 'FATAL'].includes(dsc.images?.[n]?.state ?? '') && dsc.images?.[n]?.lastError);
-  return bad && `image ${bad}: ${dsc.images![bad].lastError}`;
+  const cfg = cfgSet(view).images ?? {};
+  const dsc = dscSet(view).images ?? {};
+  const bad = names.find((n) => ['ERROR', 'FATAL'].includes(dsc[n]?.state ?? '') && dsc[n]?.lastError && cfgDigest(dsc[n]) === cfgDigest(cfg[n]));
+  return bad && `image ${bad}: ${dsc[bad]!.lastError}`;
 }
 
 /** A node's cfg images of these names as they were before the roll (null: the image was not there). */

@@ -32,15 +32,18 @@ import {exitOf, type DriverStatus, type HttpSpec, type IscsiSpec, type NfsSpec, 
 import {children, mountPoints, startTime} from './procfs.js';
 
 /**
- * PID 1 of a new container: $1 root, $2 host name, $3 run dir (its fstab), $4 /dev template; then the
- * init's argv. The host name is written through /proc (a shell builtin, no exec); one `mount -a` mounts
+ * PID 1 of a new container: $1 root, $2 host name, $3 run dir (its fstab), $4 /dev template, $5 the path
+ * of util-linux's mount; then the init's argv. mount is called by its path: on Layer0, /bin/sh is busybox
+ * built with FEATURE_SH_STANDALONE, which runs its own mount applet for a bare `mount` (found on the VMs:
+ * busybox's mount has no -T and no X-mount.mkdir, and the container died with exit 112).
+ * The host name is written through /proc (a shell builtin, no exec); one `mount -a` mounts
  * /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue and /sys (X-mount.mkdir makes their mount points); one
  * `cp -a` adds the device nodes. Four execs more than a bare `unshare ... chroot`.
  */
 const INIT_SCRIPT = [
-  'root=$1; host=$2; run=$3; tmpl=$4; shift 4',
+  'root=$1; host=$2; run=$3; tmpl=$4; mount=$5; shift 5',
   'echo "$host" > /proc/sys/kernel/hostname || { echo "layercake: cannot set the host name" >&2; exit 111; }',
-  'mount -a -T "$run/fstab" || exit 112',
+  '"$mount" -a -T "$run/fstab" || exit 112',
   'cp -a "$tmpl/." "$root/dev/" || exit 113',
   'cd "$root" || exit 115',
   'exec chroot . "$@"',
@@ -366,7 +369,7 @@ export class LinuxPlatform implements Platform {
     try {
       child = spawn('unshare', [
         '--mount', '--pid', '--ipc', '--uts', '--fork', '--kill-child', '--propagation', 'slave', `--mount-proc=${r}/proc`,
-        '--', '/bin/sh', '-c', INIT_SCRIPT, 'layercake-init', r, spec.hostname, spec.runDir, this.devTemplate, ...spec.argv,
+        '--', '/bin/sh', '-c', INIT_SCRIPT, 'layercake-init', r, spec.hostname, spec.runDir, this.devTemplate, this.tools.mount!, ...spec.argv,
       ], {detached: true, stdio: ['ignore', log, log], env: CONTAINER_ENV});
     } finally {
       closeSync(log);

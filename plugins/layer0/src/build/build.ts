@@ -125,7 +125,8 @@ async function copyInto(root: string, source: string, target: string, mode?: num
   await fs.chmod(dest, mode ?? ((await fs.stat(source)).mode & 0o7777));
 }
 
-async function copyProgram(root: string, program: Program, target: string): Promise<void> {
+/** Copies a program into an image root, with the shared libraries it loads (also used for the VM demo's Layer1). */
+export async function copyProgram(root: string, program: Program, target: string): Promise<void> {
   await copyInto(root, program.path, target);
   // Libraries go where the loader looks for them (ldd's paths): the content of the file they resolve to.
   for (const lib of program.libs) await copyInto(root, await fs.realpath(lib), lib.replace(/^\/+/, ''), 0o755);
@@ -163,7 +164,7 @@ const BASE_DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'usr/lib/layercake', 'l
   'proc', 'sys', 'dev', 'run', 'tmp', 'mnt', 'root', 'var/lib/layercake', 'var/log'];
 
 /** Busybox's applets as symlinks (`busybox --list-full`: bin/sh, sbin/init, ...), and /init for the kernel. */
-async function installBusybox(root: string, busybox: string): Promise<void> {
+export async function installBusybox(root: string, busybox: string): Promise<void> {
   await copyInto(root, busybox, 'bin/busybox', 0o755);
   const applets = execFileSync(busybox, ['--list-full'], {encoding: 'utf8'}).split('\n').map((l) => l.trim()).filter(Boolean);
   for (const a of applets) {

@@ -32,7 +32,7 @@ export default class Demo extends LocalCommand<typeof Demo> {
     timeout: Flags.integer({summary: 'With --exit: give up after this many seconds (exit 1).', default: 300}),
     vms: Flags.integer({
       summary: 'Boot N qemu virtual machines instead of simulated ones (2 when N is left out).',
-      description: 'Each VM has its own OpenIPMI BMC and boots Layer0 from the network (stock iPXE ROM) off the real daemon, all in a network namespace of their own. Layer0 is built first, or reused when up to date. Needs root, qemu-system-x86, openipmi and ipmitool. See docs/vms.md.',
+      description: 'Each VM has its own OpenIPMI BMC and boots Layer0 from the network (stock iPXE ROM) off the real daemon, all in a network namespace of their own, then runs the demo Layer1 image demo:v1 (an sshd: try layercake exec n01 -- cat /etc/layercake-image). Layer0 and the demo images are built first, or reused when up to date. Needs root, qemu-system-x86, openipmi and ipmitool. See docs/vms.md.',
       min: 1, max: 64,
     }),
     memory: Flags.integer({summary: 'With --vms: memory per VM in MiB.', default: 1024, min: 256}),
@@ -139,7 +139,7 @@ export default class Demo extends LocalCommand<typeof Demo> {
         layer0: (log) => (flags['boot-root'] ? Promise.resolve(flags['boot-root']) : layer0BootRoot(log, this.config.root)),
       });
       if (flags.exit && result.converged < vms) {
-        throw new CliError(`only ${result.converged} of ${vms} VMs reached SYNC within ${flags.timeout} s`, {code: 'LC_ERR_NOT_CONVERGED', hint: 'read the consoles (layercake console NODE) and docs/vms.md, "Troubleshooting"'});
+        throw new CliError(`only ${result.converged} of ${vms} VMs ran their image (image set ACTIVE) within ${flags.timeout} s`, {code: 'LC_ERR_NOT_CONVERGED', hint: 'read the consoles (layercake console NODE) and docs/vms.md, "Troubleshooting"'});
       }
       return result;
     } catch (error) {
