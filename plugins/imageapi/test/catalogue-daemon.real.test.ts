@@ -113,7 +113,7 @@ if (missing) {
     const source = (await cfgImage())!.source;
     assert.equal({...source}, {kind: 'http', url: `${server}/images/${v1.sha256}.squashfs`, sha256: v1.sha256, size: v1.size, ref: 'demo:v1', fsType: 'squashfs', options: []});
     assert.is(await waitFor('demo:v1 running', marker), 'demo:v1 1');
-    const list = await cli(['image', 'list', self, '--url', url()]);
+    const list = await cli(['image', 'status', self, '--url', url()]);
     assert.is(list.json.images[0].source, `http demo:v1 (${v1.sha256.slice(0, 12)})`);
   });
 

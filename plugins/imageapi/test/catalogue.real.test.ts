@@ -3,7 +3,7 @@
  * from a directory, a tarball, an OCI layout made with umoci from a directory, and a docker-archive made
  * from it with skopeo; the kernel modules added (merged /usr followed inside the image); the same input
  * gives the same sha256; bad input is refused with nothing changed; a killed build leaves nothing in
- * the catalogue; `image catalogue` lists, `image rm` removes.
+ * the catalogue; `image list` lists, `image rm` removes.
  */
 import {execFile, execFileSync, spawn} from 'node:child_process';
 import {createHash} from 'node:crypto';
@@ -69,7 +69,7 @@ if (missing) {
 
   test.after(() => rmSync(work, {recursive: true, force: true}));
 
-  test('from a directory: the files, /etc/layercake-image, the kernel modules; listed by image catalogue', async () => {
+  test('from a directory: the files, /etc/layercake-image, the kernel modules; listed by image list', async () => {
     const r = await build(join(work, 'dir'), 'demo:v1', '--kernel', modules);
     assert.is(r.code, 0, r.stderr);
     const e = r.json;
@@ -82,9 +82,9 @@ if (missing) {
     for (const f of ['/etc/motd', '/usr/bin/hello', '/bin', '/lib/modules/9.9.9-test/modules.dep', '/lib/modules/9.9.9-test/kernel/fs/fake.ko', '/etc/layercake-image']) assert.ok(files.includes(f), `${f} in ${files.join(' ')}`);
     assert.is(catFile(e.sha256, 'etc/layercake-image'), 'demo:v1\n');
     assert.match(execFileSync('unsquashfs', ['-s', join(cat, `${e.sha256}.squashfs`)], {encoding: 'utf8'}), /Compression zstd/);
-    const list = await cli(['image', 'catalogue', '--catalogue', cat, '--json']);
+    const list = await cli(['image', 'list', '--catalogue', cat, '--json']);
     assert.equal(list.json.images.map((i: {name: string; version: string}) => `${i.name}:${i.version}`), ['demo:v1']);
-    const table = await cli(['image', 'catalogue', '--catalogue', cat]);
+    const table = await cli(['image', 'list', '--catalogue', cat]);
     assert.match(table.stdout, new RegExp(`demo\\s+v1\\s+${e.sha256.slice(0, 16)}`));
   });
 
@@ -181,7 +181,7 @@ if (missing) {
   });
 
   test('image rm: removes the entry and its file (no daemon to ask: --force), refuses an unknown one', async () => {
-    const entry = (await cli(['image', 'catalogue', '--catalogue', cat, '--json'])).json.images.find((i: {name: string}) => i.name === 'after');
+    const entry = (await cli(['image', 'list', '--catalogue', cat, '--json'])).json.images.find((i: {name: string}) => i.name === 'after');
     const unknown = await cli(['image', 'rm', 'after:9', '--catalogue', cat, '--yes', '--url', 'http://127.0.0.1:1']);
     assert.is(unknown.code, 2);
     assert.match(unknown.stderr, /LC_ERR_IMAGE_NOT_IN_CATALOGUE.*after:9 is not in the image catalogue .* \(it has .*after:1/);

@@ -134,14 +134,14 @@ test('a killed init: ERROR, retried, ACTIVE again', async () => {
   assert.ok(await waitFor('running again', () => markerOf('web1')));
 });
 
-test('the CLI: layercake image roll --wait, then image list', async () => {
+test('the CLI: layercake image roll --wait, then image status', async () => {
   const url = `http://${daemon.listenAddress}`;
   const roll = await cli(['image', 'roll', self, '--image', `web1=${imageB}`, '--wait', '--timeout', '60s', '--url', url]);
   assert.is(roll.code, 0, roll.stderr + roll.stdout);
   assert.is(roll.json.wait.converged, 1);
   assert.ok(roll.json.changes.some((c: {url: string}) => c.url === '/extensions/imageset/images/web1/source/path'));
   if (real) assert.is(await waitFor('B running', () => markerOf('web1')), 'B 1 web1');
-  const list = await cli(['image', 'list', self, '--url', url]);
+  const list = await cli(['image', 'status', self, '--url', url]);
   assert.is(list.code, 0, list.stderr);
   const [row] = list.json.images;
   assert.is(row.image, 'web1');

@@ -1,7 +1,7 @@
 /**
  * The `imageset` extension: the images a node runs on top of Layer0 (cfg: what the operator wants), and
  * per image what is true (dsc: state, last error, retries, the container). The engine-visible enum is
- * `imageset.state`; the per-image detail is for people (`layercake image list`) and for the module.
+ * `imageset.state`; the per-image detail is for people (`layercake image status`) and for the module.
  */
 import {defineExtension, z} from '@layercake/sdk';
 

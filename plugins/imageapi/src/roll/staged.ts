@@ -96,7 +96,7 @@ export async function runStagedRoll(run: StagedRun): Promise<RollEvent[]> {
       throw new CliError(`${label} failed, the roll stopped: ${reasons.map((r) => `${r.node}: ${r.reason}`).join('; ')}. `
         + `${record.rolled} node(s) rolled before it; ${failed.length} put back on their previous images${untouched.length ? `; ${compressHostlist(untouched)} not touched` : ''}`, {
         code: 'LC_ERR_ROLL_FAILED', node: reasons[0].node,
-        hint: 'fix the cause (layercake image list NODES shows each image\'s last error), then continue with `layercake image roll --resume`',
+        hint: 'fix the cause (layercake image status NODES shows each image\'s last error), then continue with `layercake image roll --resume`',
       });
     }
     await save({rolled: Math.min(record.nodes.length, (b + 1) * record.batch)});

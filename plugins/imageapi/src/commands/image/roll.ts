@@ -18,7 +18,7 @@ export interface ImageRollResult {
 
 export default class ImageRoll extends BaseCommand<typeof ImageRoll> {
   static override summary = 'Roll nodes to new Layer1 images: set the images in their cfg; the nodes replace the containers without rebooting.';
-  static override description = `--image NAME=SPEC sets one image (repeat for several): SPEC is IMAGE:VERSION of the parent's catalogue (layercake image catalogue; the nodes fetch it over HTTP from the pxe server, checksummed), an image file path (for an existing image only its source path changes; a new image gets a file source and /sbin/init as a systemd init), or a JSON object merged into the image's cfg, e.g. '{"source":{"kind":"nfs","host":"nas","path":"/export/centos"},"container":{"command":"/sbin/init"}}'. --remove NAME drops an image. The node's image set is asked to be ACTIVE unless its cfg says IDLE. A node that is BUSY (layercake busy on the node) rolls once it is FREE. With --wait, follows the nodes until the images run as configured (or fail: layercake image list shows the last error).
+  static override description = `--image NAME=SPEC sets one image (repeat for several): SPEC is IMAGE:VERSION of the parent's catalogue (layercake image list; the nodes fetch it over HTTP from the pxe server, checksummed), an image file path (for an existing image only its source path changes; a new image gets a file source and /sbin/init as a systemd init), or a JSON object merged into the image's cfg, e.g. '{"source":{"kind":"nfs","host":"nas","path":"/export/centos"},"container":{"command":"/sbin/init"}}'. --remove NAME drops an image. The node's image set is asked to be ACTIVE unless its cfg says IDLE. A node that is BUSY (layercake busy on the node) rolls once it is FREE. With --wait, follows the nodes until the images run as configured (or fail: layercake image status shows the last error).
 
 Staged roll (--batch N, as a Kubernetes rolling update): the nodes in hostlist order, N at a time; a batch starts only when at most --max-unavailable nodes of the roll (default N) would be out of service with it, so nodes that are already down make it wait (up to --timeout, which applies to each batch); the first batch that fails stops the roll: its failed nodes get their previous images back, the later batches keep theirs. The roll's record is kept by the daemon (on its own node, extension roll), so --resume continues it after a failure is fixed or the CLI was stopped. A roll of more than one node asks for confirmation (--yes off a terminal). See docs/layer1.md, "Staged rolls".`;
   static override examples = [
@@ -96,7 +96,7 @@ Staged roll (--batch N, as a Kubernetes rolling update): the nodes in hostlist o
         const missing = failed.find((n) => /does not exist/.test(n.reason ?? ''));
         throw new CliError(`${failed.length} of ${wait.nodes.length} node(s) did not roll (their images were put back in cfg): ${failed.map((n) => `${n.nodename}: ${n.reason ?? n.outcome}`).join('; ')}`, {
           code: missing ? 'LC_ERR_IMAGE_UNKNOWN' : 'LC_ERR_NOT_CONVERGED',
-          hint: missing ? undefined : 'layercake image list NODES shows each image\'s last error; layercake node why NODE the engine\'s view',
+          hint: missing ? undefined : 'layercake image status NODES shows each image\'s last error; layercake node why NODE the engine\'s view',
           exit: missing ? 2 : 1,
         });
       }
