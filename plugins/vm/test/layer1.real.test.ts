@@ -2,7 +2,7 @@
 // image set asking for the demo image demo:v1 from the parent's catalogue. Their ImageAPI fetches it over
 // HTTP from the daemon's pxe server (nothing is prepared on the nodes), checks its sha256 and runs it: a
 // container whose dropbear answers on port 22, reached by `layercake exec` (ssh2) through the lab's host
-// link. Then rolls to demo:v2 node by node without a reboot, a roll to an image with a wrong checksum that
+// link. Then a staged roll to demo:v2 in batches of 1 without a reboot, a roll to an image with a wrong checksum that
 // fails with its reason and leaves v2 running, and a power cycle back to ACTIVE on v2. The VMs are booted
 // once and shared by the cases, in order.
 import {execFile, execFileSync} from 'node:child_process';
@@ -95,22 +95,31 @@ if (why) {
     assert.equal(init, {n01: 'dropbear', n02: 'dropbear'});
   });
 
-  test('a roll to demo:v2, node by node, replaces the container without a reboot; the agent stays SYNC', async () => {
+  test('a staged roll to demo:v2 in batches of 1 replaces the containers without a reboot; the agents stay SYNC', async () => {
+    const before = Object.fromEntries(await Promise.all(NODES.map(async (n) => [n, {uptime: await uptime(n), qemu: lab.vmOf(n)!.qemuPid()}] as const)));
+    const asked = Date.now();
+    const {stdout} = await roll(NODES.join(','), 'demo:v2', '--batch', '1', '--max-unavailable', '1', '--yes', '--json');
+    console.log(`# staged roll of ${NODES.join(',')} to demo:v2: ${((Date.now() - asked) / 1000).toFixed(1)} s (CLI included)`);
+    const events = JSON.parse(stdout).events as {event: string; batch?: number; nodes?: string[]; at: string}[];
+    // Batches in hostlist order, one node each; batch 2 starts only after batch 1 rolled.
+    const order = events.filter((e) => ['batch-start', 'batch-rolled', 'roll-done'].includes(e.event)).map((e) => `${e.event} ${e.nodes?.join(',')}`);
+    assert.equal(order, ['batch-start n01', 'batch-rolled n01', 'batch-start n02', 'batch-rolled n02', `roll-done ${NODES.join(',')}`]);
+    await until('both ACTIVE on demo:v2', activeOn('demo:v2'), 120_000);
+    assert.equal(await exec(NODES.join(','), 'cat', '/etc/layercake-image'), {n01: 'demo:v2', n02: 'demo:v2'});
     for (const node of NODES) {
-      const vm = lab.vmOf(node)!;
-      const qemu = vm.qemuPid();
-      const before = await uptime(node);
-      const asked = Date.now();
-      await roll(node, 'demo:v2', '--wait');
-      await until(`${node} ACTIVE on demo:v2`, activeOn('demo:v2', [node]), 120_000);
-      console.log(`# ${node}: roll to demo:v2 ${((Date.now() - asked) / 1000).toFixed(1)} s (CLI included)`);
-      assert.equal(await exec(node, 'cat', '/etc/layercake-image'), {[node]: 'demo:v2'});
-      assert.ok(await uptime(node) > before, `${node}: /proc/uptime kept growing (no reboot)`);
-      assert.is(vm.qemuPid(), qemu, `${node}: the same qemu process`);
+      assert.ok(await uptime(node) > before[node].uptime, `${node}: /proc/uptime kept growing (no reboot)`);
+      assert.is(lab.vmOf(node)!.qemuPid(), before[node].qemu, `${node}: the same qemu process`);
       const left = (await lab.api.history(node)).entries.filter((h) => h.time >= asked && h.kind === 'dsc' && h.url === '/runState');
       assert.equal(left.map((h) => h.value), [], `${node}: runState never left SYNC`);
-      const other = NODES.find((n) => n !== node)!;
-      if (node === 'n01') assert.equal(await exec(other, 'cat', '/etc/layercake-image'), {[other]: 'demo:v1'}, 'node by node: n02 still runs demo:v1');
+    }
+  });
+
+  test('a single-node roll is timed: n02 back to demo:v1 and again to demo:v2 (--wait)', async () => {
+    for (const spec of ['demo:v1', 'demo:v2']) {
+      const asked = Date.now();
+      await roll('n02', spec, '--wait');
+      console.log(`# n02: roll to ${spec} ${((Date.now() - asked) / 1000).toFixed(1)} s (CLI included)`);
+      assert.equal(await exec('n02', 'cat', '/etc/layercake-image'), {n02: spec});
     }
   });
 
