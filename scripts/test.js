@@ -17,9 +17,9 @@
 // fails, when it exits without uvu's summary (it ended before test.run() reported), or when it registered
 // no test at all (neither run nor skipped).
 import {spawn} from 'node:child_process';
-import {existsSync, readdirSync, statSync} from 'node:fs';
+import {existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs';
 import {availableParallelism} from 'node:os';
-import {join, relative, resolve} from 'node:path';
+import {dirname, join, relative, resolve} from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const perFileLimitMs = Number(process.env.LC_TEST_FILE_TIMEOUT_MS ?? 600_000);
@@ -122,16 +122,28 @@ function report(r) {
   if (r.failed || process.env.LC_TEST_VERBOSE) console.log(r.out.replace(/^/gm, '    '));
   for (const line of r.skipLines) console.log(`    ${line}`);
 }
-/** Runs the files `jobs` at a time, reporting each as it ends. */
+// How long each file took last time: the pool starts the longest first, so that no long file starts
+// last while the other slots idle (files never timed go first).
+const timesFile = join(root, 'node_modules', '.cache', 'layercake', 'test-seconds.json');
+const lastSeconds = existsSync(timesFile) ? JSON.parse(readFileSync(timesFile, 'utf8')) : {};
+const longestFirst = (queue) => [...queue].sort((a, b) => (lastSeconds[b] ?? Infinity) - (lastSeconds[a] ?? Infinity));
+
+/** Runs the files `jobs` at a time, longest first, reporting each as it ends. */
 async function runPool(queue, jobs) {
-  const next = [...queue];
+  const next = jobs > 1 ? longestFirst(queue) : [...queue];
   const worker = async () => {
-    for (let file = next.shift(); file; file = next.shift()) report(await run(file));
+    for (let file = next.shift(); file; file = next.shift()) {
+      const r = await run(file);
+      lastSeconds[file] = r.seconds;
+      report(r);
+    }
   };
   await Promise.all(Array.from({length: Math.min(jobs, next.length)}, worker));
 }
 await runPool(files.filter(TIERS.unit), args.jobs);
 await runPool(files.filter(TIERS.real), 1);
+mkdirSync(dirname(timesFile), {recursive: true});
+writeFileSync(timesFile, JSON.stringify(lastSeconds, null, 1));
 const tier = args.tier ? ` (${args.tier} tier)` : '';
 const jobs = files.some(TIERS.unit) && args.jobs > 1 ? `, unit files ${args.jobs} at a time` : '';
 console.log(`\n${files.length} test files${tier} in ${((Date.now() - started) / 1000).toFixed(1)} s${jobs}`);
