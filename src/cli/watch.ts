@@ -101,8 +101,10 @@ export async function watch(client: ApiClient, enums: Enumerables, opts: WatchOp
     draw();
   };
 
-  // Fail at once (with where it tried and how to start one) if there is no daemon to begin with.
+  // Fail at once (with where it tried and how to start one) if there is no daemon to begin with. The
+  // nodes are read before the stream opens, so the first events already carry names, not ids.
   await client.health();
+  await refresh();
   const stream = client.events({nodes: opts.ids, types: ['STATE_CHANGE', 'MUTATION']}, {
     onEvent,
     onOpen: () => {

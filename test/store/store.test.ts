@@ -8,13 +8,15 @@ import * as assert from 'uvu/assert';
 import {StoreDamagedError} from '../../src/model/errors.js';
 import {Registry} from '../../src/model/registry.js';
 import {Store} from '../../src/store/store.js';
+import {requireBuild} from '../support/cli.js';
 
+requireBuild('dist/store/store.js'); // the kill -9 writer runs the built store
 const tmp = () => mkdtempSync(join(tmpdir(), 'lc-store-'));
 
 /** Runs the writer until it has acknowledged a few writes, then kills it with SIGKILL mid-loop. */
 function writeAndKill(dir: string, start: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', new URL('./writer.ts', import.meta.url).pathname, dir, String(start)], {stdio: ['ignore', 'pipe', 'inherit']});
+    const child = spawn(process.execPath, [new URL('./writer.js', import.meta.url).pathname, dir, String(start)], {stdio: ['ignore', 'pipe', 'inherit']});
     let last = start - 1, buffer = '';
     const target = start + 5 + Math.floor(Math.random() * 40);
     child.stdout.on('data', (d) => {

@@ -5,7 +5,7 @@
  * DaemonUnreachableError when nothing answers at the address.
  */
 import {Agent, fetch, type Response} from 'undici';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import {ApiError, DaemonUnreachableError, isNetworkError, networkReason} from './errors.js';
 import {
   API_PREFIX, type ApiErrorBody, type ApplyResult, type DeleteResult, type EngineStatus, type EnumerablesResult,
@@ -53,6 +53,11 @@ export interface EventStream {
 }
 
 const enc = encodeURIComponent;
+
+// ws is imported on the first event stream, not at start: most commands never open one, and loading it
+// is a tenth of a command's start-up CPU (docs/testing.md, "How long the unit tier takes").
+let webSocketClass: Promise<typeof WebSocket> | undefined;
+const loadWebSocket = () => (webSocketClass ??= import('ws').then((m) => m.default));
 
 export class ApiClient {
   readonly url: string;
@@ -235,7 +240,15 @@ export class ApiClient {
 
     const address = (this.socketPath ? `ws+unix:${this.socketPath}:` : this.url.replace(/^http/, 'ws')) + API_PREFIX + '/events?' + filterQuery(filter);
     const connect = () => {
-      const ws = new WebSocket(address, {headers: this.token ? {authorization: `Bearer ${this.token}`} : {}, handshakeTimeout: this.timeoutMs});
+      void loadWebSocket().then((WebSocketClass) => {
+        if (!closed) open(WebSocketClass);
+      }, (error: Error) => {
+        settleOpened.reject(error);
+        handlers.onDisconnect?.(error.message, undefined);
+      });
+    };
+    const open = (WebSocketClass: typeof WebSocket) => {
+      const ws = new WebSocketClass(address, {headers: this.token ? {authorization: `Bearer ${this.token}`} : {}, handshakeTimeout: this.timeoutMs});
       socket = ws;
       let helloSeen = false;
       ws.on('message', (data) => {
@@ -289,7 +302,7 @@ export class ApiClient {
       },
       setFilter: (next) => {
         current = next;
-        if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({subscribe: next}));
+        if (socket && socket.readyState === socket.OPEN) socket.send(JSON.stringify({subscribe: next}));
       },
     };
   }

@@ -1,6 +1,8 @@
 // A child process for the kill -9 test: writes nodes in a loop and prints "ack N" after each write returns.
-import {Registry} from '../../src/model/registry.js';
-import {Store} from '../../src/store/store.js';
+// It runs the built store (dist/) under plain node: the test starts it 25 times, and loading tsx for each
+// start cost more CPU than the rest of the test (docs/testing.md, "How long the unit tier takes").
+import {Registry} from '../../dist/model/registry.js';
+import {Store} from '../../dist/store/store.js';
 
 const [dir, startText] = process.argv.slice(2);
 const store = Store.open({dir, registry: new Registry(), compactAfter: 50});
