@@ -66,9 +66,15 @@ if (why) {
   test.before(async () => {
     const verdict = await kvmVerdict(join(bootRoot!, VM_ARCH, 'vmlinuz'));
     console.log(`# KVM: ${verdict.usable ? 'yes' : 'no'} (${verdict.reason})`);
-    lab = await startVmLab({vms: 2, bootRoot: bootRoot!, cliRoot: ROOT, accel: verdict.usable ? 'kvm' : 'tcg', logLevel: 'warn', hostLink: true,
-      catalogue: catalogue.dir, imageset: demoImageset(catalogue.entries['demo:v1'], LAB_HTTP.url)});
-    await lab.api.apply(lab.nodes);
+    try {
+      lab = await startVmLab({vms: 2, bootRoot: bootRoot!, cliRoot: ROOT, accel: verdict.usable ? 'kvm' : 'tcg', logLevel: 'warn', hostLink: true,
+        catalogue: catalogue.dir, imageset: demoImageset(catalogue.entries['demo:v1'], LAB_HTTP.url)});
+      await lab.api.apply(lab.nodes);
+    } catch (error) {
+      // uvu counts a failed hook as failed tests without printing why: say it here.
+      console.error(`# the VM lab did not start: ${(error as Error).stack}`);
+      throw error;
+    }
   });
 
   test.after(async () => {
