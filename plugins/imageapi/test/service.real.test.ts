@@ -215,36 +215,6 @@ test('replace answers once the new container runs; the old one\'s objects are re
   await client.deleteContainer({name: 'g', force: true});
 });
 
-test('a service that ended between a replace and its release: the next one releases what the replaced container used', async () => {
-  await svc!.close(true);
-  let gate!: () => void;
-  const opened = new Promise<void>((r) => (gate = r));
-  let held = '';
-  class GatedPlatform extends LinuxPlatform {
-    override async umount(target: string): Promise<void> {
-      if (target === held) await opened;
-      return super.umount(target);
-    }
-  }
-  const stateDir = join(work, `state${++n}`);
-  svc = await startService({stateDir, adoptPollMs: 20, platform: new GatedPlatform()});
-  const spec = {name: 'o', command: INIT_MARKER, state: 'running' as const, mount: overlayOf(imageA)};
-  const first = (await svc.client.createContainer(spec)).container;
-  held = first.mount.mountpoint;
-  const second = (await svc.client.createContainer({...spec, mount: overlayOf(imageB)}, undefined, {replace: true})).container;
-  // The first service is stuck before its release (as if it had ended there); a service on the same state starts.
-  const next = await startService({stateDir, adoptPollMs: 20});
-  try {
-    assert.equal(mountsUnder(first.mount.mountpoint), [], 'the replaced container\'s overlay was released by the next service');
-    assert.equal(loopDevicesUnder(imageA), [], 'and its image detached');
-    assert.equal((await next.client.listContainers()).map((c) => [c.id, c.state]), [[second.id, 'running']]);
-    assert.equal((await next.client.listMount({kind: 'overlay'})).map((m) => m.id), [second.mount.id]);
-  } finally {
-    await next.close(false);
-    gate();
-  }
-});
-
 test('creating what exists returns it; a different spec under the same name is 409; objects made through the API are pinned', async () => {
   const {client} = svc!;
   const spec = {name: 'same', command: INIT_MARKER, state: 'running' as const, mount: overlayOf(imageA)};

@@ -74,7 +74,7 @@ export class ImageApiService {
     mkdirSync(service.stateDir, {recursive: true, mode: 0o700});
     mkdirSync(service.logsDir, {recursive: true, mode: 0o750});
     await service.platform.init({mounts: service.mountsDir, run: service.runDir});
-    await service.recover();
+    service.recover();
     return service;
   }
 
@@ -232,9 +232,8 @@ export class ImageApiService {
   // ---- recovery ----
 
   /** Reads back the table, checks it against the kernel and adopts the containers still running. */
-  private async recover(): Promise<void> {
+  private recover(): void {
     if (!this.table.load(this.log, this.simulated)) return;
-    await this.releaseOrphans();
     for (const a of this.table.attaches.values()) {
       if ((a.kind === 'loopback' || a.kind === 'http') && !this.platform.loopbackFile(a.device)) this.log.warn(`attachment ${a.id}: ${a.device} is no longer attached`);
     }
@@ -244,19 +243,6 @@ export class ImageApiService {
     const adopted = this.containers.adopt();
     this.log.info(`found ${this.table.containers.size} containers (${adopted} running), ${this.table.mounts.size} mounts and ${this.table.attaches.size} attachments from before`);
     this.table.persist();
-  }
-
-  /**
-   * A replaced container's mount is released just after the replace was recorded (Containers.releaseAfter):
-   * if the service ended in between, the mount still names that container as a user. Released here.
-   */
-  private async releaseOrphans(): Promise<void> {
-    for (const m of [...this.table.mounts.values()]) {
-      for (const user of m.users.filter((u) => /^container:\d+$/.test(u) && !this.table.containers.has(Number(u.slice(10))))) {
-        this.log.warn(`mount ${m.id}: its container ${user.slice(10)} is gone (replaced just before the service ended): released`);
-        await this.resolver.release('mount', m.id, user).catch((e: Error) => this.log.error(`mount ${m.id}: releasing it failed: ${e.message}`));
-      }
-    }
   }
 }
 
