@@ -91,7 +91,6 @@ export class ImageApiService {
    * stops and deletes every container and releases every object (tests, and `serve --purge-on-exit`).
    */
   async close(options: {purge?: boolean} = {}): Promise<void> {
-    await this.containers.released(); // a replaced container's objects: never left half-released
     if (options.purge) {
       const {table, resolver} = this;
       await this.lock.runExclusive(async () => {
@@ -199,7 +198,7 @@ export class ImageApiService {
    * Creates a container (and starts it if asked). With `replace`, a container of the same name but
    * another spec (or not running) is replaced: the new mount is prepared while the old container still
    * runs (objects both use are shared, not re-made), then the old one is stopped, the new one started,
-   * and the answer given; what only the old one used is released right after, next under the lock.
+   * and what only the old one used is released.
    */
   createContainer(body: unknown, options: {replace?: boolean} = {}): Promise<Created<ApiContainer>> {
     const input = parseBody(containerSchema, body);
