@@ -19,10 +19,12 @@
  * as slaves they receive the host's unmounts, so a roll frees the old image at once.
  */
 import {spawn} from 'node:child_process';
+import {once} from 'node:events';
 import {lookup} from 'node:dns/promises';
 import {createSocket} from 'node:dgram';
 import {closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs';
 import {isIP} from 'node:net';
+import type {Readable} from 'node:stream';
 import {join, posix} from 'node:path';
 import {badRequest, failed, notAvailable} from '../api/errors.js';
 import {setTimeout as sleep} from 'node:timers/promises';
@@ -36,11 +38,14 @@ import {children, mountPoints, startTime} from './procfs.js';
  * of util-linux's mount; then the init's argv. mount is called by its path: on Layer0, /bin/sh is busybox
  * built with FEATURE_SH_STANDALONE, which runs its own mount applet for a bare `mount` (found on the VMs:
  * busybox's mount has no -T and no X-mount.mkdir, and the container died with exit 112).
- * The host name is written through /proc (a shell builtin, no exec); one `mount -a` mounts
+ * The script first writes a byte to fd 3, a pipe to the service, so that the service learns its PID 1
+ * runs without polling /proc (on a one-CPU VM without KVM, a poll every millisecond took the CPU from the
+ * very start it waited for). The host name is written through /proc (a shell builtin, no exec); one `mount -a` mounts
  * /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue and /sys (X-mount.mkdir makes their mount points); one
  * `cp -a` adds the device nodes. Four execs more than a bare `unshare ... chroot`.
  */
 const INIT_SCRIPT = [
+  'printf . >&3; exec 3>&-', // "PID 1 runs" to the service (an event instead of polling /proc), then the pipe is closed
   'root=$1; host=$2; run=$3; tmpl=$4; mount=$5; shift 5',
   'echo "$host" > /proc/sys/kernel/hostname || { echo "layercake: cannot set the host name" >&2; exit 111; }',
   '"$mount" -a -T "$run/fstab" || exit 112',
@@ -48,6 +53,9 @@ const INIT_SCRIPT = [
   'cd "$root" || exit 115',
   'exec chroot . "$@"',
 ].join('\n');
+
+/** How long unshare may take to run the container's PID 1 (generous: a loaded VM without KVM took seconds for a start). */
+const START_LIMIT_MS = 10_000;
 
 /** The container's environment: PATH for the init, and `container` so that systemd knows where it is. */
 const CONTAINER_ENV = {PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', container: 'layercake'};
@@ -370,7 +378,7 @@ export class LinuxPlatform implements Platform {
       child = spawn('unshare', [
         '--mount', '--pid', '--ipc', '--uts', '--fork', '--kill-child', '--propagation', 'slave', `--mount-proc=${r}/proc`,
         '--', '/bin/sh', '-c', INIT_SCRIPT, 'layercake-init', r, spec.hostname, spec.runDir, this.devTemplate, this.tools.mount!, ...spec.argv,
-      ], {detached: true, stdio: ['ignore', log, log], env: CONTAINER_ENV});
+      ], {detached: true, stdio: ['ignore', log, log, 'pipe'], env: CONTAINER_ENV});
     } finally {
       closeSync(log);
     }
@@ -381,13 +389,14 @@ export class LinuxPlatform implements Platform {
     const exit = exitOf(child);
     void exit.then(() => { exited = true; });
     const pidStart = startTime(pid) ?? 0;
-    // unshare forks the namespace's PID 1 at once; find it (it becomes the init by exec).
-    const deadline = Date.now() + 2000;
-    let initPid = 0;
-    while (!initPid && !exited && Date.now() < deadline) {
-      initPid = children(pid)[0] ?? 0;
-      if (!initPid) await sleep(1);
-    }
+    // unshare forks the namespace's PID 1, whose script reports on fd 3 first thing (it becomes the init by exec).
+    const ready = child.stdio[3] as Readable;
+    const waited = new AbortController();
+    const {signal} = waited;
+    await Promise.race([once(ready, 'data', {signal}), exit, sleep(START_LIMIT_MS, undefined, {signal})]).catch(() => undefined);
+    waited.abort();
+    ready.destroy();
+    const initPid = exited ? 0 : (children(pid)[0] ?? 0);
     if (!initPid) {
       if (!exited) child.kill('SIGKILL');
       throw failed(`container ${spec.name} did not start: ${tail(spec.logfile) || 'unshare exited at once'}`);
