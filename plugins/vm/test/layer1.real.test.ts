@@ -8,6 +8,7 @@
 import {execFile, execFileSync} from 'node:child_process';
 import {existsSync} from 'node:fs';
 import {join} from 'node:path';
+import {setTimeout as delay} from 'node:timers/promises';
 import {fileURLToPath} from 'node:url';
 import {promisify} from 'node:util';
 import {test} from 'uvu';
@@ -50,8 +51,18 @@ if (why) {
   const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--url', lab.url], {timeout: 300_000});
   /** `layercake exec NODES -- COMMAND` through the host link; the containers make new host keys at each start. */
   const exec = async (nodes: string, ...command: string[]) => {
-    const {stdout} = await run(process.execPath, [CLI, 'exec', '--url', lab.url, '--known-hosts', join(lab.dir, 'known_hosts'), '--timeout', '30s', nodes, '--', ...command], {timeout: 60_000});
-    return Object.fromEntries(stdout.trim().split('\n').map((line) => line.split(/\s+/)).map(([node, ...rest]) => [node, rest.join(' ')]));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const {stdout} = await run(process.execPath, [CLI, 'exec', '--url', lab.url, '--known-hosts', join(lab.dir, 'known_hosts'), '--timeout', '30s', nodes, '--', ...command], {timeout: 60_000});
+        return Object.fromEntries(stdout.trim().split('\n').map((line) => line.split(/\s+/)).map(([node, ...rest]) => [node, rest.join(' ')]));
+      } catch (error) {
+        // ACTIVE means the container's init runs, not that its sshd listens yet (nothing reports that): a
+        // connection refused right after a start is tried again, briefly; any other failure is the test's.
+        if (!/ECONNREFUSED/.test(String((error as {stderr?: string}).stderr)) || Date.now() > deadline) throw error;
+        await delay(250);
+      }
+    }
   };
   const roll = (node: string, spec: string, ...flags: string[]) => cli('image', 'roll', node, '--image', `base=${spec}`, '--catalogue', catalogue.dir, '--image-server', LAB_HTTP.url, ...flags);
 
