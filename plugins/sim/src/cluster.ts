@@ -54,6 +54,15 @@ export interface ClusterOptions {
    * seconds), 'modules' (the modules' own, 90 s each, as for real hardware), or a duration for both.
    */
   bootTimeouts?: 'quick' | 'modules' | string;
+  /**
+   * Multiplies every default duration of the cluster (default 1, what the demo shows): the simulated
+   * delays (BMC answer, POST) and the timers it gives the daemon (sync hello and dead intervals, BMC
+   * timeout, power polling, 'quick' boot timeouts, power mutation timeouts, retry backoff). Tests run
+   * the same story faster with a fraction (0.25: a hung machine is power-cycled after 2 s instead of 8 s).
+   * What is given explicitly (helloInterval, bmcTimeout, postMs...) is taken as it is; the agents keep
+   * their own sync timers unless helloInterval or deadTime is given.
+   */
+  timeScale?: number;
 }
 
 export interface SimulatedCluster {
@@ -97,6 +106,12 @@ export function clusterNodes(machines: WorldMachine[], bmcUrlOf: (id: string) =>
   }));
 }
 
+/** A default duration (ms) times the cluster's time scale; a scale must be a positive number. */
+function scaler(scale: number): (ms: number) => number {
+  if (!(scale > 0) || !Number.isFinite(scale)) throw new Error(`startCluster: timeScale must be a number above 0 (got ${scale})`);
+  return (ms) => Math.max(1, Math.round(ms * scale));
+}
+
 /** A UDP port free right now (the caller binds it at once: the daemon starts right after). */
 async function freePort(): Promise<number> {
   const s = createSocket('udp4');
@@ -118,29 +133,30 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
   const pxeDir = dirname(dirname(fileURLToPath(import.meta.resolve('@layercake/plugin-pxe'))));
   await copyFile(join(pxeDir, 'templates', 'boot.ipxe.tpl'), join(tftpRoot, 'boot.ipxe.tpl'));
 
+  const scaled = scaler(options.timeScale ?? 1);
   const shared = {
-    bmcDelayMs: options.bmcDelayMs ?? 50, postMs: options.postMs ?? 300, maxBooting: options.maxBooting ?? 64,
+    bmcDelayMs: options.bmcDelayMs ?? scaled(50), postMs: options.postMs ?? scaled(300), maxBooting: options.maxBooting ?? 64,
     boot: {dhcpHost: '127.0.0.1', dhcpPort, timeoutMs: 1000, tries: 6},
   };
   const agents = {dir: join(stateDir, 'machines'), parentSyncPort: syncPort, helloInterval: options.helloInterval, deadTime: options.deadTime, logLevel: options.logLevel, agentSockets: options.agentSockets};
-  const hello = options.helloInterval ?? 2000;
+  const hello = options.helloInterval ?? scaled(2000);
   const boot = options.bootTimeouts ?? 'quick';
-  const bootTimeout = (quick: string) => (boot === 'modules' ? {} : {timeout: boot === 'quick' ? quick : boot});
-  const bmcTimeout = options.bmcTimeout ?? 2000;
+  const bootTimeout = (quickMs: number) => (boot === 'modules' ? {} : {timeout: boot === 'quick' ? scaled(quickMs) : boot});
+  const bmcTimeout = options.bmcTimeout ?? scaled(2000);
   // Power mutations outlast a BMC request and its retry (their own defaults are 10 s, 20 s for HANGtoOFF).
-  const power = (defaultS: number) => ({timeout: `${Math.max(defaultS, Math.ceil((bmcTimeout * 2) / 1000))}s`});
+  const power = (defaultMs: number) => ({timeout: Math.max(scaled(defaultMs), bmcTimeout * 2)});
   const config = parseDaemonConfig({
     stateDir: join(stateDir, 'parent'), listen: options.listen ?? '127.0.0.1:0',
     api: {socket: options.socket === 'private' ? join(stateDir, 'api.sock') : options.socket ?? 'none'}, logLevel: options.logLevel ?? 'warn', nodename: 'head',
-    retry: {max: 3, base: '1s', max_backoff: '10s'},
+    retry: {max: 3, base: scaled(1000), max_backoff: scaled(10_000)},
     sync: {listen: `127.0.0.1:${syncPort}`, helloInterval: hello, deadInterval: options.deadTime ?? hello * 4},
     modules: {
-      sim: {requestTimeout: bmcTimeout, pollInterval: 5000, mutations: {UKtoOFF: power(10), OFFtoON: power(10), ONtoOFF: power(10), HANGtoOFF: power(20)}},
+      sim: {requestTimeout: bmcTimeout, pollInterval: scaled(5000), mutations: {UKtoOFF: power(10_000), OFFtoON: power(10_000), ONtoOFF: power(10_000), HANGtoOFF: power(20_000)}},
       pxe: {
         serverIp: '127.0.0.1', bindAddress: '127.0.0.1', dhcp: {port: dhcpPort}, tftp: {port: 0, root: tftpRoot}, http: {port: 0},
-        mutations: {WAITtoINIT: bootTimeout('8s')},
+        mutations: {WAITtoINIT: bootTimeout(8000)},
       },
-      sync: {mutations: {INITtoSYNC: bootTimeout('15s')}},
+      sync: {mutations: {INITtoSYNC: bootTimeout(15_000)}},
     },
   });
   let daemon: Daemon;

@@ -11,6 +11,8 @@ import {imagesetModule} from '@layercake/plugin-imageapi';
 import {convergence, simModule, startCluster, type Machine, type SimulatedCluster, type WorldProcesses} from '../src/index.js';
 
 const modules = [syncModule, pxeModule, imagesetModule, simModule] as ModuleSpec[];
+/** The cluster's default delays and timers at a quarter (docs/sim.md, "Time scale"): the same story, sooner. */
+const timeScale = 0.25;
 
 /** Resolves when `done()` holds, checking on every event; rejects after `ms`. */
 function until(cluster: SimulatedCluster, done: () => boolean, ms: number, what: string): Promise<void> {
@@ -31,7 +33,7 @@ function until(cluster: SimulatedCluster, done: () => boolean, ms: number, what:
 }
 
 test('32 nodes: power on, PXE boot, phone home and run their image', async () => {
-  const cluster = await startCluster({nodes: 32, modules, helloInterval: 1000});
+  const cluster = await startCluster({nodes: 32, modules, helloInterval: 1000, timeScale});
   try {
     const t0 = Date.now();
     cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
@@ -51,7 +53,7 @@ test('32 nodes: power on, PXE boot, phone home and run their image', async () =>
 });
 
 test('faults: hung machines recover by a power cycle; the dead BMC\'s node says why', async () => {
-  const cluster = await startCluster({nodes: 12, faults: true, modules, helloInterval: 1000});
+  const cluster = await startCluster({nodes: 12, faults: true, modules, helloInterval: 1000, timeScale});
   try {
     cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
     const hung = cluster.machines.filter((m) => m.faults?.hangFirstBoot);
@@ -74,85 +76,93 @@ test('faults: hung machines recover by a power cycle; the dead BMC\'s node says 
   }
 });
 
-test('power off of a synced node: images stop, then SYNC→INIT, then power off, in that order', async () => {
-  const cluster = await startCluster({nodes: 2, modules, helloInterval: 1000});
-  try {
-    cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
-    await until(cluster, () => convergence(cluster).converged === 2, 60_000, 'both converged');
-    const target = cluster.machines[0];
-    const events: LcEvent[] = [];
-    cluster.daemon.store.events.subscribe({types: ['MUTATION'], nodes: [target.id]}, (e) => events.push(e));
-    const {cfg} = cluster.daemon.store.get(target.id)!;
-    const off = {...structuredClone(cfg), physState: 'POWER_OFF'} as typeof cfg;
-    const resets = cluster.daemon.engine.unknowableUnder(off);
-    assert.equal(resets.sort(), ['/extensions/imageset/state', '/runState']);
-    cluster.daemon.store.update(target.id, {physState: 'POWER_OFF', runState: 'UNKNOWN', extensions: {imageset: {state: 'UNKNOWN'}}});
-    const name = (e: LcEvent) => (e.type === 'MUTATION' ? `${e.kind} ${e.module}/${e.mutation}` : '');
-    await until(cluster, () => events.some((e) => name(e) === 'COMPLETE sim/ONtoOFF'), 60_000, 'power off');
-    const steps = events.filter((e): e is MutationEvent => e.type === 'MUTATION' && (e.kind === 'COMPLETE' || (e.kind === 'MUTATE' && e.module === 'sim')))
-      .map(name).filter((n) => n !== 'COMPLETE imageset/IDLEtoACTIVE'); // the boot's last step may complete just before
-    assert.equal(steps, ['COMPLETE imageset/ACTIVEtoIDLE', 'COMPLETE imageset/SYNCtoINIT', 'MUTATE sim/ONtoOFF', 'COMPLETE sim/ONtoOFF']);
-    assert.is(cluster.world.machines.get(target.id)!.stage, 'off');
-    assert.is(convergence(cluster).converged, 1, 'the other node is untouched');
-  } finally {
-    await cluster.stop();
+/**
+ * One cluster of three for the single-node stories that follow, a node each (n01 powered off, n02's
+ * agent restarted, n03's agent left dead): they touch only their own node, so they share the cluster's
+ * start. Started by the first story that needs it, stopped after the file.
+ */
+let trio: SimulatedCluster | undefined;
+async function trioWithNode(k: number): Promise<{cluster: SimulatedCluster; target: SimulatedCluster['machines'][number]}> {
+  if (!trio) {
+    trio = await startCluster({nodes: 3, modules, helloInterval: 500, timeScale});
+    trio.daemon.store.apply(trio.nodes, {source: 'test'});
   }
+  const cluster = trio;
+  const target = cluster.machines[k];
+  await until(cluster, () => converged(cluster, target.id), 60_000, `${target.nodename} converged`);
+  return {cluster, target};
+}
+test.after(async () => {
+  await trio?.stop();
+});
+
+/** The node runs as asked: on, synced, its image set ACTIVE (what `convergence` counts). */
+function converged(cluster: SimulatedCluster, id: string): boolean {
+  const {dsc} = cluster.daemon.store.get(id)!;
+  return dsc.physState === 'POWER_ON' && dsc.runState === 'SYNC' && (dsc.extensions.imageset as {state?: string} | undefined)?.state === 'ACTIVE';
+}
+
+test('power off of a synced node: images stop, then SYNC→INIT, then power off, in that order', async () => {
+  const {cluster, target} = await trioWithNode(0);
+  const others = cluster.machines.filter((m) => m !== target);
+  await until(cluster, () => others.every((m) => converged(cluster, m.id)), 60_000, 'the others converged');
+  const events: LcEvent[] = [];
+  const off = cluster.daemon.store.events.subscribe({types: ['MUTATION'], nodes: [target.id]}, (e) => events.push(e));
+  const {cfg} = cluster.daemon.store.get(target.id)!;
+  const offCfg = {...structuredClone(cfg), physState: 'POWER_OFF'} as typeof cfg;
+  const resets = cluster.daemon.engine.unknowableUnder(offCfg);
+  assert.equal(resets.sort(), ['/extensions/imageset/state', '/runState']);
+  cluster.daemon.store.update(target.id, {physState: 'POWER_OFF', runState: 'UNKNOWN', extensions: {imageset: {state: 'UNKNOWN'}}});
+  const name = (e: LcEvent) => (e.type === 'MUTATION' ? `${e.kind} ${e.module}/${e.mutation}` : '');
+  await until(cluster, () => events.some((e) => name(e) === 'COMPLETE sim/ONtoOFF'), 60_000, 'power off');
+  off();
+  const steps = events.filter((e): e is MutationEvent => e.type === 'MUTATION' && (e.kind === 'COMPLETE' || (e.kind === 'MUTATE' && e.module === 'sim')))
+    .map(name).filter((n) => n !== 'COMPLETE imageset/IDLEtoACTIVE'); // the boot's last step may complete just before
+  assert.equal(steps, ['COMPLETE imageset/ACTIVEtoIDLE', 'COMPLETE imageset/SYNCtoINIT', 'MUTATE sim/ONtoOFF', 'COMPLETE sim/ONtoOFF']);
+  assert.is(cluster.world.machines.get(target.id)!.stage, 'off');
+  assert.ok(others.every((m) => converged(cluster, m.id)), 'the other nodes are untouched');
 });
 
 test('an agent restarted by Layer0\'s init re-syncs: the node is SYNC again without a reboot', async () => {
-  const cluster = await startCluster({nodes: 2, modules, helloInterval: 1000});
-  try {
-    cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
-    await until(cluster, () => convergence(cluster).converged === 2, 60_000, 'both converged');
-    const target = cluster.machines[0];
-    const machine = cluster.world.machines.get(target.id) as Machine;
-    const boots = machine.boots;
-    const restarted = Date.now();
-    await machine.killAgent();
-    await machine.startAgent();
-    const agent = machine.agent!;
-    // The restarted agent phones home (a new session), gets the parent's state and sends its own; the
-    // parent has read that once it hears from the agent after (the next hello).
-    const syncedSince = () => agent.sync!.status().parent?.syncedSince;
-    const heardAt = () => {
-      const child = cluster.daemon.sync!.status().children.find((c) => c.id === target.id);
-      return child?.lastHeardMs === undefined ? 0 : Date.now() - child.lastHeardMs;
-    };
-    await until(cluster, () => syncedSince() !== undefined && heardAt() > syncedSince()! + 100, 30_000, 'the restarted agent synced with the parent');
-    const {dsc} = cluster.daemon.store.get(target.id)!;
-    assert.is(dsc.runState, 'SYNC', `runState (why: ${JSON.stringify(cluster.daemon.engine.why(target.id))})`);
-    assert.is(machine.boots, boots, 'no power cycle');
-    assert.is(agent.store.get(target.id)?.dsc.runState, 'SYNC', 'the agent knows its node is SYNC');
-    const lost = cluster.daemon.store.history(target.id).filter((h) => h.time >= restarted && h.kind === 'dsc' && h.url === '/runState' && h.value !== 'SYNC');
-    assert.equal(lost, [], 'the parent never took the restarted agent\'s unknown runState for its state');
-  } finally {
-    await cluster.stop();
-  }
+  const {cluster, target} = await trioWithNode(1);
+  const machine = cluster.world.machines.get(target.id) as Machine;
+  const boots = machine.boots;
+  const restarted = Date.now();
+  await machine.killAgent();
+  await machine.startAgent();
+  const agent = machine.agent!;
+  // The restarted agent phones home (a new session), gets the parent's state and sends its own; the
+  // parent has read that once it hears from the agent after (the next hello).
+  const syncedSince = () => agent.sync!.status().parent?.syncedSince;
+  const heardAt = () => {
+    const child = cluster.daemon.sync!.status().children.find((c) => c.id === target.id);
+    return child?.lastHeardMs === undefined ? 0 : Date.now() - child.lastHeardMs;
+  };
+  await until(cluster, () => syncedSince() !== undefined && heardAt() > syncedSince()! + 100, 30_000, 'the restarted agent synced with the parent');
+  const {dsc} = cluster.daemon.store.get(target.id)!;
+  assert.is(dsc.runState, 'SYNC', `runState (why: ${JSON.stringify(cluster.daemon.engine.why(target.id))})`);
+  assert.is(machine.boots, boots, 'no power cycle');
+  assert.is(agent.store.get(target.id)?.dsc.runState, 'SYNC', 'the agent knows its node is SYNC');
+  const lost = cluster.daemon.store.history(target.id).filter((h) => h.time >= restarted && h.kind === 'dsc' && h.url === '/runState' && h.value !== 'SYNC');
+  assert.equal(lost, [], 'the parent never took the restarted agent\'s unknown runState for its state');
 });
 
 test('an agent that stays dead: the parent sees the node leave SYNC, and the engine recovers it by a power cycle', async () => {
-  const cluster = await startCluster({nodes: 2, modules, helloInterval: 1000});
-  try {
-    cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
-    await until(cluster, () => convergence(cluster).converged === 2, 60_000, 'both converged');
-    const target = cluster.machines[0];
-    const machine = cluster.world.machines.get(target.id) as Machine;
-    const boots = machine.boots;
-    const killed = Date.now();
-    await machine.killAgent();
-    const left = () => cluster.daemon.store.history(target.id).find((h) => h.time >= killed && h.kind === 'dsc' && h.url === '/runState' && h.value !== 'SYNC');
-    await until(cluster, () => left() !== undefined, 30_000, 'the node leaves SYNC');
-    assert.is(left()!.value, 'ERROR', 'a silent agent is ERROR at the parent');
-    await until(cluster, () => machine.boots > boots && convergence(cluster).converged === 2, 60_000, 'the node power-cycled and SYNC again');
-    assert.is(cluster.daemon.store.get(target.id)!.dsc.runState, 'SYNC');
-  } finally {
-    await cluster.stop();
-  }
+  const {cluster, target} = await trioWithNode(2);
+  const machine = cluster.world.machines.get(target.id) as Machine;
+  const boots = machine.boots;
+  const killed = Date.now();
+  await machine.killAgent();
+  const left = () => cluster.daemon.store.history(target.id).find((h) => h.time >= killed && h.kind === 'dsc' && h.url === '/runState' && h.value !== 'SYNC');
+  await until(cluster, () => left() !== undefined, 30_000, 'the node leaves SYNC');
+  assert.is(left()!.value, 'ERROR', 'a silent agent is ERROR at the parent');
+  await until(cluster, () => machine.boots > boots && converged(cluster, target.id), 60_000, 'the node power-cycled and SYNC again');
+  assert.is(cluster.daemon.store.get(target.id)!.dsc.runState, 'SYNC');
 });
 
 test('a world in two processes: converges, heals a machine powered off behind its back, leaves no process', async () => {
   const cliRoot = new URL('../../..', import.meta.url).pathname; // the layercake CLI: the agents load its plugins
-  const cluster = await startCluster({nodes: 8, modules, helloInterval: 1000, worldProcesses: 2, cliRoot});
+  const cluster = await startCluster({nodes: 8, modules, helloInterval: 1000, worldProcesses: 2, cliRoot, timeScale});
   const pids = (cluster.world as WorldProcesses).pids;
   try {
     assert.is(pids.length, 2);

@@ -22,7 +22,7 @@ let cluster: SimulatedCluster;
 const events: LcEvent[] = [];
 
 test.before(async () => {
-  cluster = await startCluster({nodes: 3, modules, helloInterval: 500});
+  cluster = await startCluster({nodes: 3, modules, helloInterval: 500, timeScale: 0.25});
   cluster.daemon.store.events.subscribe({}, (e) => events.push(e));
   cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
   await until(() => convergence(cluster).converged === 3, 90_000, 'all 3 converged');

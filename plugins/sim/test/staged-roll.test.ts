@@ -23,7 +23,7 @@ let cluster: SimulatedCluster;
 const NODES = ['n01', 'n02', 'n03', 'n04'];
 
 test.before(async () => {
-  cluster = await startCluster({nodes: 4, modules, helloInterval: 500, agentSockets: true});
+  cluster = await startCluster({nodes: 4, modules, helloInterval: 500, timeScale: 0.25, agentSockets: true});
   cluster.daemon.store.events.subscribe({types: ['STATE_CHANGE']}, () => snapshot());
   cluster.daemon.store.apply(cluster.nodes, {source: 'test'});
   await until(() => convergence(cluster).converged === 4, 90_000, 'all 4 converged');
@@ -94,8 +94,10 @@ test('bad input: batch 0, max-unavailable below the batch, an unknown image, an 
     [['image', 'roll', '--resume', '--yes'], 2, /^Error \[LC_ERR_ROLL_NONE\]: no staged roll to resume/],
     [['image', 'roll', 'n[01-04]', '--image', 'base=/images/layer1-v2.sqfs', '--batch', '1'], 2, /^Error \[LC_ERR_CONFIRM\]: Roll the images of 4 nodes \(n\[01-04\]\)/],
   ];
-  for (const [args, code, message] of cases) {
-    const r = await lc(args);
+  // Each is refused on its own: they run at once.
+  const results = await Promise.all(cases.map(([args]) => lc(args)));
+  for (const [k, [args, code, message]] of cases.entries()) {
+    const r = results[k];
     assert.is(r.code, code, `${args.join(' ')}\n${r.stdout}${r.stderr}`);
     assert.match(r.stderr, message, r.stderr);
     assert.match(r.stderr, /Try this: .*nothing was changed|Try this: /);
@@ -184,7 +186,7 @@ test('nodes already out of service count against --max-unavailable: the batch do
   cluster.daemon.store.apply([{id: n04, extensions: {imageset: {images: {base: {source: {path: '/images/missing.sqfs'}}}}}}], {source: 'test'});
   await until(() => ['ERROR', 'FATAL'].includes(dscSet('n04').state ?? ''), 60_000, 'n04 out of service');
   const before = cfgs();
-  const r = await lc(['image', 'roll', 'n[01-04]', '--image', 'base=/images/layer1-v2.sqfs', '--batch', '1', '--max-unavailable', '1', '--timeout', '3s', '--yes']);
+  const r = await lc(['image', 'roll', 'n[01-04]', '--image', 'base=/images/layer1-v2.sqfs', '--batch', '1', '--max-unavailable', '1', '--timeout', '1s', '--yes']);
   assert.is(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /batch 1\/4 \(n01\): 1 node\(s\) of the roll already out of service \(n04\); with the 1 of the batch that is over --max-unavailable 1: waiting for them/);
   assert.match(r.stderr, /^Error \[LC_ERR_ROLL_FAILED\]: batch 1\/4 \(n01\) could not start: n04 stayed out of service, over --max-unavailable 1, until the time limit/);
