@@ -9,28 +9,11 @@ import {syncModule} from '@layercake/sdk/embed';
 import {pxeModule} from '@layercake/plugin-pxe';
 import {imagesetModule} from '@layercake/plugin-imageapi';
 import {convergence, simModule, startCluster, type Machine, type SimulatedCluster, type WorldProcesses} from '../src/index.js';
+import {until} from './support/until.js';
 
 const modules = [syncModule, pxeModule, imagesetModule, simModule] as ModuleSpec[];
 /** The cluster's default delays and timers at a quarter (docs/sim.md, "Time scale"): the same story, sooner. */
 const timeScale = 0.25;
-
-/** Resolves when `done()` holds, checking on every event; rejects after `ms`. */
-function until(cluster: SimulatedCluster, done: () => boolean, ms: number, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (!done()) return false;
-      off();
-      clearTimeout(timer);
-      clearInterval(poll);
-      resolve();
-      return true;
-    };
-    const off = cluster.daemon.store.events.subscribe({}, () => void check());
-    const poll = setInterval(check, 250); // world-side changes (machines) raise no daemon event
-    const timer = setTimeout(() => { off(); clearInterval(poll); reject(new Error(`timed out after ${ms} ms waiting for ${what}: ${convergence(cluster).summary}`)); }, ms);
-    check();
-  });
-}
 
 test('32 nodes: power on, PXE boot, phone home and run their image', async () => {
   const cluster = await startCluster({nodes: 32, modules, helloInterval: 1000, timeScale});

@@ -32,7 +32,7 @@ test.after(async () => {
   await box.cleanup();
 });
 
-const until = (done: () => boolean, ms: number, what: string) => waitUntil(done, ms, what, () => convergence(cluster).summary);
+const until = (done: () => boolean, ms: number, what: string) => waitUntil(cluster, done, ms, what);
 
 const lc = (args: string[]) => box.run([...args, '--url', `http://${cluster.daemon.listenAddress}`, '--token', cluster.daemon.token], {timeoutMs: 120_000});
 const idOf = (name: string) => cluster.machines.find((m) => m.nodename === name)!.id;

@@ -33,7 +33,7 @@ test.after(async () => {
   await box.cleanup();
 });
 
-const until = (done: () => boolean, ms: number, what: string) => waitUntil(done, ms, what, () => convergence(cluster).summary);
+const until = (done: () => boolean, ms: number, what: string) => waitUntil(cluster, done, ms, what);
 
 const api = () => ['--url', `http://${cluster.daemon.listenAddress}`, '--token', cluster.daemon.token];
 const lc = (args: string[]) => box.run([...args, ...api()], {timeoutMs: 180_000});

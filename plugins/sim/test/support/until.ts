@@ -1,14 +1,31 @@
-/** Waiting in the simulated-cluster tests for a state the parent's store will reach (checked every 50 ms). */
-export function until(done: () => boolean, ms: number, what: string, state: () => string = () => ''): Promise<void> {
+import {convergence, type SimulatedCluster} from '../../src/index.js';
+
+/**
+ * Waits in the simulated-cluster tests for a state the cluster will reach: checked once after each burst
+ * of changes in the parent's store, and every 100 ms for what raises no store event there (the world's
+ * machines, an agent's own store). Rejects after `ms`, naming what it waited for and where the cluster stood.
+ */
+export function until(cluster: SimulatedCluster, done: () => boolean, ms: number, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const check = () => {
-      if (!done()) return;
+    let queued = false;
+    const finish = (error?: Error) => {
+      off();
       clearInterval(poll);
       clearTimeout(timer);
-      resolve();
+      if (error) reject(error);
+      else resolve();
     };
-    const poll = setInterval(check, 50);
-    const timer = setTimeout(() => { clearInterval(poll); reject(new Error(`timed out after ${ms} ms waiting for ${what}: ${state()}`)); }, ms);
+    const check = () => {
+      queued = false;
+      if (done()) finish();
+    };
+    const off = cluster.daemon.store.events.subscribe({}, () => {
+      if (queued) return;
+      queued = true;
+      setImmediate(check);
+    });
+    const poll = setInterval(check, 100);
+    const timer = setTimeout(() => finish(new Error(`timed out after ${ms} ms waiting for ${what}: ${convergence(cluster).summary}`)), ms);
     check();
   });
 }
