@@ -122,6 +122,7 @@ async function freePort(): Promise<number> {
 }
 
 export async function startCluster(options: ClusterOptions): Promise<SimulatedCluster> {
+  const scaled = scaler(options.timeScale ?? 1); // a bad scale fails before anything is made
   const owned = !options.stateDir;
   const stateDir = options.stateDir ?? await mkdtemp(join(tmpdir(), 'layercake-demo-'));
   // The world must know the DHCP and sync ports before it starts; the daemon binds them first, right after
@@ -133,7 +134,6 @@ export async function startCluster(options: ClusterOptions): Promise<SimulatedCl
   const pxeDir = dirname(dirname(fileURLToPath(import.meta.resolve('@layercake/plugin-pxe'))));
   await copyFile(join(pxeDir, 'templates', 'boot.ipxe.tpl'), join(tftpRoot, 'boot.ipxe.tpl'));
 
-  const scaled = scaler(options.timeScale ?? 1);
   const shared = {
     bmcDelayMs: options.bmcDelayMs ?? scaled(50), postMs: options.postMs ?? scaled(300), maxBooting: options.maxBooting ?? 64,
     boot: {dhcpHost: '127.0.0.1', dhcpPort, timeoutMs: 1000, tries: 6},

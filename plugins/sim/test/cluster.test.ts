@@ -143,6 +143,16 @@ test('an agent that stays dead: the parent sees the node leave SYNC, and the eng
   assert.is(cluster.daemon.store.get(target.id)!.dsc.runState, 'SYNC');
 });
 
+test('a time scale that is not a number above 0 is refused before anything starts', async () => {
+  for (const bad of [0, -1, Number.NaN, Infinity]) {
+    const error = await startCluster({nodes: 1, modules, timeScale: bad}).then(async (c) => {
+      await c.stop();
+      return undefined;
+    }, (e: Error) => e);
+    assert.match(error?.message ?? 'started', /^startCluster: timeScale must be a number above 0/, String(bad));
+  }
+});
+
 test('a world in two processes: converges, heals a machine powered off behind its back, leaves no process', async () => {
   const cliRoot = new URL('../../..', import.meta.url).pathname; // the layercake CLI: the agents load its plugins
   const cluster = await startCluster({nodes: 8, modules, helloInterval: 1000, worldProcesses: 2, cliRoot, timeScale});
