@@ -123,8 +123,12 @@ export default class Demo extends LocalCommand<typeof Demo> {
           tick(); // the last status line, and `last` for the result
           finish(last.done ? 0 : 1);
         };
-        stopWatching = whenDone(cluster, end);
-        setTimeout(end, flags.timeout * 1000).unref();
+        const unwatch = whenDone(cluster, end);
+        const limit = setTimeout(end, flags.timeout * 1000 - (Date.now() - started));
+        stopWatching = () => {
+          unwatch();
+          clearTimeout(limit);
+        };
       }
     });
     const result = {nodes: flags.nodes, converged: last.converged, givenUp: last.unrecoverable, seconds: +((Date.now() - started) / 1000).toFixed(1), api};
@@ -166,23 +170,27 @@ function timeScale(input: string): number {
 }
 
 /**
- * Calls `done` once every node has converged or been given up, checking after each change of the
- * daemon's store (at most every 50 ms); returns how to stop watching.
+ * Calls `done` once every node has converged or been given up, checking 50 ms after a change of the
+ * daemon's store (one check per burst), and every second in case the last step raised no event of its
+ * own; returns how to stop watching.
  */
 function whenDone(cluster: SimulatedCluster, done: () => void): () => void {
   let pending: NodeJS.Timeout | undefined;
+  const stop = () => {
+    off();
+    clearInterval(fallback);
+    clearTimeout(pending);
+  };
   const check = () => {
     pending = undefined;
     if (!convergence(cluster).done) return;
-    off();
+    stop();
     done();
   };
   const off = cluster.daemon.store.events.subscribe({}, () => {
     pending ??= setTimeout(check, 50);
   });
-  check();
-  return () => {
-    off();
-    clearTimeout(pending);
-  };
+  const fallback = setInterval(check, 1000);
+  pending = setTimeout(check, 50); // never at once: the caller gets its stop function first
+  return stop;
 }
