@@ -10,7 +10,7 @@ import {existsSync, readFileSync, statSync} from 'node:fs';
 import {dirname, isAbsolute, resolve} from 'node:path';
 import {cosmiconfig} from 'cosmiconfig';
 import {defaultSocketPath} from '../api/local-socket.js';
-import type {FileConfig} from './config-schema.js';
+import {checkFileConfig, type FileConfig} from './config-keys.js';
 import {CliError} from './errors.js';
 
 export const DEFAULT_PORT = 3141;
@@ -52,15 +52,12 @@ export async function loadConfig(opts: {file?: string; cwd?: string} = {}): Prom
     throw new CliError(`cannot read the config file: ${reason}`, {code: 'LC_ERR_CONFIG_PARSE', hint: 'fix the file\'s syntax (YAML or JSON)'});
   }
   if (!result || result.isEmpty) return {config: {}, filepath: result?.filepath};
-  // zod loads only when there is a file to check: most client commands run without one.
-  const {fileConfigSchema} = await import('./config-schema.js');
-  const parsed = fileConfigSchema.safeParse(result.config ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue.path.join('.') || '(top level)';
-    throw new CliError(`config file ${result.filepath}: ${where}: ${issue.message}`, {code: 'LC_ERR_CONFIG_INVALID', hint: 'see docs/cli.md for the config keys'});
+  const problem = checkFileConfig(result.config ?? {});
+  if (problem) {
+    const where = problem.path.join('.') || '(top level)';
+    throw new CliError(`config file ${result.filepath}: ${where}: ${problem.message}`, {code: 'LC_ERR_CONFIG_INVALID', hint: 'see docs/cli.md for the config keys'});
   }
-  const config = parsed.data;
+  const config = (result.config ?? {}) as FileConfig;
   const base = dirname(result.filepath);
   for (const key of ['stateDir', 'tokenFile'] as const) {
     const value = config[key];
