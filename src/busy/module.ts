@@ -7,8 +7,19 @@
  * that time has passed: a prolog whose epilog never runs (the node lost the job, slurmd died) does not
  * hold the node forever. See docs/layer1.md, "Busy and free".
  */
-import {defineModule, type ModuleContext, type ModuleSpec} from '../model/contract.js';
-import {busyExtension, busyOf, busyValues} from '../model/busy.js';
+import {z} from 'zod';
+import {defineExtension, defineModule, type ModuleContext, type ModuleSpec} from '../model/contract.js';
+import {busyOf, busyValues} from '../model/busy.js';
+
+const busyExtension = defineExtension({
+  name: 'busy',
+  description: 'Why the node is BUSY (set on the node by `layercake busy`): the reason, since when, and until when (ISO times; empty: no expiry)',
+  schema: z.strictObject({
+    reason: z.string().max(200, 'a busy reason is at most 200 characters').default(''),
+    since: z.string().default(''),
+    until: z.string().default(''),
+  }),
+});
 
 /** Sets FREE every BUSY node whose `until` has passed; re-arms one timer for the next expiry. */
 function expireBusy(ctx: ModuleContext): void {

@@ -9,8 +9,8 @@
 import {existsSync, readFileSync, statSync} from 'node:fs';
 import {dirname, isAbsolute, resolve} from 'node:path';
 import {cosmiconfig} from 'cosmiconfig';
-import {z} from 'zod';
 import {defaultSocketPath} from '../api/local-socket.js';
+import {checkFileConfig, type FileConfig} from './config-keys.js';
 import {CliError} from './errors.js';
 
 export const DEFAULT_PORT = 3141;
@@ -18,7 +18,6 @@ export const DEFAULT_LISTEN = `127.0.0.1:${DEFAULT_PORT}`;
 export const DEFAULT_STATE_DIR = '.layercake';
 /** The file, inside the state directory, where the daemon keeps its API bearer token (mode 0640, group layercake). */
 export const TOKEN_FILE = 'token';
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 const moduleName = 'layercake';
 const searchPlaces = [
@@ -28,34 +27,6 @@ const searchPlaces = [
   `.${moduleName}rc`, `.${moduleName}rc.json`, `.${moduleName}rc.yaml`, `.${moduleName}rc.yml`,
   `.${moduleName}rc.js`, `.${moduleName}rc.mjs`, `.${moduleName}rc.cjs`,
 ];
-
-/**
- * The keys layercake reads. Unknown top-level keys are kept and passed to the daemon (sections such as
- * `retry`, `api` and `sync` are validated there), so a file written for a newer version still loads.
- */
-export const fileConfigSchema = z.looseObject({
-  /** Daemon: where the durable cfg store, the token and module files live. */
-  stateDir: z.string().min(1).optional(),
-  /** Daemon: `host:port` the API listens on. */
-  listen: z.string().min(1).optional(),
-  /** Daemon: the parent daemon's address, for a child. */
-  parent: z.string().optional(),
-  /** Daemon: this daemon's node id (a UUID). */
-  id: z.string().optional(),
-  freeze: z.boolean().optional(),
-  logLevel: z.enum(LOG_LEVELS).optional(),
-  /** Daemon: per-module settings, `modules.<name>`, validated by each module's schema. */
-  modules: z.record(z.string(), z.unknown()).optional(),
-  /** Client: the daemon's API address, http://HOST:PORT or unix:/path/to/api.sock (default: the local socket when it exists, else derived from `listen`, else http://127.0.0.1:3141). */
-  url: z.string().min(1).optional(),
-  /** Client: the API bearer token. */
-  token: z.string().min(1).optional(),
-  /** Client: a file holding the token (default: `<stateDir>/token` when it is readable). */
-  tokenFile: z.string().min(1).optional(),
-  /** Daemon: API settings; `api.token` fixes the token, `api.socket` the local socket (the client uses both too). */
-  api: z.looseObject({token: z.string().optional(), socket: z.string().optional()}).optional(),
-});
-export type FileConfig = z.infer<typeof fileConfigSchema>;
 
 export interface LoadedConfig {
   /** The file's contents, validated, with relative paths resolved against the file's directory. */
@@ -81,13 +52,12 @@ export async function loadConfig(opts: {file?: string; cwd?: string} = {}): Prom
     throw new CliError(`cannot read the config file: ${reason}`, {code: 'LC_ERR_CONFIG_PARSE', hint: 'fix the file\'s syntax (YAML or JSON)'});
   }
   if (!result || result.isEmpty) return {config: {}, filepath: result?.filepath};
-  const parsed = fileConfigSchema.safeParse(result.config ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue.path.join('.') || '(top level)';
-    throw new CliError(`config file ${result.filepath}: ${where}: ${issue.message}`, {code: 'LC_ERR_CONFIG_INVALID', hint: 'see docs/cli.md for the config keys'});
+  const problem = checkFileConfig(result.config ?? {});
+  if (problem) {
+    const where = problem.path.join('.') || '(top level)';
+    throw new CliError(`config file ${result.filepath}: ${where}: ${problem.message}`, {code: 'LC_ERR_CONFIG_INVALID', hint: 'see docs/cli.md for the config keys'});
   }
-  const config = parsed.data;
+  const config = (result.config ?? {}) as FileConfig;
   const base = dirname(result.filepath);
   for (const key of ['stateDir', 'tokenFile'] as const) {
     const value = config[key];

@@ -1,10 +1,9 @@
 /**
  * Reading what operators write: node files (YAML or JSON, a list of nodes or `{nodes: [...]}`, from a
- * file or stdin) and `URL=value` assignments on the command line.
+ * file or stdin). `URL=value` assignments on the command line are ./assignments.ts (no YAML parser needed).
  */
 import {readFileSync} from 'node:fs';
 import {LineCounter, parseDocument} from 'yaml';
-import type {JsonValue} from '../api/types.js';
 import {kindOf} from '../model/issues.js';
 import {CliError} from './errors.js';
 
@@ -82,33 +81,3 @@ async function readNodesDocument(path: string): Promise<unknown[]> {
   }
   return parseNodesDocument(text, path);
 }
-
-export interface Assignments {
-  set: Record<string, JsonValue>;
-}
-
-/**
- * Parse `URL=value` (the value is a string) and `URL:=json` (the value is JSON: numbers, booleans,
- * objects, lists, or null to remove the value).
- */
-export function parseAssignments(items: readonly string[]): Record<string, JsonValue> {
-  const set: Record<string, JsonValue> = {};
-  for (const item of items) {
-    const m = /^([^=:]+?)(:?=)(.*)$/s.exec(item);
-    if (!m) throw new CliError(`'${item}' is not an assignment`, {code: 'LC_ERR_ASSIGNMENT', exit: 2, hint: 'write URL=value (a string) or URL:=json, e.g. physState=POWER_ON or ipv4.prefix:=24'});
-    const [, url, op, raw] = m;
-    if (op === '=') set[url.trim()] = raw;
-    else {
-      try {
-        set[url.trim()] = JSON.parse(raw) as JsonValue;
-      } catch {
-        // The value is not shown: it may be a secret (ipmi.password:=...).
-        throw new CliError(`${url.trim()}: the value after := is not JSON`, {code: 'LC_ERR_ASSIGNMENT', exit: 2, hint: 'quote strings ("x"), or use = for a plain string'});
-      }
-    }
-  }
-  return set;
-}
-
-/** Whether a positional argument is an assignment (as opposed to a hostlist). */
-export const isAssignment = (arg: string): boolean => /^[^=\s[\],]+:?=/.test(arg);

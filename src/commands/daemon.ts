@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
 import {stringify} from 'yaml';
 import {LocalCommand} from '../cli/base-command.js';
-import {LOG_LEVELS} from '../cli/config.js';
+import {LOG_LEVELS} from '../cli/config-keys.js';
 import {collectModules, describeConfig, effectiveConfig, type PrintedConfig} from '../daemon/setup.js';
 
 export default class Daemon extends LocalCommand<typeof Daemon> {

@@ -1,20 +1,9 @@
 /**
- * A node's busy flag in words every layer shares: the `busy` extension (why, since, until) and how to read
- * and write it. The module that declares it and expires it is src/busy/module.ts.
+ * A node's busy flag in words every layer shares: how to read and write it and its `busy` extension (why,
+ * since, until). The module that declares the extension (its schema) and expires it is src/busy/module.ts;
+ * the schema lives there so that the client commands reading a node's busy flag do not load zod.
  */
-import {z} from 'zod';
-import {defineExtension} from './contract.js';
 import type {NodeView} from './node.js';
-
-export const busyExtension = defineExtension({
-  name: 'busy',
-  description: 'Why the node is BUSY (set on the node by `layercake busy`): the reason, since when, and until when (ISO times; empty: no expiry)',
-  schema: z.strictObject({
-    reason: z.string().max(200, 'a busy reason is at most 200 characters').default(''),
-    since: z.string().default(''),
-    until: z.string().default(''),
-  }),
-});
 
 export interface BusyInfo {
   busy: boolean;

@@ -3,10 +3,10 @@
  * `@layercake/sdk`): a number of milliseconds, or text such as `500ms`, `10s`, `2m`, `1h`, `1m30s`,
  * `1.5s`, `10 s` or `250` (a bare number is milliseconds). The arithmetic is parse-duration's; the
  * shape is checked here first, because parse-duration skips what it does not understand ("10s!" is
- * 10 s to it) and we want a typo to be an error.
+ * 10 s to it) and we want a typo to be an error. The zod schema for config files is ./duration-schema.ts
+ * (the client commands parse durations without loading zod).
  */
 import parse from 'parse-duration';
-import {z} from 'zod';
 
 /** Numbers, each with an optional unit word, nothing else (units are checked one by one below). */
 const SHAPE = /^\s*(?:\d+(?:\.\d+)?\s*[a-zµ]*\s*)+$/i;
@@ -24,18 +24,6 @@ export function parseDuration(value: number | string, where?: string): number {
   for (const [, , unit] of value.matchAll(TERM)) if (unit && parse(`1${unit}`) === null) fail();
   const ms = parse(value);
   return ms === null || !Number.isFinite(ms) ? fail() : Math.round(ms);
-}
-
-/** A zod schema for config files: a duration in (or nothing: the fallback), milliseconds out. */
-export function durationSchema(fallback: number | string) {
-  return z.union([z.number(), z.string()]).default(fallback).transform((value, ctx) => {
-    try {
-      return parseDuration(value);
-    } catch (error) {
-      ctx.addIssue({code: 'custom', message: (error as Error).message});
-      return z.NEVER;
-    }
-  });
 }
 
 /** Short human text: `80ms`, `1.5s`, `2m`, `1m30s`, `2h5m`. */

@@ -7,7 +7,8 @@
 export {z} from 'zod';
 export {defineModule, defineExtension} from './contract.js';
 export {PHYS_STATES, RUN_STATES, BUSY_STATES, SERVICE_STATES} from './node.js';
-export {parseDuration, formatDuration, durationSchema} from './duration.js';
+export {parseDuration, formatDuration} from './duration.js';
+export {durationSchema} from './duration-schema.js';
 export {canonical, canonicalDigest} from './canonical.js';
 export {ipv4Schema, ipv4Address} from './ipv4.js';
 // What a mutation handler may answer besides done and failed (docs/plugin-authoring.md, "Handlers").

@@ -20,6 +20,7 @@ export {bold, colorEnabled, dim, green, red, state as colorState, yellow} from '
 export {applySummary, formatChanges, formatValue, nodeStatus, nodeTable} from '../cli/output.js';
 export {confirmAction, isInteractive} from '../cli/prompts.js';
 export {followConvergence, progressMode, type FollowResult} from '../cli/progress.js';
-export {parseAssignments, readNodes} from '../cli/input.js';
+export {parseAssignments} from '../cli/assignments.js';
+export {readNodes} from '../cli/input.js';
 export {durationFlag} from '../cli/duration-flag.js';
 export {busyStatus, setBusy, type BusyResult} from '../cli/busy.js';

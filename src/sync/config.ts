@@ -3,7 +3,7 @@
  */
 import {z} from 'zod';
 import {LayercakeError} from '../model/errors.js';
-import {durationSchema} from '../model/duration.js';
+import {durationSchema} from '../model/duration-schema.js';
 
 /** The UDP port of the sync protocol when nothing else is said (the original's 31415). */
 export const DEFAULT_SYNC_PORT = 31415;

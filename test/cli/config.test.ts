@@ -48,6 +48,20 @@ test('loadConfig reports a broken file and a wrong key with the file name', asyn
   await loadConfig({cwd: broken}).then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /cannot read the config file/));
   writeFileSync(join(broken, 'layercake.config.yaml'), 'logLevel: loud\n');
   await loadConfig({cwd: broken}).then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /logLevel/));
+  // Each wrong value is named by its path (nested ones too) and what was expected.
+  for (const [text, message] of [
+    ['url: ""\n', /: url: must not be empty$/],
+    ['freeze: yes please\n', /: freeze: expected true or false, got a string/],
+    ['api: {token: 12}\n', /: api\.token: expected a string, got a number$/],
+    ['modules: [pxe]\n', /: modules: expected a mapping \(key: value\), got an array of 1$/],
+    ['- a list\n', /: \(top level\): expected a mapping/],
+  ] as const) {
+    writeFileSync(join(broken, 'layercake.config.yaml'), text);
+    await loadConfig({cwd: broken}).then(() => assert.unreachable(text), (e: Error & {code?: string}) => {
+      assert.match(e.message, message);
+      assert.is(e.code, 'LC_ERR_CONFIG_INVALID');
+    });
+  }
   await loadConfig({file: join(dir, 'nope.yaml')}).then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /does not exist/));
 });
 

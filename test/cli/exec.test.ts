@@ -63,14 +63,16 @@ test('setup: an SSH server on loopback and three nodes, two of them up', async (
 });
 
 test('exec runs on the nodes that are up, prefixes output, and reports each exit status', async () => {
-  const r = await box.run(['exec', 'n[01-03]', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--json', '--', 'echo', 'it works'],
-    {env: {LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN}});
+  const env = {LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN};
+  const [r, human] = await Promise.all([ // independent runs: at once
+    box.run(['exec', 'n[01-03]', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--json', '--', 'echo', 'it works'], {env}),
+    box.run(['exec', 'n[01-02]', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--', 'uptime'], {env}),
+  ]);
   assert.is(r.code, 0, r.stderr);
   assert.is(r.json.command, "echo 'it works'");
   assert.equal(r.json.results.map((x: any) => [x.nodename, x.exitCode]), [['n01', 0], ['n02', 0]]);
   assert.equal(r.json.skipped, [{nodename: 'n03', reason: 'not up (runState UNKNOWN)'}]);
   assert.is(r.json.results[0].stdout, "ran: echo 'it works'\nsecond line");
-  const human = await box.run(['exec', 'n[01-02]', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--', 'uptime'], {env: {LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN}});
   assert.match(human.stdout, /^n01 {2}ran: uptime$/m);
   assert.match(human.stdout, /^n02 {2}second line$/m);
   assert.match(human.stderr, /^n01 {2}a warning$/m);
@@ -85,11 +87,11 @@ test('a failing command makes the exit non-zero', async () => {
 
 test('a command that can run nowhere (no target is up) fails with the reason, exit 1', async () => {
   const args = ['exec', 'n03', '--port', String(port), '-i', 'id_test', '--known-hosts', 'known_hosts', '--', 'echo', 'hi'];
-  const r = await box.run(args, {env: {LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN}});
+  const env = {LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN};
+  const [r, json] = await Promise.all([box.run(args, {env}), box.run([...args.slice(0, -3), '--json', '--', 'echo', 'hi'], {env})]);
   assert.is(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stderr, /^Error \[LC_ERR_EXEC_NOWHERE\]: ran nowhere: n03 not up \(runState UNKNOWN\)\n {2}Try this: /);
   assert.not.match(r.stdout, /ran: /, 'nothing ran');
-  const json = await box.run([...args.slice(0, -3), '--json', '--', 'echo', 'hi'], {env: {LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN}});
   assert.equal([json.code, json.json?.error?.code], [1, 'LC_ERR_EXEC_NOWHERE']);
 });
 

@@ -36,10 +36,10 @@ test('the next daemon start registers the hello module; mutations lists it; the 
   box.write('layercake.config.yaml', {stateDir: 'state', modules: Object.fromEntries(others)});
 
   daemon = await box.startDaemon({args: ['--listen', '127.0.0.1:0']});
-  const mutations = await ok(['mutations']);
+  const [mutations, modules, extensions] = await Promise.all([ok(['mutations']), ok(['modules']), ok(['extensions', '--json'])]); // reads: at once
   assert.match(mutations.stdout, /hello\/greet\s+hello\.state: UNKNOWN→GREETED/);
-  assert.match((await ok(['modules'])).stdout, /hello\s+RUN/);
-  assert.ok((await ok(['extensions', '--json'])).json.extensions.some((e: any) => e.name === 'hello' && e.module === 'hello'));
+  assert.match(modules.stdout, /hello\s+RUN/);
+  assert.ok(extensions.json.extensions.some((e: any) => e.name === 'hello' && e.module === 'hello'));
 
   await ok(['node', 'create', 'n01', 'hello.greeting=bonjour']);
   await ok(['node', 'set', 'n01', 'hello.state=GREETED']);

@@ -72,10 +72,10 @@ test('node set physState=POWER_OFF on a running node asks first, as power off do
   assert.is(refused.code, 2, refused.stderr);
   assert.match(refused.stderr, /^Error \[LC_ERR_CONFIRM\]: Power off 1 running node \(n03\): refusing without confirmation\n {2}Try this: pass --yes/);
   assert.is(JSON.stringify(cfg('n03')), before, 'nothing changed');
-  const impossible = await lc(['node', 'set', 'n03', 'physState=POWER_OFF', 'runState=SYNC', '--yes']);
+  const impossibleArgs = ['node', 'set', 'n03', 'physState=POWER_OFF', 'runState=SYNC', '--yes'];
+  const [impossible, json] = await Promise.all([lc(impossibleArgs), lc([...impossibleArgs, '--json'])]); // both refused: at once
   assert.is(impossible.code, 2, impossible.stderr);
   assert.match(impossible.stderr, /^Error \[LC_ERR_CFG_UNREACHABLE\]: node n03: this cfg can never converge: runState SYNC requires physState POWER_ON, but cfg has POWER_OFF\n {2}Try this: /);
-  const json = await lc(['node', 'set', 'n03', 'physState=POWER_OFF', 'runState=SYNC', '--yes', '--json']);
   assert.equal([json.code, json.json?.error?.code, json.json?.error?.status], [2, 'LC_ERR_CFG_UNREACHABLE', 409]);
   assert.is(JSON.stringify(cfg('n03')), before, 'nothing changed');
   const off = await lc(['node', 'set', 'n03', 'physState=POWER_OFF', '--yes']);
@@ -102,20 +102,31 @@ test('power on --wait reports a node the engine gives up on (its BMC fails, and 
 test('watch follows events and reconnects when the daemon restarts', async () => {
   const child = spawn(process.execPath, [BIN, 'watch', '--for', '60s'], {cwd: box.dir, env: {...box.env, LAYERCAKE_URL: server.address, LAYERCAKE_TOKEN: TOKEN}, stdio: ['ignore', 'pipe', 'pipe']});
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
+  let waiting: {re: RegExp; resolve(): void} | undefined;
+  const onData = (d: Buffer) => {
+    out += d;
+    if (waiting?.re.test(out)) waiting.resolve();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  /** Resolves as soon as the output matches `re` (checked as each chunk arrives); fails after `ms`, naming `label`. */
+  const printed = (re: RegExp, ms: number, label: string) => new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000} s waiting for ${label}:\n${out}`)), ms);
+    waiting = {re, resolve: () => (clearTimeout(timer), waiting = undefined, resolve())};
+    if (re.test(out)) waiting.resolve();
+  });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   try {
-    await until(() => /watching http:\/\/127\.0\.0\.1:\d+/.test(out), 15_000, 'watch to connect');
+    await printed(/watching http:\/\/127\.0\.0\.1:\d+/, 15_000, 'watch to connect');
     daemon.store.setCfg(cfg('n03').id, 'arch', 'arm64', 'test');
-    await until(() => /n03 cfg arch: - → arm64/.test(out), 5000, 'the change in the watch output');
+    await printed(/n03 cfg arch: - → arm64/, 5000, 'the change in the watch output');
     const port = server.address.split(':').pop();
     await server.close();
-    await until(() => /daemon connection lost/.test(out), 5000, 'the disconnect notice');
+    await printed(/daemon connection lost/, 5000, 'the disconnect notice');
     server = await createApiServer({...daemon, listenAddress: `127.0.0.1:${port}`});
-    await until(() => /reconnected to/.test(out), 15_000, 'the reconnection');
+    await printed(/reconnected to/, 15_000, 'the reconnection');
     daemon.store.setCfg(cfg('n03').id, 'arch', 'amd64', 'test');
-    await until(() => /n03 cfg arch: arm64 → amd64/.test(out), 5000, 'events after the reconnection');
+    await printed(/n03 cfg arch: arm64 → amd64/, 5000, 'events after the reconnection');
   } finally {
     child.kill('SIGINT');
   }

@@ -3,7 +3,8 @@ import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {spawnSync} from 'node:child_process';
 import {durationFlag} from '../../src/cli/duration-flag.js';
-import {durationSchema, formatDuration, parseDuration} from '../../src/model/duration.js';
+import {durationSchema} from '../../src/model/duration-schema.js';
+import {formatDuration, parseDuration} from '../../src/model/duration.js';
 
 test('units, compounds, spaces, decimals and bare numbers of milliseconds', () => {
   const cases: [number | string, number][] = [

@@ -1,12 +1,12 @@
 /**
- * The typed API client the commands (and plugins' commands) use: one method per route, fetch for
- * requests, a WebSocket for the event stream that reconnects on its own when the daemon restarts.
+ * The typed API client the commands (and plugins' commands) use: one method per route, node:http for
+ * requests (./http.ts), a WebSocket for the event stream that reconnects on its own when the daemon restarts.
  * Errors: ApiError for an HTTP error (with the server's code, message, node, URL and hint),
  * DaemonUnreachableError when nothing answers at the address.
  */
-import {Agent, fetch, type Response} from 'undici';
 import type WebSocket from 'ws';
 import {ApiError, DaemonUnreachableError, isNetworkError, networkReason} from './errors.js';
+import {exchange, type Reply} from './http.js';
 import {
   API_PREFIX, type ApiErrorBody, type ApplyResult, type DeleteResult, type EngineStatus, type EnumerablesResult,
   type EventFilter, type ExtensionInfo, type ExtensionsResult, type GraphResult, type Health, type HistoryResult,
@@ -66,14 +66,10 @@ export class ApiClient {
   private readonly source?: string;
   /** For a unix: address, the socket's path; requests then go to http://localhost through it. */
   private readonly socketPath?: string;
-  private readonly dispatcher?: Agent;
 
   constructor(options: ApiClientOptions) {
     this.url = options.url.replace(/\/$/, '');
-    if (this.url.startsWith('unix:')) {
-      this.socketPath = this.url.slice('unix:'.length);
-      this.dispatcher = new Agent({connect: {socketPath: this.socketPath}});
-    }
+    if (this.url.startsWith('unix:')) this.socketPath = this.url.slice('unix:'.length);
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? 15_000;
     this.source = options.source;
@@ -321,17 +317,17 @@ export class ApiClient {
     // A change is always JSON, `{}` when it has nothing to say (the daemon refuses anything else: CSRF).
     const body = opts.body ?? (method === 'GET' ? undefined : {});
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let response: Response;
+    let response: Reply;
     try {
-      response = await fetch(url, {
+      response = await exchange(url, {
         method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs), dispatcher: this.dispatcher,
+        socketPath: this.socketPath, timeoutMs: this.timeoutMs,
       });
     } catch (error) {
       if (isNetworkError(error)) throw new DaemonUnreachableError(this.url, networkReason(error, this.timeoutMs), this.source);
       throw error;
     }
-    const text = await response.text();
+    const text = response.body;
     if (!response.ok) {
       let body: ApiErrorBody | undefined;
       try {

@@ -35,7 +35,7 @@ export class DaemonUnreachableError extends Error {
   }
 }
 
-/** A short reason for a network failure of fetch or ws: "connection refused", "timed out after 10 s". */
+/** A short reason for a network failure of a request or of ws: "connection refused", "timed out after 10 s". */
 export function networkReason(error: unknown, timeoutMs?: number): string {
   const e = error as {name?: string; code?: string; cause?: {code?: string; message?: string}; message?: string};
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return timeoutMs ? `no answer within ${timeoutMs / 1000} s` : 'no answer';
@@ -52,8 +52,13 @@ export function networkReason(error: unknown, timeoutMs?: number): string {
   }
 }
 
-/** Whether an error from fetch means the daemon could not be reached at all (as opposed to an HTTP error). */
+/**
+ * Whether a request's error means the daemon could not be reached, or dropped the connection (as opposed
+ * to an HTTP error or a request node:http refuses to send): the time limit, or a system error (ECONNREFUSED,
+ * ENOENT for a socket, ECONNRESET, ENOTFOUND...), or an answer cut short.
+ */
 export function isNetworkError(error: unknown): boolean {
-  const e = error as {name?: string; cause?: unknown};
-  return e?.name === 'TimeoutError' || e?.name === 'AbortError' || (error instanceof TypeError && e.cause !== undefined);
+  const e = error as {name?: string; code?: unknown};
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return true;
+  return typeof e?.code === 'string' && (!e.code.startsWith('ERR_') || e.code === 'ERR_STREAM_PREMATURE_CLOSE');
 }

@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core';
 import type {Node} from '../../api/types.js';
 import {BaseCommand} from '../../cli/base-command.js';
 import {expandHostlists} from '../../cli/hostlist.js';
-import {isAssignment, parseAssignments, readNodes} from '../../cli/input.js';
+import {isAssignment, parseAssignments} from '../../cli/assignments.js';
+import {readNodes} from '../../cli/input.js';
 import {setAt, toPointer} from '../../model/url.js';
 import {CliError} from '../../cli/errors.js';
 

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core';
 import type {ApplyResult} from '../../api/types.js';
 import {BaseCommand} from '../../cli/base-command.js';
 import {CliError} from '../../cli/errors.js';
-import {isAssignment, parseAssignments} from '../../cli/input.js';
+import {isAssignment, parseAssignments} from '../../cli/assignments.js';
 import {applySummary, formatChanges} from '../../cli/output.js';
 import {confirmDisruption} from '../../cli/power.js';
 import {resolveTargets} from '../../cli/targets.js';
