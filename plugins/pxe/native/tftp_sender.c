@@ -416,7 +416,8 @@ static napi_value start(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* abort(handle): ends a running transfer ("server stopped"); nothing once it has ended. */
+/* abort(handle): ends a running transfer ("server stopped"), telling its client with an ERROR so that it
+   need not wait out its own timeouts; nothing once it has ended. */
 static napi_value abort_transfer(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value handle;
@@ -426,7 +427,10 @@ static napi_value abort_transfer(napi_env env, napi_callback_info info) {
   transfer_t *t = p;
   atomic_store(&t->aborted, 1);
   pthread_mutex_lock(&t->lock);
-  if (t->sock >= 0) shutdown(t->sock, SHUT_RDWR);
+  if (t->sock >= 0) {
+    send_error(t, "server stopped");
+    shutdown(t->sock, SHUT_RDWR);
+  }
   pthread_mutex_unlock(&t->lock);
   return NULL;
 }

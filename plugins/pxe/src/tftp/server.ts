@@ -94,7 +94,7 @@ export class TftpServer {
     this.sock = sock;
   }
 
-  /** Stops answering and ends the running transfers ('server stopped', reported as usual). */
+  /** Stops answering and ends the running transfers ('server stopped': an ERROR to each client, reported as usual). */
   async close(): Promise<void> {
     const s = this.sock;
     this.sock = undefined;
