@@ -8,12 +8,13 @@
  *
  * Timers are shortened (hello 200 ms, dead 1 s) so that the whole file runs in well under a minute.
  */
-import {execFileSync} from 'node:child_process';
+import {execFile as execFileCb} from 'node:child_process';
 import dgram from 'node:dgram';
 import {randomBytes, randomUUID} from 'node:crypto';
 import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
+import {promisify} from 'node:util';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {ApiClient} from '../../src/api/client/client.js';
@@ -25,6 +26,7 @@ import {BIN} from '../support/cli.js';
 import {FakeChild} from './support/fake-child.js';
 import {Host, SYNC_TEST_TOKEN, until, type DaemonSpec} from './support/hosts.js';
 
+const execFile = promisify(execFileCb);
 const dir = mkdtempSync(join(tmpdir(), 'lc-sync-'));
 const HELLO = 200;
 const DEAD = 1000;
@@ -46,8 +48,9 @@ const N = 50;
 const WATCH = ['/extensions/probe/echo'];
 const kids = Array.from({length: N}, (_, i) => ({id: randomUUID(), name: `c${String(i + 1).padStart(2, '0')}`, secret: i === 0 ? '' : newJoinSecret()}));
 const kidSpec = (k: (typeof kids)[number]): DaemonSpec => ({stateDir: join(dir, k.name), id: k.id, parent: parentAddr, joinSecret: k.secret, sync: {...timers, listen: '127.0.0.1:0'}});
-// Five hosts of ten daemons, except the last child, alone in its own process so that it can be killed.
-const groups = [kids.slice(0, 10), kids.slice(10, 20), kids.slice(20, 30), kids.slice(30, 40), kids.slice(40, 49), kids.slice(49)];
+// Two hosts of 25 and 24 daemons (one per core: a host process costs more to start than ten daemons in
+// it), and the last child alone in its own process so that it can be killed.
+const groups = [kids.slice(0, 25), kids.slice(25, 49), kids.slice(49)];
 
 let parent: Host;
 const hosts: (Host | undefined)[] = [];
@@ -83,7 +86,7 @@ test('50 children phone home, reach SYNC, and their own discoveries reach the pa
     const all = await views();
     return kids.every((k) => all.get(k.id)?.dsc.runState === 'SYNC' && probe(all.get(k.id), 'dsc').state === 'READY');
   }, 30_000, 100);
-  console.log(`    50 children SYNC and READY ${Date.now() - started} ms after the last of their 6 processes was up`);
+  console.log(`    50 children SYNC and READY ${Date.now() - started} ms after the last of their ${groups.length} processes was up`);
   // Each child holds the parent's cfg for itself, without the secret.
   const {host, index} = hostOf(7);
   const own = await host.request<NodeView>('view', {node: kids[7]!.id}, index);
@@ -99,13 +102,13 @@ test('50 children phone home, reach SYNC, and their own discoveries reach the pa
   assert.ok(viaApi.enabled && viaApi.children.length === N && viaApi.children.every((c) => c.state === 'synced' && c.address), JSON.stringify(viaApi).slice(0, 300));
   const ofChild = await new ApiClient({url: `http://${host.daemons[index]!.api}`, token: SYNC_TEST_TOKEN}).syncStatus();
   assert.ok(ofChild.enabled && ofChild.parent?.state === 'synced' && ofChild.parent.parentId === P, JSON.stringify(ofChild));
-  const cli = (...args: string[]) => execFileSync(process.execPath, [BIN, 'sync', 'status', '--url', `http://${parent.daemons[0]!.api}`, '--token', SYNC_TEST_TOKEN, ...args], {cwd: dir, env: {...process.env, HOME: dir, NO_COLOR: '1'}, encoding: 'utf8'});
-  const json = JSON.parse(cli('--json')) as {children: {state: string}[]};
+  const cli = async (...args: string[]) => (await execFile(process.execPath, [BIN, 'sync', 'status', '--url', `http://${parent.daemons[0]!.api}`, '--token', SYNC_TEST_TOKEN, ...args], {cwd: dir, env: {...process.env, HOME: dir, NO_COLOR: '1'}, encoding: 'utf8'})).stdout;
+  const [asJson, text, all] = await Promise.all([cli('--json'), cli(), cli('--all')]);
+  const json = JSON.parse(asJson) as {children: {state: string}[]};
   assert.is(json.children.filter((c) => c.state === 'synced').length, N);
-  const text = cli();
   assert.match(text, `children: ${N} (${N} synced, 0 pending, 0 not in session)`);
   assert.match(text, `${N} synced children not listed (--all lists them)`);
-  assert.is(cli('--all').split('\n').filter((l) => / synced /.test(l)).length, N);
+  assert.is(all.split('\n').filter((l) => / synced /.test(l)).length, N);
 });
 
 test('a cfg change on the parent is pushed to the child (after its commit), and the child\'s discovery comes back up', async () => {
