@@ -54,7 +54,6 @@ const groups = [kids.slice(0, 25), kids.slice(25, 49), kids.slice(49)];
 
 let parent: Host;
 const hosts: (Host | undefined)[] = [];
-const extra: Host[] = [];
 const hostOf = (i: number) => ({host: hosts[groups.findIndex((g) => g.includes(kids[i]!))]!, index: groups.find((g) => g.includes(kids[i]!))!.indexOf(kids[i]!)});
 const views = async () => new Map((await parent.request<NodeView[]>('views')).map((v) => [v.cfg.id, v]));
 const probe = (v: NodeView | undefined, view: 'cfg' | 'dsc') => (v?.[view].extensions.probe ?? {}) as {state?: string; echo?: string; blob?: string};
@@ -66,7 +65,7 @@ const node = (k: {id: string; name: string; secret: string}, extra: Record<strin
 
 test.after(async () => {
   fake?.close();
-  await Promise.all([parent, ...hosts, ...extra].map((h) => h?.kill()));
+  await Promise.all([parent, ...hosts].map((h) => h?.kill()));
   rmSync(dir, {recursive: true, force: true});
 });
 
@@ -223,7 +222,8 @@ test('a killed child is ERROR at the parent within the dead interval, and re-syn
   console.log(`    killed child declared ERROR ${elapsed} ms after the kill (dead interval ${DEAD} ms, hello ${HELLO} ms)`);
   // The dead timer runs from the last datagram heard, at most one hello before the kill: not declared early.
   assert.ok(elapsed >= DEAD - HELLO, `declared ERROR ${elapsed} ms after the kill, before the dead interval (${DEAD} ms) could have run out`);
-  hosts[last] = await Host.start([kidSpec(k)]);
+  // Back as a new daemon on the same state dir, in another host's process (a process start costs more).
+  await hosts[0]!.add([kidSpec(k)]);
   await until('SYNC again, probe READY', async () => {
     const v = (await views()).get(k.id);
     return v?.dsc.runState === 'SYNC' && probe(v, 'dsc').state === 'READY';
@@ -259,24 +259,25 @@ test('a child that is itself a parent; a phone-home out of turn is refused until
   const X = {id: randomUUID(), name: 'early', secret: newJoinSecret()};
   const midPort = await freeUdpPort();
   await parent.request('apply', {inputs: [node(M), node(X, {runState: 'UNKNOWN', extensions: {probe: {state: 'UNKNOWN'}, sync: {joinSecret: X.secret}}})]});
-  const h = await Host.start([
+  // Started in a running host process (beside 24 children of the root): three more daemons of their own.
+  const h = hosts[1]!;
+  const [mid, leaf, early] = await h.add([
     {stateDir: join(dir, 'mid'), id: M.id, parent: parentAddr, joinSecret: M.secret, sync: {...timers, listen: `127.0.0.1:${midPort}`}},
     {stateDir: join(dir, 'leaf'), id: L.id, parent: `udp://127.0.0.1:${midPort}`, joinSecret: L.secret, sync: {...timers, listen: '127.0.0.1:0'}},
     {stateDir: join(dir, 'early'), id: X.id, parent: parentAddr, joinSecret: X.secret, sync: {...timers, listen: '127.0.0.1:0'}},
-  ]);
-  extra.push(h);
+  ]) as [number, number, number];
   await until('mid SYNC at the root', async () => (await views()).get(M.id)?.dsc.runState === 'SYNC', 10_000);
   // The leaf is mid's child: it exists in mid's store (created through mid, as an operator of that subtree would).
-  await h.request('apply', {inputs: [{...node(L), parentId: M.id}]}, 0);
+  await h.request('apply', {inputs: [{...node(L), parentId: M.id}]}, mid);
   await until('leaf SYNC and READY at mid', async () => {
-    const v = await h.request<NodeView>('view', {node: L.id}, 0);
+    const v = await h.request<NodeView>('view', {node: L.id}, mid);
     return v?.dsc.runState === 'SYNC' && probe(v, 'dsc').state === 'READY';
   }, 10_000);
-  const leafOwn = await h.request<NodeView>('view', {node: L.id}, 1);
+  const leafOwn = await h.request<NodeView>('view', {node: L.id}, leaf);
   assert.is(leafOwn.cfg.parentId, M.id);
   // X: cfg runState UNKNOWN (and nothing in its cfg needs SYNC), so nothing boots it: its dsc stays UNKNOWN, not expected.
-  await until('a refusal', async () => (await h.request<{parent: {lastRefusal?: string}}>('status', {}, 2)).parent.lastRefusal, 5000).catch(async (e) => {
-    console.log(JSON.stringify(await h.request('status', {}, 2)), JSON.stringify(await h.request('counters', {}, 2)), JSON.stringify(await parent.request('counters')), JSON.stringify((await views()).get(X.id)?.dsc));
+  await until('a refusal', async () => (await h.request<{parent: {lastRefusal?: string}}>('status', {}, early)).parent.lastRefusal, 5000).catch(async (e) => {
+    console.log(JSON.stringify(await h.request('status', {}, early)), JSON.stringify(await h.request('counters', {}, early)), JSON.stringify(await parent.request('counters')), JSON.stringify((await views()).get(X.id)?.dsc));
     throw e;
   });
   assert.is((await views()).get(X.id)!.dsc.runState, 'UNKNOWN');
