@@ -263,8 +263,12 @@ static void *thread_main(void *arg) {
     t->sock = s;
     pthread_mutex_unlock(&t->lock);
     atomic_fetch_add(&running, 1);
-    if (atomic_load(&t->aborted)) fail(t, "server stopped");
-    else run(t);
+    if (atomic_load(&t->aborted)) {
+      send_error(t, "server stopped"); /* stopped before this thread ran: abort() found no socket to tell */
+      fail(t, "server stopped");
+    } else {
+      run(t);
+    }
     atomic_fetch_sub(&running, 1);
     pthread_mutex_lock(&t->lock);
     t->sock = -1;

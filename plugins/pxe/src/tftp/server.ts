@@ -101,7 +101,14 @@ export class TftpServer {
     if (s) await new Promise<void>((r) => s.close(() => r()));
     const running = [...this.active];
     for (const a of running) abort(a.sending);
-    await Promise.all(running.map((a) => a.sending.done));
+    // A transfer's end does not keep the process alive (like the server's socket, unref'ed): without this
+    // timer a process with nothing else to do would exit before the aborted transfers report.
+    const keepAlive = setInterval(() => {}, 60_000);
+    try {
+      await Promise.all(running.map((a) => a.sending.done));
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   private ended(a: Active, r: SendResult): void {
