@@ -5,9 +5,10 @@
 // Usage: node scripts/test.js [--tier unit|real] [--jobs N] [--list] [substring | file ...]
 //   --tier unit   only unit tests (*.test.ts that are not *.real.test.ts: no root, no external binaries)
 //   --tier real   only real-parts tests (*.real.test.ts: root, namespaces, qemu, ipmi_sim, real tools)
-//   --jobs N      unit files run N at a time (default: the number of cores, or LC_TEST_JOBS); real-parts
-//                 files always run one at a time, after the unit files, alone (they share namespaces,
-//                 loop devices, VMs, and their protocol timers should not compete with other suites)
+//   --jobs N      unit files run N at a time (default: twice the number of cores, or LC_TEST_JOBS: many
+//                 unit files mostly wait on their daemons, CLIs and timers; docs/testing.md has the figures);
+//                 real-parts files always run one at a time, after the unit files, alone (they share
+//                 namespaces, loop devices, VMs, and their protocol timers should not compete with other suites)
 //   --list        print the files that would run, run nothing
 //   substring     only files whose path contains one of the substrings
 //   file          a test file named by its path is run even where the walker does not look (fixtures)
@@ -26,7 +27,7 @@ const perFileLimitMs = Number(process.env.LC_TEST_FILE_TIMEOUT_MS ?? 600_000);
 const TIERS = {unit: (f) => !f.endsWith('.real.test.ts'), real: (f) => f.endsWith('.real.test.ts')};
 
 function parseArgs(argv) {
-  const args = {tier: undefined, list: false, jobs: process.env.LC_TEST_JOBS || String(availableParallelism()), filters: [], files: []};
+  const args = {tier: undefined, list: false, jobs: process.env.LC_TEST_JOBS || String(2 * availableParallelism()), filters: [], files: []};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--tier' || a.startsWith('--tier=')) {

@@ -1,5 +1,4 @@
 import {Flags} from '@oclif/core';
-import {stringify} from 'yaml';
 import {LocalCommand} from '../cli/base-command.js';
 import {LOG_LEVELS} from '../cli/config-keys.js';
 import {collectModules, describeConfig, effectiveConfig, type PrintedConfig} from '../daemon/setup.js';
@@ -31,7 +30,10 @@ export default class Daemon extends LocalCommand<typeof Daemon> {
     const report = await collectModules(this.config);
     if (this.flags['print-config']) {
       const printed = describeConfig(config, report, loaded.filepath);
-      if (!this.jsonEnabled()) this.log(stringify(printed, {lineWidth: 0}).trimEnd());
+      if (!this.jsonEnabled()) {
+        const {stringify} = await import('yaml'); // only here: a daemon's start need not load the YAML writer
+        this.log(stringify(printed, {lineWidth: 0}).trimEnd());
+      }
       return printed;
     }
     for (const f of report.failures) this.warn(`plugin ${f.plugin} failed to contribute its modules: ${f.error}`);

@@ -4,7 +4,7 @@
  * `store backup` taken while a client writes restores (`store restore`) into a daemon holding exactly the
  * writes up to the backup's sequence number.
  */
-import {mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
+import {cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
@@ -26,14 +26,22 @@ function tree(dir: string): Record<string, string> {
 }
 
 /** A state dir written by a real daemon: its own node and three more, then stopped. */
-async function stateDirWithNodes(name: string): Promise<string> {
-  const dir = join(box.dir, name);
+async function writeStateDir(dir: string): Promise<string> {
   const daemon = await box.startDaemon({args: ['--listen', '127.0.0.1:0', '--state-dir', dir]});
   for (const nodename of ['n1', 'n2', 'n3']) {
     const r = await daemon.api(`/api/v1/nodes`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({nodename})});
     assert.is(r.status, 201);
   }
   assert.is(await daemon.stop(), 0, `exit by signal or error:\n${daemon.output().slice(-1500)}`);
+  return dir;
+}
+
+let written: Promise<string> | undefined;
+/** A copy of one such state dir, written once for the file (each case damages its own copy). */
+async function stateDirWithNodes(name: string): Promise<string> {
+  written ??= writeStateDir(join(box.dir, 'written'));
+  const dir = join(box.dir, name);
+  cpSync(await written, dir, {recursive: true});
   return dir;
 }
 
@@ -148,10 +156,7 @@ test('store backup while a client writes, restore into a new state dir: the daem
   assert.not.ok(readdirSync(box.dir).includes('never'), 'nothing was created');
 
   // A state dir holding a store is refused without --force, and moved aside (not deleted) with it.
-  const target = join(box.dir, 'restored');
-  const fresh = await box.startDaemon({args: ['--listen', '127.0.0.1:0', '--state-dir', target]});
-  assert.is((await fetch(`${fresh.url}/healthz`)).status, 200);
-  assert.is(await fresh.stop(), 0, `exit by signal or error:\n${fresh.output().slice(-1500)}`);
+  const target = await stateDirWithNodes('restored');
   const before = tree(target);
   const notEmpty = await box.run(['store', 'restore', file, '--state-dir', target]);
   assert.is(notEmpty.code, 1);

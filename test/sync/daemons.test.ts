@@ -8,12 +8,13 @@
  *
  * Timers are shortened (hello 200 ms, dead 1 s) so that the whole file runs in well under a minute.
  */
-import {execFileSync} from 'node:child_process';
+import {execFile as execFileCb} from 'node:child_process';
 import dgram from 'node:dgram';
 import {randomBytes, randomUUID} from 'node:crypto';
 import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
+import {promisify} from 'node:util';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
 import {ApiClient} from '../../src/api/client/client.js';
@@ -25,6 +26,7 @@ import {BIN} from '../support/cli.js';
 import {FakeChild} from './support/fake-child.js';
 import {Host, SYNC_TEST_TOKEN, until, type DaemonSpec} from './support/hosts.js';
 
+const execFile = promisify(execFileCb);
 const dir = mkdtempSync(join(tmpdir(), 'lc-sync-'));
 const HELLO = 200;
 const DEAD = 1000;
@@ -46,12 +48,12 @@ const N = 50;
 const WATCH = ['/extensions/probe/echo'];
 const kids = Array.from({length: N}, (_, i) => ({id: randomUUID(), name: `c${String(i + 1).padStart(2, '0')}`, secret: i === 0 ? '' : newJoinSecret()}));
 const kidSpec = (k: (typeof kids)[number]): DaemonSpec => ({stateDir: join(dir, k.name), id: k.id, parent: parentAddr, joinSecret: k.secret, sync: {...timers, listen: '127.0.0.1:0'}});
-// Five hosts of ten daemons, except the last child, alone in its own process so that it can be killed.
-const groups = [kids.slice(0, 10), kids.slice(10, 20), kids.slice(20, 30), kids.slice(30, 40), kids.slice(40, 49), kids.slice(49)];
+// Two hosts of 25 and 24 daemons (one per core: a host process costs more to start than ten daemons in
+// it), and the last child alone in its own process so that it can be killed.
+const groups = [kids.slice(0, 25), kids.slice(25, 49), kids.slice(49)];
 
 let parent: Host;
 const hosts: (Host | undefined)[] = [];
-const extra: Host[] = [];
 const hostOf = (i: number) => ({host: hosts[groups.findIndex((g) => g.includes(kids[i]!))]!, index: groups.find((g) => g.includes(kids[i]!))!.indexOf(kids[i]!)});
 const views = async () => new Map((await parent.request<NodeView[]>('views')).map((v) => [v.cfg.id, v]));
 const probe = (v: NodeView | undefined, view: 'cfg' | 'dsc') => (v?.[view].extensions.probe ?? {}) as {state?: string; echo?: string; blob?: string};
@@ -63,7 +65,7 @@ const node = (k: {id: string; name: string; secret: string}, extra: Record<strin
 
 test.after(async () => {
   fake?.close();
-  await Promise.all([parent, ...hosts, ...extra].map((h) => h?.kill()));
+  await Promise.all([parent, ...hosts].map((h) => h?.kill()));
   rmSync(dir, {recursive: true, force: true});
 });
 
@@ -83,7 +85,7 @@ test('50 children phone home, reach SYNC, and their own discoveries reach the pa
     const all = await views();
     return kids.every((k) => all.get(k.id)?.dsc.runState === 'SYNC' && probe(all.get(k.id), 'dsc').state === 'READY');
   }, 30_000, 100);
-  console.log(`    50 children SYNC and READY ${Date.now() - started} ms after the last of their 6 processes was up`);
+  console.log(`    50 children SYNC and READY ${Date.now() - started} ms after the last of their ${groups.length} processes was up`);
   // Each child holds the parent's cfg for itself, without the secret.
   const {host, index} = hostOf(7);
   const own = await host.request<NodeView>('view', {node: kids[7]!.id}, index);
@@ -99,13 +101,13 @@ test('50 children phone home, reach SYNC, and their own discoveries reach the pa
   assert.ok(viaApi.enabled && viaApi.children.length === N && viaApi.children.every((c) => c.state === 'synced' && c.address), JSON.stringify(viaApi).slice(0, 300));
   const ofChild = await new ApiClient({url: `http://${host.daemons[index]!.api}`, token: SYNC_TEST_TOKEN}).syncStatus();
   assert.ok(ofChild.enabled && ofChild.parent?.state === 'synced' && ofChild.parent.parentId === P, JSON.stringify(ofChild));
-  const cli = (...args: string[]) => execFileSync(process.execPath, [BIN, 'sync', 'status', '--url', `http://${parent.daemons[0]!.api}`, '--token', SYNC_TEST_TOKEN, ...args], {cwd: dir, env: {...process.env, HOME: dir, NO_COLOR: '1'}, encoding: 'utf8'});
-  const json = JSON.parse(cli('--json')) as {children: {state: string}[]};
+  const cli = async (...args: string[]) => (await execFile(process.execPath, [BIN, 'sync', 'status', '--url', `http://${parent.daemons[0]!.api}`, '--token', SYNC_TEST_TOKEN, ...args], {cwd: dir, env: {...process.env, HOME: dir, NO_COLOR: '1'}, encoding: 'utf8'})).stdout;
+  const [asJson, text, all] = await Promise.all([cli('--json'), cli(), cli('--all')]);
+  const json = JSON.parse(asJson) as {children: {state: string}[]};
   assert.is(json.children.filter((c) => c.state === 'synced').length, N);
-  const text = cli();
   assert.match(text, `children: ${N} (${N} synced, 0 pending, 0 not in session)`);
   assert.match(text, `${N} synced children not listed (--all lists them)`);
-  assert.is(cli('--all').split('\n').filter((l) => / synced /.test(l)).length, N);
+  assert.is(all.split('\n').filter((l) => / synced /.test(l)).length, N);
 });
 
 test('a cfg change on the parent is pushed to the child (after its commit), and the child\'s discovery comes back up', async () => {
@@ -220,7 +222,8 @@ test('a killed child is ERROR at the parent within the dead interval, and re-syn
   console.log(`    killed child declared ERROR ${elapsed} ms after the kill (dead interval ${DEAD} ms, hello ${HELLO} ms)`);
   // The dead timer runs from the last datagram heard, at most one hello before the kill: not declared early.
   assert.ok(elapsed >= DEAD - HELLO, `declared ERROR ${elapsed} ms after the kill, before the dead interval (${DEAD} ms) could have run out`);
-  hosts[last] = await Host.start([kidSpec(k)]);
+  // Back as a new daemon on the same state dir, in another host's process (a process start costs more).
+  await hosts[0]!.add([kidSpec(k)]);
   await until('SYNC again, probe READY', async () => {
     const v = (await views()).get(k.id);
     return v?.dsc.runState === 'SYNC' && probe(v, 'dsc').state === 'READY';
@@ -256,24 +259,25 @@ test('a child that is itself a parent; a phone-home out of turn is refused until
   const X = {id: randomUUID(), name: 'early', secret: newJoinSecret()};
   const midPort = await freeUdpPort();
   await parent.request('apply', {inputs: [node(M), node(X, {runState: 'UNKNOWN', extensions: {probe: {state: 'UNKNOWN'}, sync: {joinSecret: X.secret}}})]});
-  const h = await Host.start([
+  // Started in a running host process (beside 24 children of the root): three more daemons of their own.
+  const h = hosts[1]!;
+  const [mid, leaf, early] = await h.add([
     {stateDir: join(dir, 'mid'), id: M.id, parent: parentAddr, joinSecret: M.secret, sync: {...timers, listen: `127.0.0.1:${midPort}`}},
     {stateDir: join(dir, 'leaf'), id: L.id, parent: `udp://127.0.0.1:${midPort}`, joinSecret: L.secret, sync: {...timers, listen: '127.0.0.1:0'}},
     {stateDir: join(dir, 'early'), id: X.id, parent: parentAddr, joinSecret: X.secret, sync: {...timers, listen: '127.0.0.1:0'}},
-  ]);
-  extra.push(h);
+  ]) as [number, number, number];
   await until('mid SYNC at the root', async () => (await views()).get(M.id)?.dsc.runState === 'SYNC', 10_000);
   // The leaf is mid's child: it exists in mid's store (created through mid, as an operator of that subtree would).
-  await h.request('apply', {inputs: [{...node(L), parentId: M.id}]}, 0);
+  await h.request('apply', {inputs: [{...node(L), parentId: M.id}]}, mid);
   await until('leaf SYNC and READY at mid', async () => {
-    const v = await h.request<NodeView>('view', {node: L.id}, 0);
+    const v = await h.request<NodeView>('view', {node: L.id}, mid);
     return v?.dsc.runState === 'SYNC' && probe(v, 'dsc').state === 'READY';
   }, 10_000);
-  const leafOwn = await h.request<NodeView>('view', {node: L.id}, 1);
+  const leafOwn = await h.request<NodeView>('view', {node: L.id}, leaf);
   assert.is(leafOwn.cfg.parentId, M.id);
   // X: cfg runState UNKNOWN (and nothing in its cfg needs SYNC), so nothing boots it: its dsc stays UNKNOWN, not expected.
-  await until('a refusal', async () => (await h.request<{parent: {lastRefusal?: string}}>('status', {}, 2)).parent.lastRefusal, 5000).catch(async (e) => {
-    console.log(JSON.stringify(await h.request('status', {}, 2)), JSON.stringify(await h.request('counters', {}, 2)), JSON.stringify(await parent.request('counters')), JSON.stringify((await views()).get(X.id)?.dsc));
+  await until('a refusal', async () => (await h.request<{parent: {lastRefusal?: string}}>('status', {}, early)).parent.lastRefusal, 5000).catch(async (e) => {
+    console.log(JSON.stringify(await h.request('status', {}, early)), JSON.stringify(await h.request('counters', {}, early)), JSON.stringify(await parent.request('counters')), JSON.stringify((await views()).get(X.id)?.dsc));
     throw e;
   });
   assert.is((await views()).get(X.id)!.dsc.runState, 'UNKNOWN');

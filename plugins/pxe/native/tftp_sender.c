@@ -263,8 +263,12 @@ static void *thread_main(void *arg) {
     t->sock = s;
     pthread_mutex_unlock(&t->lock);
     atomic_fetch_add(&running, 1);
-    if (atomic_load(&t->aborted)) fail(t, "server stopped");
-    else run(t);
+    if (atomic_load(&t->aborted)) {
+      send_error(t, "server stopped"); /* stopped before this thread ran: abort() found no socket to tell */
+      fail(t, "server stopped");
+    } else {
+      run(t);
+    }
     atomic_fetch_sub(&running, 1);
     pthread_mutex_lock(&t->lock);
     t->sock = -1;
@@ -416,7 +420,8 @@ static napi_value start(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* abort(handle): ends a running transfer ("server stopped"); nothing once it has ended. */
+/* abort(handle): ends a running transfer ("server stopped"), telling its client with an ERROR so that it
+   need not wait out its own timeouts; nothing once it has ended. */
 static napi_value abort_transfer(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value handle;
@@ -426,7 +431,10 @@ static napi_value abort_transfer(napi_env env, napi_callback_info info) {
   transfer_t *t = p;
   atomic_store(&t->aborted, 1);
   pthread_mutex_lock(&t->lock);
-  if (t->sock >= 0) shutdown(t->sock, SHUT_RDWR);
+  if (t->sock >= 0) {
+    send_error(t, "server stopped");
+    shutdown(t->sock, SHUT_RDWR);
+  }
   pthread_mutex_unlock(&t->lock);
   return NULL;
 }

@@ -5,6 +5,7 @@
  *
  * Spec: {daemons: [{stateDir, id, parent?, joinSecret?, sync?, nodename?}], watch?: string[]}
  * Messages to the test: {ready: [{id, api, sync}]}, {event: 'cfg', daemon, node, url, value, t}, replies {re, ...}.
+ * The op `start` ({daemons: [...]}) starts more daemons in the process and replies with theirs.
  */
 import {pino} from 'pino';
 import {startDaemon, type Daemon} from '../../../src/daemon/daemon.js';
@@ -48,9 +49,17 @@ async function startOne(d: DaemonSpec, index: number): Promise<void> {
   hosted[index] = {daemon, sync: daemon.sync};
 }
 
+const described = (h: {daemon: Daemon; sync: SyncEngine}) => ({id: h.daemon.selfId, api: h.daemon.listenAddress, sync: `${h.sync.address().address}:${h.sync.address().port}`});
+
 async function handle(m: {re: number; op: string; daemon?: number; [k: string]: unknown}): Promise<unknown> {
   const h = hosted[m.daemon ?? 0]!;
   switch (m.op) {
+    case 'start': {
+      // More daemons in this process, for a later case (cheaper than another host process).
+      const first = hosted.length;
+      for (const [i, d] of (m.daemons as DaemonSpec[]).entries()) await startOne(d, first + i);
+      return hosted.slice(first).map(described);
+    }
     case 'view':
       return h.daemon.store.get(m.node as string) ?? null;
     case 'views':
@@ -136,7 +145,7 @@ process.on('disconnect', () => { void stopAll().then(() => process.exit(0)); });
 
 try {
   for (let i = 0; i < spec.daemons.length; i++) await startOne(spec.daemons[i]!, i);
-  send({ready: hosted.map((h) => ({id: h.daemon.selfId, api: h.daemon.listenAddress, sync: `${h.sync.address().address}:${h.sync.address().port}`}))});
+  send({ready: hosted.map(described)});
 } catch (error) {
   send({failed: (error as Error).stack ?? String(error)});
   process.exit(1);

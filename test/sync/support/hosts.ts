@@ -26,6 +26,8 @@ export interface DaemonSpec {
   listen?: string;
 }
 
+const withId = (d: DaemonSpec): DaemonSpec & {id: string} => ({...d, id: d.id ?? randomUUID()});
+
 export class Host extends EventEmitter {
   daemons: HostedDaemon[] = [];
   output = '';
@@ -54,7 +56,7 @@ export class Host extends EventEmitter {
 
   /** Starts a host with the given daemons (ids generated when missing); `netns` runs it in a network namespace. */
   static async start(daemons: DaemonSpec[], opts: {watch?: string[]; netns?: string; timeoutMs?: number} = {}): Promise<Host> {
-    const spec = {daemons: daemons.map((d) => ({...d, id: d.id ?? randomUUID()})), watch: opts.watch ?? []};
+    const spec = {daemons: daemons.map(withId), watch: opts.watch ?? []};
     // LC_HOST_NODE_ARGS: extra node flags for the hosts (e.g. --cpu-prof when profiling bench/sync).
     const args = [...(process.env.LC_HOST_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', HOST, JSON.stringify(spec)];
     const proc = opts.netns
@@ -74,6 +76,14 @@ export class Host extends EventEmitter {
     }
     host.daemons = ready.ready;
     return host;
+  }
+
+  /** Starts more daemons in this host's process (ids generated when missing); resolves to their indices for request(). */
+  async add(daemons: DaemonSpec[]): Promise<number[]> {
+    const added = await this.request<HostedDaemon[]>('start', {daemons: daemons.map(withId)});
+    const first = this.daemons.length;
+    this.daemons.push(...added);
+    return added.map((_, i) => first + i);
   }
 
   request<T = unknown>(op: string, args: Record<string, unknown> = {}, daemon = 0): Promise<T> {

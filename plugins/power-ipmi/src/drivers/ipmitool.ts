@@ -4,7 +4,6 @@
  * it does not show in `ps`. ipmitool's messages are mapped to the same error kinds as the native
  * driver's.
  */
-import {execa} from 'execa';
 import {abortError, bmcLabel, hostNotFound, IpmiError} from '../errors.js';
 import type {BootDevice} from '../extension.js';
 import type {BmcDriver, BmcTarget, BootOptions, DriverTiming, PowerAction, PowerState} from './driver.js';
@@ -56,6 +55,9 @@ export class IpmitoolDriver implements BmcDriver {
   private async run(target: BmcTarget, command: string[], signal?: AbortSignal): Promise<string> {
     const bmc = label(target);
     if (signal?.aborted) throw abortError(bmc, signal);
+    // Loaded at the first request, not with the plugin: every daemon start (and most never use ipmitool)
+    // would otherwise pay ~0.1 s of CPU for execa's hundred-odd files.
+    const {execa} = await import('execa');
     const result = await execa(this.opts.binary ?? 'ipmitool', this.argv(target, command), {
       env: {IPMI_PASSWORD: target.password, LC_ALL: 'C'},
       stdin: 'ignore',

@@ -63,7 +63,7 @@ export function send(spec: SendSpec): Sending {
   return load().start(spec);
 }
 
-/** Ends a running transfer ('server stopped'); nothing once it has ended. */
+/** Ends a running transfer ('server stopped', with an ERROR to its client); nothing once it has ended. */
 export function abort(s: Sending): void {
   load().abort(s.handle);
 }

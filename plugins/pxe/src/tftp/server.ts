@@ -94,14 +94,21 @@ export class TftpServer {
     this.sock = sock;
   }
 
-  /** Stops answering and ends the running transfers ('server stopped', reported as usual). */
+  /** Stops answering and ends the running transfers ('server stopped': an ERROR to each client, reported as usual). */
   async close(): Promise<void> {
     const s = this.sock;
     this.sock = undefined;
     if (s) await new Promise<void>((r) => s.close(() => r()));
     const running = [...this.active];
     for (const a of running) abort(a.sending);
-    await Promise.all(running.map((a) => a.sending.done));
+    // A transfer's end does not keep the process alive (like the server's socket, unref'ed): without this
+    // timer a process with nothing else to do would exit before the aborted transfers report.
+    const keepAlive = setInterval(() => {}, 60_000);
+    try {
+      await Promise.all(running.map((a) => a.sending.done));
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   private ended(a: Active, r: SendResult): void {
