@@ -79,7 +79,14 @@ export interface Layer1Options {
   rolls: number;
   memoryMb: number;
   json: boolean;
+  /** Restart the node's ImageAPI with --debug before the rolls, and print its step timings after them. */
+  nodeDebug: boolean;
 }
+
+/** The node's ImageAPI again, with --debug (step timings in its log; supervise restarts it within ~1 s). */
+const IMAGEAPI_DEBUG = `echo LAYER0_IMAGEAPI_DEBUG=1 >/run/layer0/imageapi.env; kill "$(cat /run/layer0/imageapi.pid)"; sleep 0.5
+for i in $(seq 1 600); do wget -q -O /dev/null http://127.0.0.1:8080/imageapi/v1/info 2>/dev/null && exit 0; sleep 0.1; done; echo "the ImageAPI did not come back" >&2; exit 1
+`;
 
 export async function layer1Bench(options: Layer1Options): Promise<void> {
   const ROLLS = options.rolls;
@@ -112,6 +119,7 @@ export async function layer1Bench(options: Layer1Options): Promise<void> {
     const sync = Date.now() - t0;
     const active = await until(lab, 'demo:v1 ACTIVE', (v) => runs(v, 'demo:v1'), t0, 300_000);
     log(`power-on command -> agent in session (SYNC) ${s(sync)} s -> demo:v1 ACTIVE ${s(active)} s (image set after SYNC: ${s(active - sync)} s)`);
+    if (options.nodeDebug) ssh(IMAGEAPI_DEBUG);
     const rolls: number[] = [];
     for (let i = 0; i < ROLLS; i++) {
       const ref = i % 2 === 0 ? 'demo:v2' : 'demo:v1';
@@ -138,6 +146,7 @@ export async function layer1Bench(options: Layer1Options): Promise<void> {
       + `echo $t0 $(cut -d' ' -f1 /proc/uptime) $(grep -o '"state":"[a-z]*"' /run/replace.json | head -1)`).trim().split(' ');
     const replaceMs = Math.round((Number(replaced[1]) - Number(replaced[0])) * 1000);
     log(`the node's ImageAPI alone, replacing the container with ${other} (POST /container?replace=true, timed in the VM): ${(replaceMs / 1000).toFixed(2)} s (${replaced[2]})`);
+    if (options.nodeDebug) log(`the node's ImageAPI debug log (logread):\n${ssh('logread | grep " imageapi: debug: " | sed "s/^.*imageapi: debug: /    /"').trimEnd()}`);
     const roll = median(rolls);
     const start = median(direct.map((d) => d.ms));
     const summary = {accel, powerOnToSyncS: sync / 1000, powerOnToActiveS: active / 1000, rollsS: rolls.map((r) => r / 1000), rollMedianS: roll / 1000,
