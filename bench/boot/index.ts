@@ -10,7 +10,7 @@
  * Then Layer1 (layer1.ts): power-on to the demo image ACTIVE, and rolls, against a direct start of the image
  * inside the same VM.
  * Needs root, qemu, openipmi, ipmitool. Usage: node --import tsx bench/boot/index.ts [--rounds 1] [--rolls 5]
- * [--part layer0|layer1] [--json]
+ * [--part layer0|layer1] [--node-debug: the node's ImageAPI step timings, Layer1] [--json]
  */
 import {spawn} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
@@ -25,7 +25,7 @@ import {layer1Bench} from './layer1.js';
 import {median, s} from './support.js';
 
 const {values} = parseArgs({options: {rounds: {type: 'string', default: '1'}, rolls: {type: 'string', default: '5'}, json: {type: 'boolean', default: false},
-  memory: {type: 'string', default: '1024'}, part: {type: 'string'}}});
+  memory: {type: 'string', default: '1024'}, part: {type: 'string'}, 'node-debug': {type: 'boolean', default: false}}});
 const ROUNDS = Number(values.rounds);
 const MEMORY = Number(values.memory);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -191,4 +191,4 @@ async function main(): Promise<void> {
 }
 
 if (values.part !== 'layer1') await main();
-if (values.part !== 'layer0') await layer1Bench({rolls: Number(values.rolls), memoryMb: MEMORY, json: values.json});
+if (values.part !== 'layer0') await layer1Bench({rolls: Number(values.rolls), memoryMb: MEMORY, json: values.json, nodeDebug: values['node-debug']});

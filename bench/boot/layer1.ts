@@ -10,7 +10,7 @@
  * Run by bench/boot/index.ts after the Layer0 boot (`--part layer1` for this one alone).
  */
 import {spawnSync} from 'node:child_process';
-import {existsSync} from 'node:fs';
+import {existsSync, readFileSync} from 'node:fs';
 import {homedir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -50,9 +50,32 @@ t1=$(cut -d' ' -f1 /proc/uptime)
 echo "$t0 $t1 $image"
 `;
 
-function directStart(): {ms: number; image: string} {
+/**
+ * The CPU time qemu has used, in ms (utime + stime of /proc/<pid>/stat, 10 ms ticks). Under TCG the
+ * vCPU's work is qemu's CPU time, whatever else the host runs: a second measure of a roll against the
+ * direct start that load on the host does not stretch (wall-clock times in the VM do).
+ */
+function qemuCpuMs(pid: number | undefined): number {
+  if (!pid) return Number.NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10; // fields 14 and 15: utime, stime (USER_HZ 100)
+}
+
+/** The direct start; its CPU time without that of the ssh session around it (`session`: an empty one's). */
+function directStart(qemu: number | undefined, session: number): {ms: number; cpuMs: number; image: string} {
+  const c0 = qemuCpuMs(qemu);
   const [t0, t1, image] = ssh(DIRECT).trim().split(/\s+/);
-  return {ms: Math.round((Number(t1) - Number(t0)) * 1000), image: image!};
+  return {ms: Math.round((Number(t1) - Number(t0)) * 1000), cpuMs: qemuCpuMs(qemu) - c0 - session, image: image!};
+}
+
+/** The qemu CPU time of an ssh session that runs nothing (median of 3). */
+function sessionCpuMs(qemu: number | undefined): number {
+  return median(Array.from({length: 3}, () => {
+    const c0 = qemuCpuMs(qemu);
+    ssh('true');
+    return qemuCpuMs(qemu) - c0;
+  }));
 }
 
 interface Base {state?: string; containerState?: string; source?: {ref?: string}}
@@ -79,7 +102,14 @@ export interface Layer1Options {
   rolls: number;
   memoryMb: number;
   json: boolean;
+  /** Restart the node's ImageAPI with --debug before the rolls, and print its step timings after them. */
+  nodeDebug: boolean;
 }
+
+/** The node's ImageAPI again, with --debug (step timings in its log; supervise restarts it within ~1 s). */
+const IMAGEAPI_DEBUG = `echo LAYER0_IMAGEAPI_DEBUG=1 >/run/layer0/imageapi.env; kill "$(cat /run/layer0/imageapi.pid)"; sleep 0.5
+for i in $(seq 1 600); do wget -q -O /dev/null http://127.0.0.1:8080/imageapi/v1/info 2>/dev/null && exit 0; sleep 0.1; done; echo "the ImageAPI did not come back" >&2; exit 1
+`;
 
 export async function layer1Bench(options: Layer1Options): Promise<void> {
   const ROLLS = options.rolls;
@@ -112,20 +142,26 @@ export async function layer1Bench(options: Layer1Options): Promise<void> {
     const sync = Date.now() - t0;
     const active = await until(lab, 'demo:v1 ACTIVE', (v) => runs(v, 'demo:v1'), t0, 300_000);
     log(`power-on command -> agent in session (SYNC) ${s(sync)} s -> demo:v1 ACTIVE ${s(active)} s (image set after SYNC: ${s(active - sync)} s)`);
+    if (options.nodeDebug) ssh(IMAGEAPI_DEBUG);
     const rolls: number[] = [];
+    const rollCpu: number[] = [];
+    const qemu = lab.vmOf(NODE)?.qemuPid();
     for (let i = 0; i < ROLLS; i++) {
       const ref = i % 2 === 0 ? 'demo:v2' : 'demo:v1';
       const t = Date.now();
+      const c0 = qemuCpuMs(qemu);
       await lab.api.setValues({nodes: [NODE], set: {'imageset.images.base.source': httpSource(entries[ref]!, LAB_HTTP.url) as never}});
       rolls.push(await until(lab, `roll to ${ref}`, (v) => runs(v, ref), t, 120_000));
-      log(`roll ${i + 1} to ${ref}: ${s(rolls.at(-1))} s`);
+      rollCpu.push(qemuCpuMs(qemu) - c0);
+      log(`roll ${i + 1} to ${ref}: ${s(rolls.at(-1))} s (qemu CPU ${(rollCpu.at(-1)! / 1000).toFixed(2)} s)`);
       if (i === ROLLS - 1) log(`  where it went (the parent's history of ${NODE}, from the cfg write):\n${await rollSteps(lab, t)}`);
     }
     // The direct start: the same image file, fetched once into RAM (timed apart), then started by hand.
     const fetch = ssh(`t0=$(cut -d' ' -f1 /proc/uptime); wget -q -O /run/bench.sqfs ${LAB_HTTP.url}/images/${entries['demo:v2']!.sha256}.squashfs; sha256sum /run/bench.sqfs >/dev/null; echo $t0 $(cut -d' ' -f1 /proc/uptime)`)
       .trim().split(' ').map(Number);
     const fetchMs = Math.round((fetch[1]! - fetch[0]!) * 1000);
-    const direct = Array.from({length: 3}, () => directStart());
+    const session = sessionCpuMs(qemu);
+    const direct = Array.from({length: 3}, () => directStart(qemu, session));
     for (const d of direct) if (d.image !== 'demo:v2') throw new Error(`the direct start ran ${d.image}, not demo:v2`);
     // The node's part of a roll alone: the same replace the imageset module asks of the node's ImageAPI
     // (fetch, checksum, attach, mount, stop the old container, start the new), timed in the VM. Last: the
@@ -138,10 +174,13 @@ export async function layer1Bench(options: Layer1Options): Promise<void> {
       + `echo $t0 $(cut -d' ' -f1 /proc/uptime) $(grep -o '"state":"[a-z]*"' /run/replace.json | head -1)`).trim().split(' ');
     const replaceMs = Math.round((Number(replaced[1]) - Number(replaced[0])) * 1000);
     log(`the node's ImageAPI alone, replacing the container with ${other} (POST /container?replace=true, timed in the VM): ${(replaceMs / 1000).toFixed(2)} s (${replaced[2]})`);
+    if (options.nodeDebug) log(`the node's ImageAPI debug log (logread):\n${ssh('logread | grep " imageapi: debug: " | sed "s/^.*imageapi: debug: /    /"').trimEnd()}`);
     const roll = median(rolls);
     const start = median(direct.map((d) => d.ms));
+    const cpu = {roll: median(rollCpu), direct: median(direct.map((d) => d.cpuMs))};
     const summary = {accel, powerOnToSyncS: sync / 1000, powerOnToActiveS: active / 1000, rollsS: rolls.map((r) => r / 1000), rollMedianS: roll / 1000,
-      directStartsS: direct.map((d) => d.ms / 1000), directMedianS: start / 1000, imageApiReplaceS: replaceMs / 1000, fetchAndChecksumS: fetchMs / 1000, ratio: +(roll / start).toFixed(2), targets: {ratio: 3, rollS: 2}};
+      directStartsS: direct.map((d) => d.ms / 1000), directMedianS: start / 1000, imageApiReplaceS: replaceMs / 1000, fetchAndChecksumS: fetchMs / 1000, ratio: +(roll / start).toFixed(2), targets: {ratio: 3, rollS: 2},
+      qemuCpu: {rollsS: rollCpu.map((c) => c / 1000), directsS: direct.map((d) => d.cpuMs / 1000), ratio: +(cpu.roll / cpu.direct).toFixed(2), sshSessionS: session / 1000}};
     if (options.json) {
       console.log(JSON.stringify(summary, null, 2));
       return;
@@ -149,6 +188,7 @@ export async function layer1Bench(options: Layer1Options): Promise<void> {
     console.log(`\nbaseline: direct start inside the VM (losetup, mount squashfs + overlay, unshare ... chroot), median of 3: ${(start / 1000).toFixed(2)} s (${direct.map((d) => (d.ms / 1000).toFixed(2)).join(', ')})`);
     console.log(`          fetching the image into RAM with busybox wget + sha256sum, apart: ${(fetchMs / 1000).toFixed(2)} s`);
     console.log(`roll (cfg write on the parent -> new container running, seen by the parent), median of ${ROLLS}: ${(roll / 1000).toFixed(2)} s = ${summary.ratio}x the direct start (target <= 3x; ${roll < 2000 ? 'under' : 'over'} the 2 s target)`);
+    console.log(`qemu CPU time (the VM's work, whatever the host's load): roll median ${(cpu.roll / 1000).toFixed(2)} s, direct start median ${(cpu.direct / 1000).toFixed(2)} s (${direct.map((d) => (d.cpuMs / 1000).toFixed(2)).join(', ')}) = ${summary.qemuCpu.ratio}x (an ssh session's ${(session / 1000).toFixed(2)} s taken off each direct start)`);
     console.log(`power-on command -> image set ACTIVE: ${(active / 1000).toFixed(1)} s (SYNC at ${(sync / 1000).toFixed(1)} s)`);
   } finally {
     await lab.stop();

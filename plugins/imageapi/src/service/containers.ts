@@ -15,6 +15,7 @@ import {sameProcess} from './procfs.js';
 import {asApiError, type SpecResolver} from './resolve.js';
 import type {ServiceLogger, ServiceOptions} from './options.js';
 import {now, type ContainerRec, type ObjectTable} from './table.js';
+import {timed} from './timing.js';
 import {apiContainer} from './views.js';
 
 /** The exit codes of the container's setup script (linux.ts) and what they mean. */
@@ -70,7 +71,8 @@ export class Containers {
     }
     const id = table.nextId++;
     const owner = `container:${id}`;
-    const mount = await resolver.resolveMount(input.mount, owner, 'mount');
+    const debug = this.cx.log.debug?.bind(this.cx.log);
+    const mount = await timed(debug, `container ${input.name}: new mount ready`, () => resolver.resolveMount(input.mount, owner, 'mount'));
     const problem = platform.checkCommand(mount.mountpoint, argv[0]);
     if (problem) {
       await resolver.release('mount', mount.id, owner);
@@ -83,13 +85,13 @@ export class Containers {
       pid: null, pidStart: null, initPid: null, initStart: null, startedAt: null, exit: null, stopRequested: false,
     };
     if (existing) {
-      if (existing.state === 'running' || existing.state === 'stopping') await this.stopNow(existing, existing.systemd ? 37 : 'SIGKILL');
+      if (existing.state === 'running' || existing.state === 'stopping') await timed(debug, `container ${existing.name} (${existing.id}): stopped`, () => this.stopNow(existing, existing.systemd ? 37 : 'SIGKILL'));
       table.containers.delete(existing.id);
       this.children.delete(existing.id);
     }
     table.containers.set(id, rec);
     try {
-      if (input.state === 'running') await this.start(rec);
+      if (input.state === 'running') await timed(debug, `container ${input.name} (${id}): started`, () => this.start(rec));
     } catch (error) {
       table.containers.delete(id);
       await resolver.release('mount', mount.id, owner);
@@ -99,7 +101,7 @@ export class Containers {
     }
     if (existing) {
       try {
-        await resolver.release('mount', existing.mount, `container:${existing.id}`);
+        await timed(debug, `container ${existing.name} (${existing.id}): its mount released`, () => resolver.release('mount', existing.mount, `container:${existing.id}`));
       } catch (error) {
         this.cx.log.error(`container ${existing.name} (${existing.id}) replaced, but releasing its mount failed: ${(error as Error).message}`);
       }

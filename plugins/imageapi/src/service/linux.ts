@@ -29,6 +29,8 @@ import {join, posix} from 'node:path';
 import {badRequest, failed, notAvailable} from '../api/errors.js';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {run, ToolError, which} from './exec.js';
+import {timed, type Debug} from './timing.js';
+import {ToolShell} from './toolshell.js';
 import {fetchImage, type FetchOptions} from './fetch.js';
 import {exitOf, type DriverStatus, type HttpSpec, type IscsiSpec, type NfsSpec, type Platform, type RbdSpec, type StartSpec, type Started} from './platform.js';
 import {children, mountPoints, startTime} from './procfs.js';
@@ -104,9 +106,22 @@ export class LinuxPlatform implements Platform {
   private runDir = '';
   private devTemplate = '';
   private tools: Record<string, string | undefined> = {};
+  private shell?: ToolShell;
+  private imagesMounted = false;
 
-  /** `fetch`: how http images are fetched (tests inject the node's free RAM). */
-  constructor(private readonly fetchOptions: FetchOptions = {}) {}
+  /** `fetch`: how http images are fetched (tests inject the node's free RAM); `debug`: step timings. */
+  constructor(private readonly fetchOptions: FetchOptions = {}, private readonly debug?: Debug) {}
+
+  /** A tool by its name, through the resident shell once init has started it; timed in the debug log. */
+  private run(tool: string, args: string[]): Promise<string> {
+    const path = this.tools[tool];
+    const go = () => (this.shell && path ? this.shell.run(path, args) : run(tool, args));
+    return timed(this.debug, `${tool} ${args.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}`, go);
+  }
+
+  close(): void {
+    this.shell?.close();
+  }
 
   async init(dirs: {mounts: string; run: string}): Promise<void> {
     if (process.getuid?.() !== 0) throw new Error('the ImageAPI service must run as root (or with --simulate)');
@@ -117,23 +132,27 @@ export class LinuxPlatform implements Platform {
     this.runDir = dirs.run;
     mkdirSync(this.mountsDir, {recursive: true, mode: 0o700});
     mkdirSync(this.runDir, {recursive: true, mode: 0o700});
+    this.shell = new ToolShell(join(this.runDir, 'tools'));
     // The mounts root is a shared mount, so that containers (slaves) see our unmounts.
-    if (!this.isMounted(this.mountsDir)) await run('mount', ['--bind', this.mountsDir, this.mountsDir]);
-    await run('mount', ['--make-shared', this.mountsDir]);
+    if (!this.isMounted(this.mountsDir)) await this.run('mount', ['--bind', this.mountsDir, this.mountsDir]);
+    await this.run('mount', ['--make-shared', this.mountsDir]);
     await this.makeDevTemplate();
   }
 
   async shutdown(): Promise<void> {
     if (this.mountsDir && this.isMounted(this.mountsDir)) await this.umount(this.mountsDir);
     const images = join(this.runDir, 'images');
-    if (this.runDir && this.isMounted(images) && readdirSync(images).length === 0) await this.umount(images); // no http image left in use
+    if (this.runDir && this.isMounted(images) && readdirSync(images).length === 0) { // no http image left in use
+      await this.umount(images);
+      this.imagesMounted = false;
+    }
   }
 
   private async makeDevTemplate(): Promise<void> {
     this.devTemplate = join(this.runDir, 'dev.v2');
     if (existsSync(join(this.devTemplate, 'urandom'))) return;
     mkdirSync(this.devTemplate, {recursive: true});
-    await run('cp', ['-a', '/dev/null', '/dev/zero', '/dev/full', '/dev/tty', '/dev/random', '/dev/urandom', this.devTemplate]);
+    await this.run('cp', ['-a', '/dev/null', '/dev/zero', '/dev/full', '/dev/tty', '/dev/random', '/dev/urandom', this.devTemplate]);
     for (const [name, target] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'], ['ptmx', 'pts/ptmx']]) {
       if (!existsSync(join(this.devTemplate, name))) symlinkSync(target, join(this.devTemplate, name));
     }
@@ -158,7 +177,7 @@ export class LinuxPlatform implements Platform {
   // ---- attachments ----
 
   async attachLoopback(file: string, readOnly: boolean): Promise<string> {
-    const out = await run('losetup', ['--find', '--show', ...(readOnly ? ['--read-only'] : []), file]);
+    const out = await this.run('losetup', ['--find', '--show', ...(readOnly ? ['--read-only'] : []), file]);
     const device = out.trim();
     if (!device.startsWith('/dev/')) throw failed(`losetup gave no device for ${file}`);
     return device;
@@ -166,27 +185,31 @@ export class LinuxPlatform implements Platform {
 
   async detachLoopback(device: string): Promise<void> {
     try {
-      await run('losetup', ['--detach', device]);
+      await this.run('losetup', ['--detach', device]);
     } catch (error) {
       if (!this.loopbackFile(device)) return; // already gone
       throw error;
     }
   }
 
-  /** Where fetched images live: a tmpfs of the service (RAM), mounted on first use. */
+  /**
+   * Where fetched images live: a tmpfs of the service (RAM), mounted on first use. Checked once: reading
+   * the mount table costs about 30 ms on a one-CPU VM without KVM, and only shutdown unmounts it.
+   */
   private async imagesDir(): Promise<string> {
     const dir = join(this.runDir, 'images');
-    if (!this.isMounted(dir)) {
+    if (!this.imagesMounted && !this.isMounted(dir)) {
       mkdirSync(dir, {recursive: true, mode: 0o700});
-      await run('mount', ['-t', 'tmpfs', '-o', 'mode=700', 'layercake-images', dir]);
+      await this.run('mount', ['-t', 'tmpfs', '-o', 'mode=700', 'layercake-images', dir]);
     }
+    this.imagesMounted = true;
     return dir;
   }
 
   async attachHttp(spec: HttpSpec): Promise<string> {
     const file = join(await this.imagesDir(), `${spec.sha256}.squashfs`);
     rmSync(file, {force: true}); // a copy left by a crash is not trusted: fetched and checked again
-    await fetchImage(spec, file, this.fetchOptions);
+    await timed(this.debug, `fetch + sha256 ${spec.url}`, () => fetchImage(spec, file, this.fetchOptions));
     try {
       return await this.attachLoopback(file, true);
     } catch (error) {
@@ -258,7 +281,7 @@ export class LinuxPlatform implements Platform {
       writeFileSync(keyfile, key, {mode: 0o600});
     }
     try {
-      const out = await run('rbd', ['device', 'map', image, '--id', o.name, '-m', spec.monitors.join(','), ...(keyfile ? ['--keyfile', keyfile] : []), '-o', options.join(',')]);
+      const out = await this.run('rbd', ['device', 'map', image, '--id', o.name, '-m', spec.monitors.join(','), ...(keyfile ? ['--keyfile', keyfile] : []), '-o', options.join(',')]);
       return out.trim().split('\n').at(-1)!.trim();
     } finally {
       if (key && keyfile) rmSync(keyfile, {force: true});
@@ -268,16 +291,16 @@ export class LinuxPlatform implements Platform {
   async rbdUnmap(device: string): Promise<void> {
     if (!this.tools.rbd) throw notAvailable(this.drivers().rbd.reason!);
     if (!existsSync(device)) return;
-    await run('rbd', ['device', 'unmap', device]);
+    await this.run('rbd', ['device', 'unmap', device]);
   }
 
   async iscsiLogin(spec: IscsiSpec): Promise<string> {
     if (!this.tools.iscsiadm) throw notAvailable(this.drivers().iscsi.reason!);
     const portal = `${spec.host}:${spec.port}`;
-    await run('iscsiadm', ['-m', 'node', '-o', 'new', '-T', spec.target, '-p', portal]);
-    if (spec.initiator) await run('iscsiadm', ['-m', 'node', '-T', spec.target, '-p', portal, '-o', 'update', '-n', 'iface.initiatorname', '-v', spec.initiator]);
+    await this.run('iscsiadm', ['-m', 'node', '-o', 'new', '-T', spec.target, '-p', portal]);
+    if (spec.initiator) await this.run('iscsiadm', ['-m', 'node', '-T', spec.target, '-p', portal, '-o', 'update', '-n', 'iface.initiatorname', '-v', spec.initiator]);
     try {
-      await run('iscsiadm', ['-m', 'node', '-T', spec.target, '-p', portal, '--login']);
+      await this.run('iscsiadm', ['-m', 'node', '-T', spec.target, '-p', portal, '--login']);
     } catch (error) {
       if (!(error instanceof ToolError && /already present|session exists/i.test(error.stderr))) throw error;
     }
@@ -290,14 +313,14 @@ export class LinuxPlatform implements Platform {
   async iscsiLogout(spec: IscsiSpec): Promise<void> {
     if (!this.tools.iscsiadm) throw notAvailable(this.drivers().iscsi.reason!);
     const portal = `${spec.host}:${spec.port}`;
-    await run('iscsiadm', ['-m', 'node', '-T', spec.target, '-p', portal, '--logout']).catch(() => undefined);
-    await run('iscsiadm', ['-m', 'node', '-o', 'delete', '-T', spec.target, '-p', portal]).catch(() => undefined);
+    await this.run('iscsiadm', ['-m', 'node', '-T', spec.target, '-p', portal, '--logout']).catch(() => undefined);
+    await this.run('iscsiadm', ['-m', 'node', '-o', 'delete', '-T', spec.target, '-p', portal]).catch(() => undefined);
   }
 
   // ---- mounts ----
 
   async mount(source: string, target: string, fsType: string, options: string[]): Promise<void> {
-    await run('mount', ['-t', fsType, ...(options.length ? ['-o', options.join(',')] : []), source, target]);
+    await this.run('mount', ['-t', fsType, ...(options.length ? ['-o', options.join(',')] : []), source, target]);
   }
 
   async mountNfs(spec: NfsSpec, target: string): Promise<void> {
@@ -317,18 +340,18 @@ export class LinuxPlatform implements Platform {
   }
 
   async bind(source: string, target: string, recursive: boolean, readOnly: boolean): Promise<void> {
-    await run('mount', [recursive ? '--rbind' : '--bind', source, target]);
-    if (readOnly) await run('mount', ['-o', 'remount,bind,ro', target]);
+    await this.run('mount', [recursive ? '--rbind' : '--bind', source, target]);
+    if (readOnly) await this.run('mount', ['-o', 'remount,bind,ro', target]);
   }
 
+  /** Unmounts `target` if it is mounted. The mount table is read only when umount fails (a read costs ~30 ms on a slow VM). */
   async umount(target: string): Promise<void> {
-    if (!this.isMounted(target)) return;
     try {
-      await run('umount', [target]);
+      await this.run('umount', [target]);
     } catch (error) {
-      if (!this.isMounted(target)) return;
+      if (!this.isMounted(target)) return; // it was not mounted (or is no longer)
       // Busy (a process still has a file open there): detach it now, the kernel frees it when released.
-      await run('umount', ['--lazy', target]).catch(() => { throw error; });
+      await this.run('umount', ['--lazy', target]).catch(() => { throw error; });
     }
   }
 
@@ -373,6 +396,7 @@ export class LinuxPlatform implements Platform {
     }
     writeFileSync(join(spec.runDir, 'fstab'), fstab(mounts));
     const log = openSync(spec.logfile, 'a', 0o640);
+    const t0 = performance.now();
     let child;
     try {
       child = spawn('unshare', [
@@ -382,6 +406,7 @@ export class LinuxPlatform implements Platform {
     } finally {
       closeSync(log);
     }
+    const spawned = performance.now();
     const pid = child.pid;
     if (!pid) throw failed(`cannot start unshare for container ${spec.name}`);
     child.unref();
@@ -396,6 +421,7 @@ export class LinuxPlatform implements Platform {
     await Promise.race([once(ready, 'data', {signal}), exit, sleep(START_LIMIT_MS, undefined, {signal})]).catch(() => undefined);
     waited.abort();
     ready.destroy();
+    this.debug?.(`container ${spec.name}: spawn of unshare ${Math.round(spawned - t0)} ms, then its PID 1 reported in ${Math.round(performance.now() - spawned)} ms`);
     const initPid = exited ? 0 : (children(pid)[0] ?? 0);
     if (!initPid) {
       if (!exited) child.kill('SIGKILL');

@@ -5,6 +5,8 @@ export interface ServiceLogger {
   info(msg: string): void;
   warn(msg: string): void;
   error(msg: string): void;
+  /** Step timings (off unless the service runs with debug logging). */
+  debug?(msg: string): void;
 }
 
 export interface ServiceOptions {

@@ -64,6 +64,8 @@ export interface Platform {
   init(dirs: {mounts: string; run: string}): Promise<void>;
   /** Undoes init (only when nothing is left mounted under it). */
   shutdown(): Promise<void>;
+  /** Lets go of what serving needed (the resident tool shell); what is mounted stays. */
+  close(): void;
   drivers(): Record<string, DriverStatus>;
 
   attachLoopback(file: string, readOnly: boolean): Promise<string>;

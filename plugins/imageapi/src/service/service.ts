@@ -25,6 +25,7 @@ import type {Platform} from './platform.js';
 import type {ServiceLogger, ServiceOptions} from './options.js';
 import {SpecResolver} from './resolve.js';
 import {SimulatedPlatform} from './simulated.js';
+import {timed} from './timing.js';
 import {ObjectTable, type AttachRec, type MountRec, type ObjectType} from './table.js';
 import {apiAttach, apiMount, apiObject} from './views.js';
 
@@ -56,7 +57,7 @@ export class ImageApiService {
   private constructor(options: ServiceOptions) {
     this.stateDir = resolve(options.stateDir);
     if (/[,:\s]/.test(this.stateDir)) throw new Error(`the state directory ${this.stateDir} must not contain commas, colons or white space (they would break overlay options)`);
-    this.platform = options.platform ?? (options.simulate ? new SimulatedPlatform(options.simulatedFiles) : new LinuxPlatform());
+    this.platform = options.platform ?? (options.simulate ? new SimulatedPlatform(options.simulatedFiles) : new LinuxPlatform({}, options.log?.debug?.bind(options.log)));
     this.mountsDir = join(this.stateDir, 'mounts');
     this.logsDir = join(this.stateDir, 'logs');
     this.runDir = join(this.stateDir, 'run');
@@ -105,6 +106,7 @@ export class ImageApiService {
       });
       await this.platform.shutdown();
     }
+    this.platform.close();
     this.closed = true;
     this.containers.close();
     for (const wake of this.watchers) wake();
@@ -212,7 +214,8 @@ export class ImageApiService {
     }
     if (argv.length === 0 || !argv[0]) throw badRequest('command', 'is empty');
     const key = canonical({mount: stripReadOnly(input.mount), command: argv, systemd: input.systemd, hostname: input.hostname ?? null, annotations: input.annotations});
-    return this.lock.runExclusive(() => this.containers.create(input, argv, key, options.replace ?? false));
+    const create = () => this.lock.runExclusive(() => this.containers.create(input, argv, key, options.replace ?? false));
+    return timed(this.log.debug?.bind(this.log), `container ${input.name}: ${options.replace ? 'create or replace' : 'create'} (with the lock's wait)`, create);
   }
 
   /** PATCH: running (start a created, exited or dead container) or exited (stop it). */

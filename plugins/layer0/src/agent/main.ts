@@ -24,7 +24,7 @@ export interface ModulesHook {
 
 const USAGE = `usage: layercake daemon [--config FILE.json] [--state-dir DIR] [--parent udp://IP:PORT] [--id UUID]
                         [--nodename NAME] [--join-secret-file FILE] [--log-level LEVEL]
-       layercake imageapi serve [--listen HOST:PORT] [--state-dir DIR] [--simulate] [--purge-on-exit] [--verbose]
+       layercake imageapi serve [--listen HOST:PORT] [--state-dir DIR] [--simulate] [--purge-on-exit] [--verbose] [--debug]
        layercake busy [--reason TEXT] [--for DURATION] [--status] [--json] [--url unix:PATH]
        layercake free [--json] [--url unix:PATH]
 Layer0's agent: the commands a node runs (the full CLI is on the head node; see docs/layer0.md).`;
@@ -67,9 +67,10 @@ async function daemon(argv: string[], hooks: ModulesHook[]): Promise<void> {
 async function imageapi(argv: string[]): Promise<void> {
   const {values} = parseArgs({args: argv, strict: true, options: {
     listen: {type: 'string', default: '127.0.0.1:8080'}, 'state-dir': {type: 'string', default: '/var/lib/layercake/imageapi'},
-    simulate: {type: 'boolean'}, 'purge-on-exit': {type: 'boolean'}, verbose: {type: 'boolean', short: 'v'},
+    simulate: {type: 'boolean'}, 'purge-on-exit': {type: 'boolean'}, verbose: {type: 'boolean', short: 'v'}, debug: {type: 'boolean'},
   }});
-  const log = {info: (m: string) => console.log(m), warn: (m: string) => console.warn(`warning: ${m}`), error: (m: string) => console.error(`error: ${m}`)};
+  const log = {info: (m: string) => console.log(m), warn: (m: string) => console.warn(`warning: ${m}`), error: (m: string) => console.error(`error: ${m}`),
+    ...(values.debug ? {debug: (m: string) => console.log(`debug: ${m}`)} : {})};
   const service = await ImageApiService.open({stateDir: values['state-dir'], simulate: values.simulate, log});
   const server = await startServer(service, {listen: values.listen, logger: values.verbose});
   console.log(`ImageAPI listening on ${server.url}/imageapi/v1, state in ${service.stateDir}`);

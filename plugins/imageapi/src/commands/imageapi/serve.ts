@@ -15,6 +15,7 @@ export default class ImageApiServe extends LocalCommand<typeof ImageApiServe> {
     simulate: Flags.boolean({summary: 'Record attachments and mounts instead of performing them; containers are stand-in processes (no root needed).'}),
     'purge-on-exit': Flags.boolean({summary: 'On exit, stop and delete every container and release every mount and attachment.'}),
     verbose: Flags.boolean({char: 'v', summary: 'Log every request.'}),
+    debug: Flags.boolean({summary: 'Log how long each step of a container\'s create, replace and start takes (each tool run, the fetch, the stop).'}),
   };
 
   public async run(): Promise<{url: string; stateDir: string; simulate: boolean}> {
@@ -25,6 +26,7 @@ export default class ImageApiServe extends LocalCommand<typeof ImageApiServe> {
       info: (m: string) => this.log(m),
       warn: (m: string) => this.warn(m),
       error: (m: string) => this.logToStderr(`error: ${m}`),
+      ...(this.flags.debug ? {debug: (m: string) => this.log(`debug: ${m}`)} : {}),
     };
     const service = await ImageApiService.open({stateDir: this.flags['state-dir'], simulate: this.flags.simulate, log});
     const server = await startServer(service, {listen: this.flags.listen, logger: this.flags.verbose});
