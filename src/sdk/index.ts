@@ -14,3 +14,4 @@ export type {Ipv4} from '../model/ipv4.js';
 export type {ErrorCode, ErrorSpec} from '../model/errors.js';
 export type {Requeue, HandlerResult} from '../model/handler-result.js';
 export {busyOf, busyValues, describeBusy, type BusyInfo} from '../model/busy.js';
+export {exchange, type ExchangeOptions, type Reply} from '../api/client/http.js';

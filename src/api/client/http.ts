@@ -1,7 +1,8 @@
 /**
  * One HTTP exchange with the daemon, over node:http (node:https for an https address), through the local
  * socket when there is one. Not fetch: loading undici costs a CLI start 0.05-0.1 s of CPU, node:http
- * next to nothing (docs/cli.md, "Start-up").
+ * next to nothing (docs/cli.md, "Start-up"); on a node's one-CPU VM without KVM, undici's first load took
+ * about 3 s. Plugins use it too (the imageset module's ImageAPI client), through `@layercake/sdk`.
  */
 import {request as httpRequest} from 'node:http';
 import {text} from 'node:stream/consumers';
@@ -10,6 +11,8 @@ export interface Reply {
   status: number;
   statusText: string;
   ok: boolean;
+  /** The content-type header ('' when there is none). */
+  type: string;
   body: string;
 }
 
@@ -20,6 +23,8 @@ export interface ExchangeOptions {
   /** Send to this Unix socket instead of the URL's host and port. */
   socketPath?: string;
   timeoutMs: number;
+  /** The caller's own abort, on top of the time limit. */
+  signal?: AbortSignal;
 }
 
 /** Send one request and read the whole answer; rejects with the socket's error, or an AbortError at the time limit. */
@@ -28,10 +33,12 @@ export async function exchange(url: URL, options: ExchangeOptions): Promise<Repl
   const headers = {...options.headers};
   if (options.body !== undefined) headers['content-length'] = String(Buffer.byteLength(options.body));
   return new Promise((resolve, reject) => {
-    const req = send(url, {method: options.method, headers, socketPath: options.socketPath, signal: AbortSignal.timeout(options.timeoutMs)}, (res) => {
+    const limit = AbortSignal.timeout(options.timeoutMs);
+    const signal = options.signal ? AbortSignal.any([limit, options.signal]) : limit;
+    const req = send(url, {method: options.method, headers, socketPath: options.socketPath, signal}, (res) => {
       text(res).then((body) => {
         const status = res.statusCode ?? 0;
-        resolve({status, statusText: res.statusMessage ?? '', ok: status >= 200 && status < 300, body});
+        resolve({status, statusText: res.statusMessage ?? '', ok: status >= 200 && status < 300, type: res.headers['content-type'] ?? '', body});
       }, reject);
     });
     req.on('error', reject);
