@@ -137,8 +137,9 @@ if (missing) {
     const r = await roll('demo:v2', '--wait', '--timeout', '60s');
     assert.is(r.code, 0, r.stderr + r.stdout);
     assert.is(await waitFor('demo:v2 running', async () => ((await marker())?.startsWith('demo:v2') ? marker() : undefined)), 'demo:v2 1');
-    assert.not.ok(existsSync(join(work, 'imageapi/run/images', `${v1sha}.squashfs`)), 'v1\'s RAM copy freed');
-    assert.is(loopDevicesUnder(join(work, 'imageapi')).length, 1, 'one loop device: v2\'s');
+    // v1's objects are released right after the replace answered: its RAM copy and loop device go.
+    await waitFor('v1\'s RAM copy freed', () => !existsSync(join(work, 'imageapi/run/images', `${v1sha}.squashfs`)));
+    await waitFor('one loop device: v2\'s', () => loopDevicesUnder(join(work, 'imageapi')).length === 1);
   });
 
   test('a corrupt image: FATAL with the checksum mismatch in node why, v2 never stopped half-way, nothing of v3 attached', async () => {

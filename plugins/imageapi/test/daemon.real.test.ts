@@ -105,7 +105,7 @@ test('the daemon\'s own node converges to its image, and a cfg change rolls it w
   console.log(`  roll through the daemon: cfg change → new container running in ${Date.now() - started} ms`);
   if (real) {
     assert.is(b, 'B 1 web1');
-    assert.equal(loopDevicesUnder(imageA), [], 'the old image is detached');
+    await waitFor('the old image detached (released right after the replace answered)', () => loopDevicesUnder(imageA).length === 0);
   }
   const now = await svc.client.listContainers();
   assert.is(now.length, 1);

@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import {ImageApiError} from '../src/client.js';
 import {INIT_DIES, INIT_MARKER, loopDevicesUnder, makeImage, mountsUnder, realPartsMissing} from './support/rootfs.js';
 import {startService, type ServiceHandle} from './support/harness.js';
+import {LinuxPlatform} from '../src/service/linux.js';
 import {waitFor} from './support/wait.js';
 import {runnableOr} from '../../../test/support/skip.js';
 
@@ -161,11 +162,11 @@ test('replace: the new mount is prepared first, shared objects stay, the old con
   assert.is.not(second.mount.id, first.mount.id);
   assert.not.ok(alive(first.init_pid!), 'the old init is gone');
   assert.equal((await client.listContainers()).map((c) => c.id), [second.id]);
-  assert.is((await client.listMount({kind: 'overlay'})).length, 1, 'the old overlay is released');
+  await waitFor('the old overlay released', async () => (await client.listMount({kind: 'overlay'})).length === 1);
   // The image changes: A is detached once the new container (on B) runs.
   const third = (await client.createContainer({...spec, mount: overlayOf(imageB)}, undefined, {replace: true})).container;
   assert.is(await waitFor('B marker', () => markerOf(third.mount.mountpoint)), 'B 1 r');
-  assert.equal(loopDevicesUnder(imageA), []);
+  await waitFor('A detached', () => loopDevicesUnder(imageA).length === 0);
   // The same spec, running: nothing to do. Dead: replaced by a fresh one.
   assert.not.ok((await client.createContainer({...spec, mount: overlayOf(imageB)}, undefined, {replace: true})).created);
   process.kill(third.init_pid!, 'SIGKILL');
@@ -174,6 +175,74 @@ test('replace: the new mount is prepared first, shared objects stay, the old con
   assert.ok(fourth.created);
   assert.is(fourth.container.state, 'running');
   await client.deleteContainer({name: 'r', force: true});
+});
+
+test('replace answers once the new container runs; the old one\'s objects are released after, before any later change', async () => {
+  await svc!.close(true);
+  // A real platform whose unmount of the old overlay waits for the test: the replace must answer meanwhile.
+  let gate!: () => void;
+  const opened = new Promise<void>((r) => (gate = r));
+  let held = '';
+  class GatedPlatform extends LinuxPlatform {
+    override async umount(target: string): Promise<void> {
+      if (target === held) await opened;
+      return super.umount(target);
+    }
+  }
+  svc = await startService({stateDir: join(work, `state${++n}`), adoptPollMs: 20, platform: new GatedPlatform()});
+  const {client} = svc;
+  const spec = {name: 'g', command: INIT_MARKER, state: 'running' as const, mount: overlayOf(imageA)};
+  const first = (await client.createContainer(spec)).container;
+  held = first.mount.mountpoint;
+  const order: string[] = [];
+  // Without the release after the answer, the replace would wait for the gate: it opens by itself after 10 s then, and the order shows it.
+  const fallback = setTimeout(() => { order.push('gate opened'); gate(); }, 10_000);
+  const second = (await client.createContainer({...spec, mount: overlayOf(imageB)}, undefined, {replace: true})).container;
+  order.push('answered');
+  clearTimeout(fallback);
+  assert.equal(order, ['answered'], 'the replace answered while the old overlay\'s unmount waited');
+  assert.is(second.state, 'running');
+  assert.not.ok(alive(first.init_pid!), 'the old init was stopped before the new one started');
+  assert.equal((await client.listContainers()).map((c) => c.id), [second.id]);
+  assert.ok(mountsUnder(first.mount.mountpoint).length > 0, 'the old overlay is still mounted while its unmount waits');
+  // A later change waits for the release (it is next under the lock), and close() would too.
+  const later = client.createContainer({name: 'h', command: INIT_MARKER, state: 'created', mount: overlayOf(imageB)});
+  gate();
+  await later;
+  assert.equal(mountsUnder(first.mount.mountpoint), [], 'the old overlay is gone once a later change went through');
+  assert.equal(loopDevicesUnder(imageA), [], 'A detached');
+  await client.deleteContainer({name: 'h', force: true});
+  await client.deleteContainer({name: 'g', force: true});
+});
+
+test('a service that ended between a replace and its release: the next one releases what the replaced container used', async () => {
+  await svc!.close(true);
+  let gate!: () => void;
+  const opened = new Promise<void>((r) => (gate = r));
+  let held = '';
+  class GatedPlatform extends LinuxPlatform {
+    override async umount(target: string): Promise<void> {
+      if (target === held) await opened;
+      return super.umount(target);
+    }
+  }
+  const stateDir = join(work, `state${++n}`);
+  svc = await startService({stateDir, adoptPollMs: 20, platform: new GatedPlatform()});
+  const spec = {name: 'o', command: INIT_MARKER, state: 'running' as const, mount: overlayOf(imageA)};
+  const first = (await svc.client.createContainer(spec)).container;
+  held = first.mount.mountpoint;
+  const second = (await svc.client.createContainer({...spec, mount: overlayOf(imageB)}, undefined, {replace: true})).container;
+  // The first service is stuck before its release (as if it had ended there); a service on the same state starts.
+  const next = await startService({stateDir, adoptPollMs: 20});
+  try {
+    assert.equal(mountsUnder(first.mount.mountpoint), [], 'the replaced container\'s overlay was released by the next service');
+    assert.equal(loopDevicesUnder(imageA), [], 'and its image detached');
+    assert.equal((await next.client.listContainers()).map((c) => [c.id, c.state]), [[second.id, 'running']]);
+    assert.equal((await next.client.listMount({kind: 'overlay'})).map((m) => m.id), [second.mount.id]);
+  } finally {
+    await next.close(false);
+    gate();
+  }
 });
 
 test('creating what exists returns it; a different spec under the same name is 409; objects made through the API are pinned', async () => {

@@ -45,6 +45,8 @@ export class Containers {
   /** Containers this service started: the platform reports their end (Started.exited); the others are polled. */
   private readonly children = new Set<number>();
   private readonly exitWaiters = new Map<number, Set<() => void>>();
+  /** Releases of replaced containers' objects not yet done (see releaseAfter). */
+  private readonly releasing = new Set<Promise<void>>();
   private adoptTimer?: NodeJS.Timeout;
   private closed = false;
 
@@ -99,15 +101,34 @@ export class Containers {
       this.cx.changed();
       throw asApiError(error);
     }
-    if (existing) {
-      try {
-        await timed(debug, `container ${existing.name} (${existing.id}): its mount released`, () => resolver.release('mount', existing.mount, `container:${existing.id}`));
-      } catch (error) {
-        this.cx.log.error(`container ${existing.name} (${existing.id}) replaced, but releasing its mount failed: ${(error as Error).message}`);
-      }
-    }
+    if (existing) this.releaseAfter(existing);
     this.cx.changed();
     return {created: true, value: apiContainer(table, rec)};
+  }
+
+  /**
+   * What only a replaced container used (its overlay, and the image if no one else uses it) is released
+   * once the replace has answered: the new container already runs, and on a slow node (a VM without KVM)
+   * the unmounts and the loop detach were about half of the processes a roll waited for. It runs under
+   * the lock, next in line, so every later change sees it done; close() waits for it.
+   */
+  private releaseAfter(old: ContainerRec): void {
+    const job = this.cx.lock.runExclusive(async () => {
+      try {
+        const debug = this.cx.log.debug?.bind(this.cx.log);
+        await timed(debug, `container ${old.name} (${old.id}): its mount released, after the answer`, () => this.cx.resolver.release('mount', old.mount, `container:${old.id}`));
+      } catch (error) {
+        this.cx.log.error(`container ${old.name} (${old.id}) replaced, but releasing its mount failed: ${(error as Error).message}`);
+      }
+      this.cx.changed();
+    });
+    this.releasing.add(job);
+    void job.finally(() => this.releasing.delete(job));
+  }
+
+  /** Settles once the releases of replaced containers started so far are done. */
+  async released(): Promise<void> {
+    await Promise.all(this.releasing);
   }
 
   /** PATCH: running (start a created, exited or dead container) or exited (stop it). */

@@ -75,7 +75,7 @@ export class ImageApiService {
     mkdirSync(service.stateDir, {recursive: true, mode: 0o700});
     mkdirSync(service.logsDir, {recursive: true, mode: 0o750});
     await service.platform.init({mounts: service.mountsDir, run: service.runDir});
-    service.recover();
+    await service.recover();
     return service;
   }
 
@@ -92,6 +92,7 @@ export class ImageApiService {
    * stops and deletes every container and releases every object (tests, and `serve --purge-on-exit`).
    */
   async close(options: {purge?: boolean} = {}): Promise<void> {
+    await this.containers.released(); // a replaced container's objects: never left half-released
     if (options.purge) {
       const {table, resolver} = this;
       await this.lock.runExclusive(async () => {
@@ -200,7 +201,7 @@ export class ImageApiService {
    * Creates a container (and starts it if asked). With `replace`, a container of the same name but
    * another spec (or not running) is replaced: the new mount is prepared while the old container still
    * runs (objects both use are shared, not re-made), then the old one is stopped, the new one started,
-   * and what only the old one used is released.
+   * and the answer given; what only the old one used is released right after, next under the lock.
    */
   createContainer(body: unknown, options: {replace?: boolean} = {}): Promise<Created<ApiContainer>> {
     const input = parseBody(containerSchema, body);
@@ -234,8 +235,9 @@ export class ImageApiService {
   // ---- recovery ----
 
   /** Reads back the table, checks it against the kernel and adopts the containers still running. */
-  private recover(): void {
+  private async recover(): Promise<void> {
     if (!this.table.load(this.log, this.simulated)) return;
+    await this.releaseOrphans();
     for (const a of this.table.attaches.values()) {
       if ((a.kind === 'loopback' || a.kind === 'http') && !this.platform.loopbackFile(a.device)) this.log.warn(`attachment ${a.id}: ${a.device} is no longer attached`);
     }
@@ -245,6 +247,19 @@ export class ImageApiService {
     const adopted = this.containers.adopt();
     this.log.info(`found ${this.table.containers.size} containers (${adopted} running), ${this.table.mounts.size} mounts and ${this.table.attaches.size} attachments from before`);
     this.table.persist();
+  }
+
+  /**
+   * A replaced container's mount is released just after the replace was recorded (Containers.releaseAfter):
+   * if the service ended in between, the mount still names that container as a user. Released here.
+   */
+  private async releaseOrphans(): Promise<void> {
+    for (const m of [...this.table.mounts.values()]) {
+      for (const user of m.users.filter((u) => /^container:\d+$/.test(u) && !this.table.containers.has(Number(u.slice(10))))) {
+        this.log.warn(`mount ${m.id}: its container ${user.slice(10)} is gone (replaced just before the service ended): released`);
+        await this.resolver.release('mount', m.id, user).catch((e: Error) => this.log.error(`mount ${m.id}: releasing it failed: ${e.message}`));
+      }
+    }
   }
 }
 
