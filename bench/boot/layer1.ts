@@ -82,6 +82,16 @@ interface Base {state?: string; containerState?: string; source?: {ref?: string}
 const baseOf = (v: NodeView) => (v.dsc.extensions.imageset as {state?: string; images?: Record<string, Base>} | undefined);
 const runs = (v: NodeView, ref: string) => baseOf(v)?.state === 'ACTIVE' && baseOf(v)?.images?.base?.containerState === 'running' && baseOf(v)?.images?.base?.source?.ref === ref;
 
+/**
+ * Waits, untimed, until the node's ImageAPI has released the previous image (one overlay left): it does
+ * so right after answering a replace, under its lock, so a roll started earlier would wait for it. Each
+ * roll is timed from a settled node, as an operator's would be. The loop runs inside the VM (one ssh).
+ */
+function settle(): void {
+  ssh(`i=0; while [ "$(wget -qO- 'http://127.0.0.1:8080/imageapi/v1/mount?kind=overlay' | grep -o '"kind":"overlay"' | wc -l)" != 1 ]; do
+    i=$((i + 1)); [ $i -lt 600 ] || { echo 'the previous image was not released within 30 s' >&2; exit 1; }; sleep 0.05; done`);
+}
+
 /** Polls the parent's view of n01 every 20 ms until `ok`; the ms since `t0`. */
 async function until(lab: VmLab, what: string, ok: (v: NodeView) => boolean, t0: number, timeoutMs: number): Promise<number> {
   for (;;) {
@@ -155,6 +165,7 @@ export async function layer1Bench(options: Layer1Options): Promise<void> {
       rollCpu.push(qemuCpuMs(qemu) - c0);
       log(`roll ${i + 1} to ${ref}: ${s(rolls.at(-1))} s (qemu CPU ${(rollCpu.at(-1)! / 1000).toFixed(2)} s)`);
       if (i === ROLLS - 1) log(`  where it went (the parent's history of ${NODE}, from the cfg write):\n${await rollSteps(lab, t)}`);
+      settle();
     }
     // The direct start: the same image file, fetched once into RAM (timed apart), then started by hand.
     const fetch = ssh(`t0=$(cut -d' ' -f1 /proc/uptime); wget -q -O /run/bench.sqfs ${LAB_HTTP.url}/images/${entries['demo:v2']!.sha256}.squashfs; sha256sum /run/bench.sqfs >/dev/null; echo $t0 $(cut -d' ' -f1 /proc/uptime)`)
