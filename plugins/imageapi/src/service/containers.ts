@@ -10,7 +10,7 @@ import type {z} from '@layercake/sdk';
 import type {Mutex} from 'async-mutex';
 import {badRequest, conflict, failed, notFound} from '../api/errors.js';
 import type {ApiContainer, container as containerSchema} from '../api/models.js';
-import type {Platform} from './platform.js';
+import {inBackground, type Platform} from './platform.js';
 import {sameProcess} from './procfs.js';
 import {asApiError, type SpecResolver} from './resolve.js';
 import type {ServiceLogger, ServiceOptions} from './options.js';
@@ -110,13 +110,15 @@ export class Containers {
    * What only a replaced container used (its overlay, and the image if no one else uses it) is released
    * once the replace has answered: the new container already runs, and on a slow node (a VM without KVM)
    * the unmounts and the loop detach were about half of the processes a roll waited for. It runs under
-   * the lock, next in line, so every later change sees it done; close() waits for it.
+   * the lock, next in line, so every later change sees it done; close() waits for it. Its tools run at
+   * the lowest CPU priority (inBackground): on a one-CPU VM they would otherwise halve the CPU of the
+   * agent reporting the new container to the parent (bench/boot: roll median 1.09 s without, see docs/vms.md).
    */
   private releaseAfter(old: ContainerRec): void {
     const job = this.cx.lock.runExclusive(async () => {
       try {
         const debug = this.cx.log.debug?.bind(this.cx.log);
-        await timed(debug, `container ${old.name} (${old.id}): its mount released, after the answer`, () => this.cx.resolver.release('mount', old.mount, `container:${old.id}`));
+        await timed(debug, `container ${old.name} (${old.id}): its mount released, after the answer`, () => inBackground(() => this.cx.resolver.release('mount', old.mount, `container:${old.id}`)));
       } catch (error) {
         this.cx.log.error(`container ${old.name} (${old.id}) replaced, but releasing its mount failed: ${(error as Error).message}`);
       }

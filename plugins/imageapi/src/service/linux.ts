@@ -32,7 +32,7 @@ import {run, ToolError, which} from './exec.js';
 import {timed, type Debug} from './timing.js';
 import {ToolShell} from './toolshell.js';
 import {fetchImage, type FetchOptions} from './fetch.js';
-import {exitOf, type DriverStatus, type HttpSpec, type IscsiSpec, type NfsSpec, type Platform, type RbdSpec, type StartSpec, type Started} from './platform.js';
+import {exitOf, isBackground, type DriverStatus, type HttpSpec, type IscsiSpec, type NfsSpec, type Platform, type RbdSpec, type StartSpec, type Started} from './platform.js';
 import {children, mountPoints, startTime} from './procfs.js';
 
 /**
@@ -107,6 +107,8 @@ export class LinuxPlatform implements Platform {
   private devTemplate = '';
   private tools: Record<string, string | undefined> = {};
   private shell?: ToolShell;
+  /** The same, at nice 19, for work that nobody waits for (platform.ts, inBackground). */
+  private backgroundShell?: ToolShell;
   private imagesMounted = false;
 
   /** `fetch`: how http images are fetched (tests inject the node's free RAM); `debug`: step timings. */
@@ -115,12 +117,14 @@ export class LinuxPlatform implements Platform {
   /** A tool by its name, through the resident shell once init has started it; timed in the debug log. */
   private run(tool: string, args: string[]): Promise<string> {
     const path = this.tools[tool];
-    const go = () => (this.shell && path ? this.shell.run(path, args) : run(tool, args));
+    const shell = isBackground() ? this.backgroundShell : this.shell;
+    const go = () => (shell && path ? shell.run(path, args) : run(tool, args));
     return timed(this.debug, `${tool} ${args.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}`, go);
   }
 
   close(): void {
     this.shell?.close();
+    this.backgroundShell?.close();
   }
 
   async init(dirs: {mounts: string; run: string}): Promise<void> {
@@ -133,6 +137,7 @@ export class LinuxPlatform implements Platform {
     mkdirSync(this.mountsDir, {recursive: true, mode: 0o700});
     mkdirSync(this.runDir, {recursive: true, mode: 0o700});
     this.shell = new ToolShell(join(this.runDir, 'tools'));
+    this.backgroundShell = new ToolShell(join(this.runDir, 'tools-background'), {nice: 19});
     // The mounts root is a shared mount, so that containers (slaves) see our unmounts.
     if (!this.isMounted(this.mountsDir)) await this.run('mount', ['--bind', this.mountsDir, this.mountsDir]);
     await this.run('mount', ['--make-shared', this.mountsDir]);

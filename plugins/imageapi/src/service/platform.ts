@@ -3,6 +3,7 @@
  * mount, unshare + chroot; linux.ts) or a simulation that records them and stands a plain process in
  * for each container's init (simulated.ts), for simulated clusters and tests without root.
  */
+import {AsyncLocalStorage} from 'node:async_hooks';
 import type {ChildProcess} from 'node:child_process';
 import type {z} from '@layercake/sdk';
 import type {attachHttp, attachIscsi, attachRbd, mountNfs} from '../api/models.js';
@@ -57,6 +58,15 @@ export function exitOf(child: ChildProcess): Promise<ExitStatus> {
     child.once('error', () => resolve({code: null, signal: null}));
   });
 }
+
+/**
+ * Work that nobody waits for (releasing what a replaced container used, after the replace answered) runs
+ * its tools at the lowest CPU priority: on a one-CPU node they would otherwise share the CPU with the
+ * agent reporting the new container up to the parent. `inBackground(fn)` marks fn's tool calls so.
+ */
+const background = new AsyncLocalStorage<true>();
+export const inBackground = <T>(fn: () => Promise<T>): Promise<T> => background.run(true, fn);
+export const isBackground = (): boolean => background.getStore() === true;
 
 export interface Platform {
   readonly simulated: boolean;

@@ -17,6 +17,7 @@
  */
 import {spawn, type ChildProcess} from 'node:child_process';
 import {mkdirSync, readFileSync} from 'node:fs';
+import {setPriority} from 'node:os';
 import type {Socket} from 'node:net';
 import {join} from 'node:path';
 import {createInterface, type Interface} from 'node:readline';
@@ -39,8 +40,8 @@ export class ToolShell {
   /** Commands run one after another: each waits for the one before it. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  /** `dir`: a private directory (mode 700) for the tools' output files. */
-  constructor(private readonly dir: string) {}
+  /** `dir`: a private directory (mode 700) for the tools' output files; `nice`: the shell's (and so its tools') niceness. */
+  constructor(private readonly dir: string, private readonly options: {nice?: number} = {}) {}
 
   /** Runs `tool` (a full path: a shell would run its own builtin or applet for a bare name) and returns its stdout. */
   run(tool: string, args: string[], timeoutMs = 60_000): Promise<string> {
@@ -85,6 +86,7 @@ export class ToolShell {
     const child = spawn('/bin/sh', ['-c', SCRIPT, 'layercake-tools', this.dir], {stdio: ['pipe', 'pipe', 'ignore'], detached: true, env: {...process.env, LC_ALL: 'C'}});
     child.once('error', () => undefined); // it did not start (no pid below): execFile runs the tools instead
     if (!child.pid) return undefined;
+    if (this.options.nice) setPriority(child.pid, this.options.nice); // the tools it forks inherit it
     child.unref();
     (child.stdin as unknown as Socket).unref();
     (child.stdout as Socket).unref();
