@@ -177,11 +177,10 @@ test('replace: the new mount is prepared first, shared objects stay, the old con
   await client.deleteContainer({name: 'r', force: true});
 });
 
-test('replace answers once the new container runs; the old one\'s objects are released after, before any later change', async () => {
-  await svc!.close(true);
-  // A real platform whose unmount of the old overlay waits for the test: the replace must answer meanwhile.
-  let gate!: () => void;
-  const opened = new Promise<void>((r) => (gate = r));
+/** A real platform whose unmount of one target (named later, by `hold`) waits until `open()`. */
+function gatedPlatform(): {platform: LinuxPlatform; hold(target: string): void; open(): void} {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
   let held = '';
   class GatedPlatform extends LinuxPlatform {
     override async umount(target: string): Promise<void> {
@@ -189,11 +188,19 @@ test('replace answers once the new container runs; the old one\'s objects are re
       return super.umount(target);
     }
   }
-  svc = await startService({stateDir: join(work, `state${++n}`), adoptPollMs: 20, platform: new GatedPlatform()});
+  return {platform: new GatedPlatform(), hold: (target) => { held = target; }, open: () => open()};
+}
+
+test('replace answers once the new container runs; the old one\'s objects are released after, before any later change', async () => {
+  await svc!.close(true);
+  // A real platform whose unmount of the old overlay waits for the test: the replace must answer meanwhile.
+  const gated = gatedPlatform();
+  const gate = gated.open;
+  svc = await startService({stateDir: join(work, `state${++n}`), adoptPollMs: 20, platform: gated.platform});
   const {client} = svc;
   const spec = {name: 'g', command: INIT_MARKER, state: 'running' as const, mount: overlayOf(imageA)};
   const first = (await client.createContainer(spec)).container;
-  held = first.mount.mountpoint;
+  gated.hold(first.mount.mountpoint);
   const order: string[] = [];
   // Without the release after the answer, the replace would wait for the gate: it opens by itself after 10 s then, and the order shows it.
   const fallback = setTimeout(() => { order.push('gate opened'); gate(); }, 10_000);
@@ -217,20 +224,13 @@ test('replace answers once the new container runs; the old one\'s objects are re
 
 test('a service that ended between a replace and its release: the next one releases what the replaced container used', async () => {
   await svc!.close(true);
-  let gate!: () => void;
-  const opened = new Promise<void>((r) => (gate = r));
-  let held = '';
-  class GatedPlatform extends LinuxPlatform {
-    override async umount(target: string): Promise<void> {
-      if (target === held) await opened;
-      return super.umount(target);
-    }
-  }
+  const gated = gatedPlatform();
+  const gate = gated.open;
   const stateDir = join(work, `state${++n}`);
-  svc = await startService({stateDir, adoptPollMs: 20, platform: new GatedPlatform()});
+  svc = await startService({stateDir, adoptPollMs: 20, platform: gated.platform});
   const spec = {name: 'o', command: INIT_MARKER, state: 'running' as const, mount: overlayOf(imageA)};
   const first = (await svc.client.createContainer(spec)).container;
-  held = first.mount.mountpoint;
+  gated.hold(first.mount.mountpoint);
   const second = (await svc.client.createContainer({...spec, mount: overlayOf(imageB)}, undefined, {replace: true})).container;
   // The first service is stuck before its release (as if it had ended there); a service on the same state starts.
   const next = await startService({stateDir, adoptPollMs: 20});
