@@ -19,4 +19,12 @@ test('demo --exit --json prints only its result on stdout; the daemon logs to st
   assert.match(r.stderr, /did not answer within/);
 });
 
+test('demo --exit ends on its result line: no status line after it while the cluster stops', async () => {
+  const r = await box.run(['demo', '--nodes', '16', '--exit', '--timeout', '60', '--listen', '127.0.0.1:0'], {timeoutMs: 90_000});
+  assert.is(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines.at(-1)!, /^all 16 nodes converged in \d+\.\d s$/, `the last line: ${lines.at(-1)}`);
+  assert.is(lines.filter((l) => /nodes converged in/.test(l)).length, 1, 'one result line');
+});
+
 test.run();

@@ -176,19 +176,21 @@ function timeScale(input: string): number {
  */
 function whenDone(cluster: SimulatedCluster, done: () => void): () => void {
   let pending: NodeJS.Timeout | undefined;
+  let stopped = false;
   const stop = () => {
+    stopped = true; // an event already queued for us may still arrive: it must not schedule another check
     off();
     clearInterval(fallback);
     clearTimeout(pending);
   };
   const check = () => {
     pending = undefined;
-    if (!convergence(cluster).done) return;
+    if (stopped || !convergence(cluster).done) return;
     stop();
     done();
   };
   const off = cluster.daemon.store.events.subscribe({}, () => {
-    pending ??= setTimeout(check, 50);
+    if (!stopped) pending ??= setTimeout(check, 50);
   });
   const fallback = setInterval(check, 1000);
   pending = setTimeout(check, 50); // never at once: the caller gets its stop function first
