@@ -15,7 +15,7 @@ import {sameProcess} from './procfs.js';
 import {asApiError, type SpecResolver} from './resolve.js';
 import type {ServiceLogger, ServiceOptions} from './options.js';
 import {now, type ContainerRec, type ObjectTable} from './table.js';
-import {timed} from './timing.js';
+import {timed, type Debug} from './timing.js';
 import {apiContainer} from './views.js';
 
 /** The exit codes of the container's setup script (linux.ts) and what they mean. */
@@ -34,6 +34,8 @@ export interface ContainerContext {
   resolver: SpecResolver;
   lock: Mutex;
   log: ServiceLogger;
+  /** The log's debug level, for step timings (undefined: off). */
+  debug: Debug;
   options: ServiceOptions;
   logsDir: string;
   runDir: string;
@@ -73,7 +75,7 @@ export class Containers {
     }
     const id = table.nextId++;
     const owner = `container:${id}`;
-    const debug = this.cx.log.debug?.bind(this.cx.log);
+    const {debug} = this.cx;
     const mount = await timed(debug, `container ${input.name}: new mount ready`, () => resolver.resolveMount(input.mount, owner, 'mount'));
     const problem = platform.checkCommand(mount.mountpoint, argv[0]);
     if (problem) {
@@ -117,8 +119,7 @@ export class Containers {
   private releaseAfter(old: ContainerRec): void {
     const job = this.cx.lock.runExclusive(async () => {
       try {
-        const debug = this.cx.log.debug?.bind(this.cx.log);
-        await timed(debug, `container ${old.name} (${old.id}): its mount released, after the answer`, () => inBackground(() => this.cx.resolver.release('mount', old.mount, `container:${old.id}`)));
+        await timed(this.cx.debug, `container ${old.name} (${old.id}): its mount released, after the answer`, () => inBackground(() => this.cx.resolver.release('mount', old.mount, `container:${old.id}`)));
       } catch (error) {
         this.cx.log.error(`container ${old.name} (${old.id}) replaced, but releasing its mount failed: ${(error as Error).message}`);
       }

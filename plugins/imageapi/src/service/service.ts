@@ -25,7 +25,7 @@ import type {Platform} from './platform.js';
 import type {ServiceLogger, ServiceOptions} from './options.js';
 import {SpecResolver} from './resolve.js';
 import {SimulatedPlatform} from './simulated.js';
-import {timed} from './timing.js';
+import {timed, type Debug} from './timing.js';
 import {ObjectTable, type AttachRec, type MountRec, type ObjectType} from './table.js';
 import {apiAttach, apiMount, apiObject} from './views.js';
 
@@ -46,6 +46,8 @@ export class ImageApiService {
   private readonly logsDir: string;
   private readonly runDir: string;
   private readonly log: ServiceLogger;
+  /** The log's debug level: step timings, off unless the log has one. */
+  private readonly debug: Debug;
   private readonly lock = new Mutex();
   private readonly table: ObjectTable;
   private readonly resolver: SpecResolver;
@@ -57,15 +59,16 @@ export class ImageApiService {
   private constructor(options: ServiceOptions) {
     this.stateDir = resolve(options.stateDir);
     if (/[,:\s]/.test(this.stateDir)) throw new Error(`the state directory ${this.stateDir} must not contain commas, colons or white space (they would break overlay options)`);
-    this.platform = options.platform ?? (options.simulate ? new SimulatedPlatform(options.simulatedFiles) : new LinuxPlatform({}, options.log?.debug?.bind(options.log)));
+    this.log = options.log ?? quietLog;
+    this.debug = this.log.debug?.bind(this.log);
+    this.platform = options.platform ?? (options.simulate ? new SimulatedPlatform(options.simulatedFiles) : new LinuxPlatform({}, this.debug));
     this.mountsDir = join(this.stateDir, 'mounts');
     this.logsDir = join(this.stateDir, 'logs');
     this.runDir = join(this.stateDir, 'run');
-    this.log = options.log ?? quietLog;
     this.table = new ObjectTable(join(this.stateDir, 'objects.json'));
     this.resolver = new SpecResolver(this.table, this.platform, this.mountsDir, this.runDir);
     this.containers = new Containers({
-      table: this.table, platform: this.platform, resolver: this.resolver, lock: this.lock, log: this.log, options,
+      table: this.table, platform: this.platform, resolver: this.resolver, lock: this.lock, log: this.log, debug: this.debug, options,
       logsDir: this.logsDir, runDir: this.runDir, changed: () => this.changed(),
     });
   }
@@ -216,7 +219,7 @@ export class ImageApiService {
     if (argv.length === 0 || !argv[0]) throw badRequest('command', 'is empty');
     const key = canonical({mount: stripReadOnly(input.mount), command: argv, systemd: input.systemd, hostname: input.hostname ?? null, annotations: input.annotations});
     const create = () => this.lock.runExclusive(() => this.containers.create(input, argv, key, options.replace ?? false));
-    return timed(this.log.debug?.bind(this.log), `container ${input.name}: ${options.replace ? 'create or replace' : 'create'} (with the lock's wait)`, create);
+    return timed(this.debug, `container ${input.name}: ${options.replace ? 'create or replace' : 'create'} (with the lock's wait)`, create);
   }
 
   /** PATCH: running (start a created, exited or dead container) or exited (stop it). */
