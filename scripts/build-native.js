@@ -1,6 +1,6 @@
 /**
- * Builds the native addons (plugins/pxe/native: the TFTP sender) with node-gyp, which npm puts on the
- * PATH of its scripts. The headers are those installed beside the running Node (no download: only the
+ * Builds the native addons (plugins/pxe/native: the TFTP sender; plugins/imageapi/native: loop devices and
+ * mounts by system call) with node-gyp, which npm puts on the PATH of its scripts. The headers are those installed beside the running Node (no download: only the
  * npm registry is reachable from where layercake is built). Skipped when the addon is newer than its
  * sources. Usage: npm run build (this runs first).
  */
@@ -10,7 +10,10 @@ import {dirname, join, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const addons = [{dir: 'plugins/pxe', sources: ['binding.gyp', 'native/tftp_sender.c'], output: 'build/Release/tftp_sender.node'}];
+const addons = [
+  {dir: 'plugins/pxe', sources: ['binding.gyp', 'native/tftp_sender.c'], output: 'build/Release/tftp_sender.node'},
+  {dir: 'plugins/imageapi', sources: ['binding.gyp', 'native/linux_mounts.c'], output: 'build/Release/linux_mounts.node'},
+];
 
 const prefix = resolve(process.execPath, '../..');
 const nodedir = existsSync(join(prefix, 'include/node/node_api.h')) ? [`--nodedir=${prefix}`] : [];

@@ -4,6 +4,7 @@ export {rollModule, rollExtension, type RollRecord} from './roll/record.js';
 export {imagesetExtension, IMAGESET_STATES, type Image, type ImageSpec, type ImageSetState} from './module/extension.js';
 export {containerRequest, containerDigest, specDigest} from './module/spec.js';
 export {ImageApiService, API_BASE, API_VERSION} from './service/service.js';
+export {LINUX_MOUNTS_ADDON, LINUX_MOUNTS_FILE} from './service/syscalls.js';
 export type {ServiceOptions} from './service/options.js';
 export {startServer, buildApp, parseListen, type RunningServer} from './service/server.js';
 export {ImageApiClient, ImageApiError} from './client.js';

@@ -58,7 +58,7 @@ if (why) {
     // what the archives hold: the init, the agent, the modules with their own modules.dep, the keys
     const list = (f: string) => execFileSync('sh', ['-c', `zstd -dc '${join(dir, 'a', f)}' | cpio -t --quiet`], {encoding: 'utf8'}).split('\n');
     const base = list('layer0-base.img');
-    for (const p of ['init', 'sbin/init', 'bin/sh', 'etc/inittab', 'etc/layer0/rc', 'usr/lib/layercake/agent.mjs', 'usr/bin/node', 'usr/sbin/dropbear']) assert.ok(base.includes(p), p);
+    for (const p of ['init', 'sbin/init', 'bin/sh', 'etc/inittab', 'etc/layer0/rc', 'usr/lib/layercake/agent.mjs', 'usr/lib/layercake/linux_mounts.node', 'usr/bin/node', 'usr/sbin/dropbear']) assert.ok(base.includes(p), p);
     const kmod = list('layer0-kmod.img');
     assert.ok(kmod.some((p) => p.endsWith('/virtio_net.ko')) && kmod.some((p) => p.endsWith('/failover.ko')));
     assert.ok(kmod.some((p) => p.endsWith('/modules.dep')) && kmod.some((p) => p.endsWith('/modules.alias')));
@@ -78,6 +78,11 @@ if (why) {
     // the config initrd goes back to the first keys; the damaged kmod initrd is rebuilt
     assert.equal(repaired.files.filter((f) => f.built).map((f) => f.name), ['layer0-kmod.img', 'layer0-config.img']);
     assert.equal(sums(repaired), sums(again));
+    // a rebuilt ImageAPI addon: the base initrd, which carries it beside the agent, and only that
+    const addon = join(dir, 'linux_mounts.node');
+    writeFileSync(addon, Buffer.concat([readFileSync(found.inputs!.mountsAddon.path), Buffer.from('rebuilt')]));
+    const rebuilt = await buildLayer0(options(out, {inputs: {...found.inputs!, mountsAddon: {path: addon, libs: []}}}));
+    assert.equal(rebuilt.files.filter((f) => f.built).map((f) => f.name), ['layer0-base.img']);
     const forced = await buildLayer0(options(out, {force: true}));
     assert.ok(forced.files.every((f) => f.built));
     const manifest = JSON.parse(readFileSync(join(out, MANIFEST), 'utf8')) as {artifacts: Record<string, {sha256: string}>};

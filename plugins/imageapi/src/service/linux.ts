@@ -1,6 +1,8 @@
 /**
- * The real Linux parts, driven through the standard tools: losetup (loop devices), mount/umount,
- * rbd and iscsiadm when present, and unshare + chroot for containers.
+ * The real Linux parts: loop devices and mounts by system call (syscalls.ts, the native addon), and
+ * the standard tools for what a kernel call cannot do alone: mount.nfs when present, rbd and iscsiadm
+ * when present, cp for the /dev template, and unshare + chroot (with util-linux's mount inside the new
+ * namespace) for containers.
  *
  * Containers: `unshare --mount --pid --ipc --uts --fork --propagation slave --mount-proc=<root>/proc
  * --kill-child` runs a short POSIX sh script as PID 1 of the new namespaces, which sets the host name,
@@ -29,6 +31,7 @@ import {join, posix} from 'node:path';
 import {badRequest, failed, notAvailable} from '../api/errors.js';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {run, ToolError, which} from './exec.js';
+import {checkAddon, loopAttach, loopDetach, mount, SyscallError, umount} from './syscalls.js';
 import {timed, type Debug} from './timing.js';
 import {ToolShell} from './toolshell.js';
 import {fetchImage, type FetchOptions} from './fetch.js';
@@ -114,7 +117,7 @@ export class LinuxPlatform implements Platform {
   /** `fetch`: how http images are fetched (tests inject the node's free RAM); `debug`: step timings. */
   constructor(private readonly fetchOptions: FetchOptions = {}, private readonly debug?: Debug) {}
 
-  /** A tool by its name, through the resident shell once init has started it; timed in the debug log. */
+  /** A tool by its name, through the resident shell once init has made it; timed in the debug log. */
   private run(tool: string, args: string[]): Promise<string> {
     const path = this.tools[tool];
     const shell = isBackground() ? this.backgroundShell : this.shell;
@@ -129,9 +132,10 @@ export class LinuxPlatform implements Platform {
 
   async init(dirs: {mounts: string; run: string}): Promise<void> {
     if (process.getuid?.() !== 0) throw new Error('the ImageAPI service must run as root (or with --simulate)');
-    for (const tool of ['losetup', 'mount', 'umount', 'unshare', 'chroot', 'cp', 'sh', 'rbd', 'iscsiadm', 'mount.nfs']) this.tools[tool] = which(tool);
-    const missing = ['losetup', 'mount', 'umount', 'unshare', 'chroot', 'cp', 'sh'].filter((t) => !this.tools[t]);
-    if (missing.length) throw new Error(`missing tools: ${missing.join(', ')} (util-linux and coreutils are needed)`);
+    checkAddon();
+    for (const tool of ['mount', 'unshare', 'chroot', 'cp', 'sh', 'rbd', 'iscsiadm', 'mount.nfs']) this.tools[tool] = which(tool);
+    const missing = ['mount', 'unshare', 'chroot', 'cp', 'sh'].filter((t) => !this.tools[t]);
+    if (missing.length) throw new Error(`missing tools: ${missing.join(', ')} (util-linux and coreutils are needed: containers run mount, unshare, chroot)`);
     this.mountsDir = dirs.mounts;
     this.runDir = dirs.run;
     mkdirSync(this.mountsDir, {recursive: true, mode: 0o700});
@@ -139,8 +143,8 @@ export class LinuxPlatform implements Platform {
     this.shell = new ToolShell(join(this.runDir, 'tools'));
     this.backgroundShell = new ToolShell(join(this.runDir, 'tools-background'), {nice: 19});
     // The mounts root is a shared mount, so that containers (slaves) see our unmounts.
-    if (!this.isMounted(this.mountsDir)) await this.run('mount', ['--bind', this.mountsDir, this.mountsDir]);
-    await this.run('mount', ['--make-shared', this.mountsDir]);
+    if (!this.isMounted(this.mountsDir)) await this.syscall('mount bind', () => mount(this.mountsDir, this.mountsDir, null, ['bind']));
+    await this.syscall('mount make-shared', () => mount('none', this.mountsDir, null, ['make-shared']));
     await this.makeDevTemplate();
   }
 
@@ -168,8 +172,8 @@ export class LinuxPlatform implements Platform {
     const has = (t: string) => new RegExp(`\\s${t}\\n`).test(fs + '\n');
     const kernelNfs = has('nfs') || has('nfs4') || existsSync(`/lib/modules/${release()}/kernel/fs/nfs`);
     return {
-      loopback: {available: !!this.tools.losetup},
-      http: {available: !!this.tools.losetup},
+      loopback: {available: true},
+      http: {available: true},
       local: {available: true},
       rbd: this.tools.rbd ? {available: true} : {available: false, reason: 'rbd is not available on this node (the rbd tool of ceph-common was not found)'},
       iscsi: this.tools.iscsiadm ? {available: true} : {available: false, reason: 'iscsi is not available on this node (iscsiadm of open-iscsi was not found)'},
@@ -181,20 +185,26 @@ export class LinuxPlatform implements Platform {
 
   // ---- attachments ----
 
-  async attachLoopback(file: string, readOnly: boolean): Promise<string> {
-    const out = await this.run('losetup', ['--find', '--show', ...(readOnly ? ['--read-only'] : []), file]);
-    const device = out.trim();
-    if (!device.startsWith('/dev/')) throw failed(`losetup gave no device for ${file}`);
-    return device;
+  /**
+   * No LO_FLAGS_AUTOCLEAR: the attachment is an object of its own in the table, detached when its last
+   * user lets go, and autoclear would detach the device as soon as the addon closes it, before any mount.
+   */
+  attachLoopback(file: string, readOnly: boolean): Promise<string> {
+    return this.syscall(`loop attach ${file}`, () => loopAttach(file, readOnly));
   }
 
   async detachLoopback(device: string): Promise<void> {
     try {
-      await this.run('losetup', ['--detach', device]);
+      await this.syscall(`loop detach ${device}`, () => loopDetach(device));
     } catch (error) {
-      if (!this.loopbackFile(device)) return; // already gone
+      if (error instanceof SyscallError && (error.code === 'ENXIO' || error.code === 'ENOENT')) return; // not bound (or no such device): already gone
       throw error;
     }
+  }
+
+  /** A system call through the addon, timed in the debug log. */
+  private syscall<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return timed(this.debug, what, call);
   }
 
   /**
@@ -205,7 +215,7 @@ export class LinuxPlatform implements Platform {
     const dir = join(this.runDir, 'images');
     if (!this.imagesMounted && !this.isMounted(dir)) {
       mkdirSync(dir, {recursive: true, mode: 0o700});
-      await this.run('mount', ['-t', 'tmpfs', '-o', 'mode=700', 'layercake-images', dir]);
+      await this.syscall('mount tmpfs', () => mount('layercake-images', dir, 'tmpfs', ['mode=700']));
     }
     this.imagesMounted = true;
     return dir;
@@ -325,7 +335,7 @@ export class LinuxPlatform implements Platform {
   // ---- mounts ----
 
   async mount(source: string, target: string, fsType: string, options: string[]): Promise<void> {
-    await this.run('mount', ['-t', fsType, ...(options.length ? ['-o', options.join(',')] : []), source, target]);
+    await this.syscall(`mount ${fsType} ${source}`, () => mount(source, target, fsType, options));
   }
 
   async mountNfs(spec: NfsSpec, target: string): Promise<void> {
@@ -341,22 +351,29 @@ export class LinuxPlatform implements Platform {
       if (!version.startsWith('3')) options.push(`clientaddr=${await localAddressTowards(addr)}`);
       else options.push('nolock');
     }
-    await this.mount(`${spec.host}:${spec.path}`, target, version.startsWith('3') ? 'nfs' : 'nfs4', options);
+    const source = `${spec.host}:${spec.path}`;
+    const fsType = version.startsWith('3') ? 'nfs' : 'nfs4';
+    // mount.nfs (nfs-common) resolves the server, talks to its mountd and statd: only mount(8) runs it.
+    if (this.tools['mount.nfs']) await this.run('mount', ['-t', fsType, '-o', options.join(','), source, target]);
+    else await this.mount(source, target, fsType, options);
   }
 
   async bind(source: string, target: string, recursive: boolean, readOnly: boolean): Promise<void> {
-    await this.run('mount', [recursive ? '--rbind' : '--bind', source, target]);
-    if (readOnly) await this.run('mount', ['-o', 'remount,bind,ro', target]);
+    await this.syscall(`mount bind ${source}`, () => mount(source, target, null, [recursive ? 'rbind' : 'bind']));
+    // A bind keeps the source's flags: read-only takes a remount of the new mount (the kernel's one way).
+    if (readOnly) await this.syscall(`mount remount,bind,ro ${target}`, () => mount('none', target, null, ['remount', 'bind', 'ro']));
   }
 
-  /** Unmounts `target` if it is mounted. The mount table is read only when umount fails (a read costs ~30 ms on a slow VM). */
+  /** Unmounts `target` if it is mounted (the kernel says when it is not: no read of the mount table). */
   async umount(target: string): Promise<void> {
     try {
-      await this.run('umount', [target]);
+      await this.syscall(`umount ${target}`, () => umount(target));
     } catch (error) {
-      if (!this.isMounted(target)) return; // it was not mounted (or is no longer)
+      if (!(error instanceof SyscallError)) throw error;
+      if (error.code === 'EINVAL' || error.code === 'ENOENT') return; // not a mount point (or no such path): not mounted
+      if (error.code !== 'EBUSY') throw error;
       // Busy (a process still has a file open there): detach it now, the kernel frees it when released.
-      await this.run('umount', ['--lazy', target]).catch(() => { throw error; });
+      await this.syscall(`umount (lazy) ${target}`, () => umount(target, true));
     }
   }
 

@@ -1,6 +1,6 @@
 /**
- * The node-level operations the service needs, behind one interface: the real Linux parts (losetup,
- * mount, unshare + chroot; linux.ts) or a simulation that records them and stands a plain process in
+ * The node-level operations the service needs, behind one interface: the real Linux parts (loop
+ * devices and mounts by system call, unshare + chroot; linux.ts) or a simulation that records them and stands a plain process in
  * for each container's init (simulated.ts), for simulated clusters and tests without root.
  */
 import {AsyncLocalStorage} from 'node:async_hooks';

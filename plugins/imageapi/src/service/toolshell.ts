@@ -1,13 +1,13 @@
 /**
- * Runs the service's tools (losetup, mount, umount ...) one at a time through one resident POSIX shell,
- * instead of one Node `spawn` each.
+ * Runs the service's tools (cp, rbd, iscsiadm, mount for nfs with its helper ...) one at a time through
+ * one resident POSIX shell, started on first use, instead of one Node `spawn` each. (Loop devices and
+ * mounts are system calls: syscalls.ts.)
  *
  * Why: a spawn from Node forks the whole service (about 100 MB of page tables) and then reaps it
  * through libuv; on a one-CPU VM without KVM that made each tool cost 150-250 ms, against 50-60 ms for
- * the same tool run by a shell (measured in the VM, issue 16). A replace runs eight of them (attach,
- * three mounts; three umounts and a detach for the old container). The shell is small, so each tool
- * costs what it costs a shell script such as the bench's direct start. Each tool is still one call with
- * its own exit status and stderr: the service records every object exactly as before.
+ * the same tool run by a shell (measured in the VM, issue 16). The shell is small, so each tool costs
+ * what it costs a shell script. Each tool is still one call with its own exit status and stderr: the
+ * service records every object exactly as before.
  *
  * The protocol: one line per command on the shell's stdin (the tool's path and arguments, each in single
  * quotes), which it runs with stdin from /dev/null and stdout and stderr into two files of `dir`, then

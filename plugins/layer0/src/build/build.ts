@@ -12,6 +12,7 @@ import {execFileSync} from 'node:child_process';
 import {createReadStream, promises as fs} from 'node:fs';
 import {basename, dirname, join, relative} from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {LINUX_MOUNTS_FILE} from '@layercake/plugin-imageapi';
 import {packInitrd} from './archive.js';
 import {bundleAgent} from './bundle.js';
 import type {Inputs, Program} from './inputs.js';
@@ -188,6 +189,8 @@ async function stageBase(root: string, inputs: Inputs, agent: Buffer): Promise<v
     await copyProgram(root, tool, `usr/sbin/${name}`);
   }
   await fs.writeFile(join(root, 'usr/lib/layercake/agent.mjs'), agent, {mode: 0o644});
+  // The ImageAPI's native addon, beside the bundle: its loader looks there first (imageapi's syscalls.ts).
+  await copyProgram(root, inputs.mountsAddon, `usr/lib/layercake/${LINUX_MOUNTS_FILE}`);
   await copyTree(ROOTFS, root);
 }
 
@@ -278,7 +281,7 @@ export function buildSteps(opts: BuildOptions): {steps: Step[]; result: () => Bu
     artifact('layer0-base.img', async (h) => {
       h.value('agent', sha256(agent));
       await h.file('busybox', inputs.busybox);
-      for (const p of [inputs.node, inputs.dropbear, ...inputs.imageTools]) {
+      for (const p of [inputs.node, inputs.dropbear, inputs.mountsAddon, ...inputs.imageTools]) {
         await h.file(p.path, p.path);
         for (const lib of p.libs) await h.file(lib, lib);
       }

@@ -1,11 +1,13 @@
 /**
  * What a Layer0 build takes from the head node, found on disk: the kernel and its modules, busybox,
- * dropbear, the Node.js runtime with its shared libraries, and the tools the build runs. Each input
+ * dropbear, the Node.js runtime with its shared libraries, the ImageAPI's native addon (built by
+ * layercake's npm run build), and the tools the build runs. Each input
  * names the Debian package that brings it, so `layer0 build --check` can say what to install.
  */
 import {execFileSync} from 'node:child_process';
 import {accessSync, constants, existsSync, readdirSync, realpathSync, statSync} from 'node:fs';
 import {basename, delimiter, isAbsolute, join} from 'node:path';
+import {LINUX_MOUNTS_ADDON} from '@layercake/plugin-imageapi';
 
 export interface Requirement {
   /** What is needed, for the operator ("the kernel image", "cpio"). */
@@ -38,10 +40,16 @@ export interface Inputs {
   dropbear: Program;
   /** util-linux's mount, umount, losetup and unshare, in place of busybox's: ImageAPI uses options busybox lacks. */
   imageTools: Program[];
+  /** The ImageAPI's native addon (loop devices and mounts by system call), put beside the agent bundle. */
+  mountsAddon: Program;
   tools: {cpio: string; zstd: string; depmod: string};
 }
 
-/** The tools ImageAPI runs with util-linux options (--kill-child, --lazy, --find --show ...), and their packages. */
+/**
+ * The tools ImageAPI runs with util-linux options (unshare --kill-child, mount -a -T in a container), and
+ * their packages. umount and losetup: the direct start of bench/boot's Layer1 part (a shell script on the
+ * node, its baseline) runs them; the service itself uses system calls (imageapi's syscalls.ts).
+ */
 export const IMAGE_TOOLS = {mount: 'mount', umount: 'mount', losetup: 'mount', unshare: 'util-linux'} as const;
 
 /** Build tools, found on PATH (and the sbin directories, which root's PATH may lack). */
@@ -148,6 +156,8 @@ export interface FindOptions {
   node?: string;
   busybox?: string;
   dropbear?: string;
+  /** The ImageAPI's native addon (default: the one the imageapi plugin built). */
+  mountsAddon?: string;
   dirs?: {boot: string; modules: string};
   path?: string;
 }
@@ -168,11 +178,12 @@ export function findInputs(opts: FindOptions = {}): {inputs?: Inputs; requiremen
   const dropbear = ldd ? program('dropbear (sshd)', opts.dropbear ?? '/usr/sbin/dropbear', 'dropbear-bin') : undefined;
   const node = ldd ? program('the Node.js runtime', opts.node ?? process.execPath, 'nodejs') : undefined;
   const imageTools = ldd ? Object.entries(IMAGE_TOOLS).map(([name, pkg]) => program(name, which(name, opts.path) ?? `${name} on PATH`, pkg)) : [];
-  for (const r of [busybox, dropbear, node, ...imageTools]) if (r) requirements.push(r.requirement);
+  const mountsAddon = ldd ? program('the ImageAPI\'s native addon', opts.mountsAddon ?? LINUX_MOUNTS_ADDON, 'layercake: npm run build') : undefined;
+  for (const r of [busybox, dropbear, node, mountsAddon, ...imageTools]) if (r) requirements.push(r.requirement);
   const ok = requirements.every((r) => r.ok);
-  if (!ok || !k.kernel || !busybox.program || !dropbear?.program || !node?.program) return {requirements};
+  if (!ok || !k.kernel || !busybox.program || !dropbear?.program || !node?.program || !mountsAddon?.program) return {requirements};
   return {
     requirements,
-    inputs: {kernel: k.kernel, busybox: busybox.program.path, node: node.program, dropbear: dropbear.program, imageTools: imageTools.map((t) => t.program!), tools},
+    inputs: {kernel: k.kernel, busybox: busybox.program.path, node: node.program, dropbear: dropbear.program, imageTools: imageTools.map((t) => t.program!), mountsAddon: mountsAddon.program, tools},
   };
 }

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "linux_mounts",
+      "sources": ["native/linux_mounts.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
+    }
+  ]
+}
