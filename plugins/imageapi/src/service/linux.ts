@@ -143,8 +143,8 @@ export class LinuxPlatform implements Platform {
     this.shell = new ToolShell(join(this.runDir, 'tools'));
     this.backgroundShell = new ToolShell(join(this.runDir, 'tools-background'), {nice: 19});
     // The mounts root is a shared mount, so that containers (slaves) see our unmounts.
-    if (!this.isMounted(this.mountsDir)) await this.syscall('mount bind', () => mount(this.mountsDir, this.mountsDir, null, ['bind']));
-    await this.syscall('mount make-shared', () => mount('none', this.mountsDir, null, ['make-shared']));
+    if (!this.isMounted(this.mountsDir)) await this.syscall(`mount bind ${this.mountsDir}`, () => mount(this.mountsDir, this.mountsDir, null, ['bind']));
+    await this.syscall(`mount make-shared ${this.mountsDir}`, () => mount('none', this.mountsDir, null, ['make-shared']));
     await this.makeDevTemplate();
   }
 
@@ -215,7 +215,7 @@ export class LinuxPlatform implements Platform {
     const dir = join(this.runDir, 'images');
     if (!this.imagesMounted && !this.isMounted(dir)) {
       mkdirSync(dir, {recursive: true, mode: 0o700});
-      await this.syscall('mount tmpfs', () => mount('layercake-images', dir, 'tmpfs', ['mode=700']));
+      await this.syscall(`mount tmpfs ${dir}`, () => mount('layercake-images', dir, 'tmpfs', ['mode=700']));
     }
     this.imagesMounted = true;
     return dir;
@@ -335,7 +335,7 @@ export class LinuxPlatform implements Platform {
   // ---- mounts ----
 
   async mount(source: string, target: string, fsType: string, options: string[]): Promise<void> {
-    await this.syscall(`mount ${fsType} ${source}`, () => mount(source, target, fsType, options));
+    await this.syscall(`mount ${fsType} ${target}`, () => mount(source, target, fsType, options));
   }
 
   async mountNfs(spec: NfsSpec, target: string): Promise<void> {
@@ -359,7 +359,7 @@ export class LinuxPlatform implements Platform {
   }
 
   async bind(source: string, target: string, recursive: boolean, readOnly: boolean): Promise<void> {
-    await this.syscall(`mount bind ${source}`, () => mount(source, target, null, [recursive ? 'rbind' : 'bind']));
+    await this.syscall(`mount bind ${target}`, () => mount(source, target, null, [recursive ? 'rbind' : 'bind']));
     // A bind keeps the source's flags: read-only takes a remount of the new mount (the kernel's one way).
     if (readOnly) await this.syscall(`mount remount,bind,ro ${target}`, () => mount('none', target, null, ['remount', 'bind', 'ro']));
   }
