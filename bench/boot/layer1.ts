@@ -6,7 +6,7 @@
  * run: over ssh to Layer0's sshd, a shell script attaches the image file (already fetched into RAM) on a
  * loop device, mounts it with a RAM overlay and runs `unshare ... chroot` into it, timed inside the VM.
  * Each roll starts from a settled node (the previous image released: the service does that right after
- * answering, at low priority), and there are as many direct starts as rolls, so that both medians stand on
+ * answering), and there are as many direct starts as rolls, so that both medians stand on
  * as many samples. Targets (issue 16): roll <= 3x the direct start, and < 2 s.
  *
  * Run by bench/boot/index.ts after the Layer0 boot (`--part layer1` for this one alone).

@@ -12,6 +12,7 @@ import {fileURLToPath} from 'node:url';
 import {test as uvuTest} from 'uvu';
 import * as assert from 'uvu/assert';
 import {runnableOr} from '../../../test/support/skip.js';
+import {LinuxPlatform} from '../src/service/linux.js';
 import {loopAttach, loopDetach, mount, SyscallError, umount} from '../src/service/syscalls.js';
 import {loopDevicesUnder, makeImage, mountsUnder, realPartsMissing} from './support/rootfs.js';
 
@@ -117,6 +118,23 @@ test('a busy mount: umount says EBUSY, the lazy one detaches it at once, and the
     assert.is(buffer.toString(), 'still here');
   } finally {
     closeSync(fd);
+  }
+});
+
+test('the platform mounts a write-protected device read-only when neither ro nor rw was asked, as mount(8) does', async () => {
+  const device = await loopAttach(image, true);
+  const target = dir('write-protected');
+  try {
+    const refused = await failure(mount(device, target, 'squashfs', []));
+    assert.is(refused.code, 'EACCES', 'mount(2) alone refuses a read-write mount of a read-only device');
+    const platform = new LinuxPlatform();
+    await platform.mount(device, target, 'squashfs', []);
+    assert.ok(mountInfo(target)!.options.includes('ro'), `mounted read-only: ${mountInfo(target)!.options}`);
+    await umount(target);
+    const asked = await failure(platform.mount(device, target, 'squashfs', ['rw']));
+    assert.is(asked.code, 'EACCES', 'rw asked for explicitly is not turned into ro');
+  } finally {
+    await loopDetach(device);
   }
 });
 

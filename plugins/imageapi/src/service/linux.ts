@@ -334,8 +334,19 @@ export class LinuxPlatform implements Platform {
 
   // ---- mounts ----
 
+  /**
+   * As mount(8) does, a device that refuses a read-write mount (write-protected: EACCES, EROFS) is
+   * mounted read-only when the options asked for neither: mount(2) alone would fail where mount did not.
+   */
   async mount(source: string, target: string, fsType: string, options: string[]): Promise<void> {
-    await this.syscall(`mount ${fsType} ${target}`, () => mount(source, target, fsType, options));
+    try {
+      await this.syscall(`mount ${fsType} ${target}`, () => mount(source, target, fsType, options));
+    } catch (error) {
+      const writeProtected = error instanceof SyscallError && (error.code === 'EACCES' || error.code === 'EROFS');
+      if (!writeProtected || options.includes('ro') || options.includes('rw') || !source.startsWith('/dev/')) throw error;
+      this.debug?.(`mount ${fsType} ${target}: ${source} is write-protected, mounted read-only`);
+      await this.syscall(`mount ${fsType} ${target} (ro)`, () => mount(source, target, fsType, [...options, 'ro']));
+    }
   }
 
   async mountNfs(spec: NfsSpec, target: string): Promise<void> {
