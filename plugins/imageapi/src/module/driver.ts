@@ -63,7 +63,7 @@ export class NodeImageSet {
   private working?: string;
 
   constructor(private readonly ctx: ModuleContext<ImagesetConfig>, readonly nodeId: string) {
-    this.client = new ImageApiClient({url: ctx.config.url, base: ctx.config.apiBase, timeoutMs: ctx.config.requestTimeout});
+    this.client = new ImageApiClient({url: ctx.config.url, base: ctx.config.apiBase, timeoutMs: ctx.config.requestTimeout, debug: (msg) => ctx.log.debug(`imageset: ImageAPI ${msg}`)});
   }
 
   // ---- reading the node ----
@@ -146,6 +146,7 @@ export class NodeImageSet {
 
   async handle(req: MutationRequest): Promise<HandlerResult> {
     this.working = req.mutation;
+    const t0 = performance.now();
     try {
       req.signal.throwIfAborted();
       switch (req.mutation) {
@@ -161,6 +162,7 @@ export class NodeImageSet {
       }
     } finally {
       this.working = undefined;
+      this.ctx.log.debug(`imageset: ${req.mutation} handled: ${Math.round(performance.now() - t0)} ms`);
       this.checkCfg(); // the cfg may have changed while it worked: what changed is rolled next (UPDATE)
     }
   }
@@ -372,6 +374,7 @@ export class NodeImageSet {
       changed = true;
     }
     if (!changed) return;
+    this.ctx.log.debug('imageset: the cfg of an image changed: UPDATE');
     this.publish();
     const next = this.worst(state);
     if (next !== state) this.discoverState(next);
