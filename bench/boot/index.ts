@@ -10,7 +10,7 @@
  * Then Layer1 (layer1.ts): power-on to the demo image ACTIVE, and rolls, against a direct start of the image
  * inside the same VM.
  * Needs root, qemu, openipmi, ipmitool. Usage: node --import tsx bench/boot/index.ts [--rounds 1] [--rolls 5]
- * [--part layer0|layer1] [--node-debug: the node's ImageAPI step timings, Layer1] [--json]
+ * [--part layer0|layer1] [--node-debug: the node's ImageAPI and agent step timings, Layer1] [--json]
  */
 import {spawn} from 'node:child_process';
 import {existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';

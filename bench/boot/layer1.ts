@@ -85,13 +85,28 @@ const baseOf = (v: NodeView) => (v.dsc.extensions.imageset as {state?: string; i
 const runs = (v: NodeView, ref: string) => baseOf(v)?.state === 'ACTIVE' && baseOf(v)?.images?.base?.containerState === 'running' && baseOf(v)?.images?.base?.source?.ref === ref;
 
 /**
- * Waits, untimed, until the node's ImageAPI has released the previous image (one overlay left): it does
- * so right after answering a replace, under its lock, so a roll started earlier would wait for it. Each
- * roll is timed from a settled node, as an operator's would be. The loop runs inside the VM (one ssh).
+ * Waits, untimed, until the node's ImageAPI has released the previous image: it does so right after
+ * answering a replace, under its lock, so a roll started earlier would wait for it. Each roll is timed
+ * from a settled node, as an operator's would be. Released means one overlay left and one loop device
+ * (the release's last step detaches the old image's): the overlay alone is gone 0.4 s into a release of
+ * 0.6 s, and the rest (two unmounts and the detach, under the service's lock) ran into the next roll.
+ * What follows the detach (the service records the change, the agent's watch looks) is not waited for.
+ * The loop runs inside the VM (one ssh).
  */
 function settle(): void {
-  ssh(`i=0; while [ "$(wget -qO- 'http://127.0.0.1:8080/imageapi/v1/mount?kind=overlay' | grep -o '"kind":"overlay"' | wc -l)" != 1 ]; do
+  ssh(`i=0; while [ "$(wget -qO- 'http://127.0.0.1:8080/imageapi/v1/mount?kind=overlay' | grep -o '"kind":"overlay"' | wc -l)" != 1 ] || [ "$(ls -d /sys/block/loop*/loop 2>/dev/null | wc -l)" != 1 ]; do
     i=$((i + 1)); [ $i -lt 600 ] || { echo 'the previous image was not released within 30 s' >&2; exit 1; }; sleep 0.05; done`);
+}
+
+/**
+ * When the parent recorded n01 running `ref` (its history: sync writes the child's report of the image
+ * set as one value), in ms since `t0`; the poll's time (`polled`) if the entry has left the history. The
+ * poll every 20 ms (and its API call) would add up to ~25 ms of sampling to each roll.
+ */
+async function recordedAt(lab: VmLab, ref: string, t0: number, polled: number): Promise<number> {
+  const entry = (await lab.api.history(NODE)).entries.find((h) => h.time >= t0 && h.kind === 'dsc' && h.url === '/extensions/imageset'
+    && runs({dsc: {extensions: {imageset: h.value}}} as unknown as NodeView, ref));
+  return entry ? entry.time - t0 : polled;
 }
 
 /** Polls the parent's view of n01 every 20 ms until `ok`; the ms since `t0`. */
@@ -104,24 +119,83 @@ async function until(lab: VmLab, what: string, ok: (v: NodeView) => boolean, t0:
   }
 }
 
-/** The parent's history of n01 since `t0` (cfg, dsc and mutation entries), one line each, in seconds from t0. */
+/**
+ * The parent's history of n01 since `t0` (cfg, dsc and mutation entries), one line each, in seconds from
+ * t0. Sync writes a child's report of the image set as one value (/extensions/imageset): shown as its
+ * state and the base image's state and container.
+ */
 async function rollSteps(lab: VmLab, t0: number): Promise<string> {
-  const entries = (await lab.api.history(NODE)).entries.filter((h) => h.time >= t0 && (h.kind !== 'dsc' && h.kind !== 'cfg' || /imageset\/(state|images\/base\/(state|containerState|source\/ref))$/.test(h.url ?? '')));
-  return entries.map((h) => `    +${((h.time - t0) / 1000).toFixed(2)} s  ${h.kind} ${h.mutation ?? ''}${h.url ?? ''}${h.value !== undefined ? ` = ${JSON.stringify(h.value)}` : ''}`).join('\n');
+  const shown = (h: {url?: string; value?: unknown}) => {
+    if (h.url !== '/extensions/imageset') return h.value !== undefined ? ` = ${JSON.stringify(h.value)}` : '';
+    const set = h.value as {state?: string; images?: Record<string, Base>} | undefined;
+    return ` = ${set?.state}, base ${set?.images?.base?.state} (${set?.images?.base?.source?.ref} ${set?.images?.base?.containerState || '-'})`;
+  };
+  const entries = (await lab.api.history(NODE)).entries.filter((h) => h.time >= t0 && (h.kind !== 'dsc' && h.kind !== 'cfg' || /imageset(\/(state|images\/base\/(state|containerState|source\/ref)))?$/.test(h.url ?? '')));
+  return entries.map((h) => `    +${((h.time - t0) / 1000).toFixed(2)} s  ${h.kind} ${h.mutation ?? ''}${h.url ?? ''}${shown(h)}`).join('\n');
+}
+
+/**
+ * The agent's debug log of the last roll (LAYER0_AGENT_DEBUG: sync in and out, the imageset module's
+ * steps and ImageAPI calls), in seconds from the cfg's arrival, by the VM's clock.
+ */
+function agentSteps(): string {
+  const lines = ssh('logread | grep " agent: {"').split('\n').flatMap((l) => {
+    try {
+      const e = JSON.parse(l.slice(l.indexOf('agent: {') + 7)) as {level: number; time: number; msg: string} & Record<string, unknown>;
+      return e.level === 20 ? [e] : [];
+    } catch {
+      return [];
+    }
+  });
+  const from = lines.findLastIndex((e) => e.msg === 'sync: cfg from the parent' && e.full === false);
+  if (from < 0) return '    (no debug lines: was the agent restarted with LAYER0_AGENT_DEBUG=1?)';
+  const t0 = lines[from]!.time;
+  return lines.slice(from).map(({level: _l, time, msg, pid: _p, hostname: _h, ...rest}) =>
+    `    +${((time - t0) / 1000).toFixed(3)} s  ${msg}${Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : ''}`).join('\n');
+}
+
+/**
+ * Each roll less the node's ImageAPI's own create or replace (its debug log, one line per replace, the
+ * rolls' first): the time spent elsewhere (the parent, sync both ways, the agent's engine and imageset
+ * module, its HTTP to the service). Under TCG it is mostly the agent's CPU.
+ */
+function outsideTheService(rolls: number[], debugLog: string): string {
+  const replaces = [...debugLog.matchAll(/create or replace \(with the lock's wait\): (\d+) ms/g)].map((m) => Number(m[1]));
+  if (replaces.length < rolls.length) return `outside the node's ImageAPI: unknown (${replaces.length} replaces in its debug log for ${rolls.length} rolls)`;
+  const outside = rolls.map((r, i) => r - replaces[i]!);
+  return `outside the node's ImageAPI (roll less its create or replace), per roll: ${outside.map((ms) => (ms / 1000).toFixed(3)).join(', ')} s; median ${(median(outside) / 1000).toFixed(3)} s`
+    + ` (its replaces: ${replaces.slice(0, rolls.length).map((ms) => (ms / 1000).toFixed(3)).join(', ')} s)`;
 }
 
 export interface Layer1Options {
   rolls: number;
   memoryMb: number;
   json: boolean;
-  /** Restart the node's ImageAPI with --debug before the rolls, and print its step timings after them. */
+  /** Restart the node's ImageAPI and agent in debug mode before the rolls, and print their step timings after them. */
   nodeDebug: boolean;
 }
 
-/** The node's ImageAPI again, with --debug (step timings in its log; supervise restarts it within ~1 s). */
-const IMAGEAPI_DEBUG = `echo LAYER0_IMAGEAPI_DEBUG=1 >/run/layer0/imageapi.env; kill "$(cat /run/layer0/imageapi.pid)"; sleep 0.5
+/**
+ * The node's ImageAPI and agent again, with --debug and --log-level debug (step timings in their logs;
+ * supervise restarts each within ~1 s; the agent phones home in a new session).
+ */
+const NODE_DEBUG = `echo LAYER0_IMAGEAPI_DEBUG=1 >/run/layer0/imageapi.env; echo LAYER0_AGENT_DEBUG=1 >/run/layer0/agent.env
+kill "$(cat /run/layer0/imageapi.pid)" "$(cat /run/layer0/agent.pid)"; sleep 0.5
 for i in $(seq 1 600); do wget -q -O /dev/null http://127.0.0.1:8080/imageapi/v1/info 2>/dev/null && exit 0; sleep 0.1; done; echo "the ImageAPI did not come back" >&2; exit 1
 `;
+
+/** Restarts the node's ImageAPI and agent in debug mode; resolves once the agent is in a new session and demo:v1 runs. */
+async function nodeDebug(lab: VmLab): Promise<void> {
+  const session = async () => (await lab.api.syncStatus()).children.find((c) => c.nodename === NODE && c.state === 'synced')?.session;
+  const before = await session();
+  ssh(NODE_DEBUG);
+  const t0 = Date.now();
+  for (let now = await session(); now === undefined || now === before; now = await session()) {
+    if (Date.now() - t0 > 120_000) throw new Error('the agent restarted with debug did not phone home within 120 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await until(lab, 'demo:v1 ACTIVE after the restart', (v) => runs(v, 'demo:v1'), t0, 120_000);
+}
 
 export async function layer1Bench(options: Layer1Options): Promise<void> {
   const ROLLS = options.rolls;
@@ -154,7 +228,7 @@ export async function layer1Bench(options: Layer1Options): Promise<void> {
     const sync = Date.now() - t0;
     const active = await until(lab, 'demo:v1 ACTIVE', (v) => runs(v, 'demo:v1'), t0, 300_000);
     log(`power-on command -> agent in session (SYNC) ${s(sync)} s -> demo:v1 ACTIVE ${s(active)} s (image set after SYNC: ${s(active - sync)} s)`);
-    if (options.nodeDebug) ssh(IMAGEAPI_DEBUG);
+    if (options.nodeDebug) await nodeDebug(lab);
     const rolls: number[] = [];
     const rollCpu: number[] = [];
     const qemu = lab.vmOf(NODE)?.qemuPid();
@@ -163,10 +237,11 @@ export async function layer1Bench(options: Layer1Options): Promise<void> {
       const t = Date.now();
       const c0 = qemuCpuMs(qemu);
       await lab.api.setValues({nodes: [NODE], set: {'imageset.images.base.source': httpSource(entries[ref]!, LAB_HTTP.url) as never}});
-      rolls.push(await until(lab, `roll to ${ref}`, (v) => runs(v, ref), t, 120_000));
+      rolls.push(await recordedAt(lab, ref, t, await until(lab, `roll to ${ref}`, (v) => runs(v, ref), t, 120_000)));
       rollCpu.push(qemuCpuMs(qemu) - c0);
-      log(`roll ${i + 1} to ${ref}: ${s(rolls.at(-1))} s (qemu CPU ${(rollCpu.at(-1)! / 1000).toFixed(2)} s)`);
+      log(`roll ${i + 1} to ${ref}: ${(rolls.at(-1)! / 1000).toFixed(2)} s (qemu CPU ${(rollCpu.at(-1)! / 1000).toFixed(2)} s)`);
       if (i === ROLLS - 1) log(`  where it went (the parent's history of ${NODE}, from the cfg write):\n${await rollSteps(lab, t)}`);
+      if (i === ROLLS - 1 && options.nodeDebug) log(`  and on the node (the agent's debug log, from the cfg's arrival):\n${agentSteps()}`);
       settle();
     }
     // The direct start: the same image file, fetched once into RAM (timed apart), then started by hand.
@@ -187,7 +262,11 @@ export async function layer1Bench(options: Layer1Options): Promise<void> {
       + `echo $t0 $(cut -d' ' -f1 /proc/uptime) $(grep -o '"state":"[a-z]*"' /run/replace.json | head -1)`).trim().split(' ');
     const replaceMs = Math.round((Number(replaced[1]) - Number(replaced[0])) * 1000);
     log(`the node's ImageAPI alone, replacing the container with ${other} (POST /container?replace=true, timed in the VM): ${(replaceMs / 1000).toFixed(2)} s (${replaced[2]})`);
-    if (options.nodeDebug) log(`the node's ImageAPI debug log (logread):\n${ssh('logread | grep " imageapi: debug: " | sed "s/^.*imageapi: debug: /    /"').trimEnd()}`);
+    if (options.nodeDebug) {
+      const lines = ssh('logread | grep " imageapi: debug: " | sed "s/^.*imageapi: debug: /    /"').trimEnd();
+      log(`the node's ImageAPI debug log (logread):\n${lines}`);
+      log(outsideTheService(rolls, lines));
+    }
     const roll = median(rolls);
     const start = median(direct.map((d) => d.ms));
     const cpu = {roll: median(rollCpu), direct: median(direct.map((d) => d.cpuMs))};

@@ -236,6 +236,7 @@ export class ChildRole implements Link, Tickable {
     let first = false;
     if (fresh) {
       ctx.rescanNow(ctx.selfId);
+      if (st.c || st.cd) ctx.log.debug({full: st.f === 1, cfg: Object.keys(st.c ?? {}).length + (st.cd?.length ?? 0)}, 'sync: cfg from the parent');
       this.applyCfg(st);
       applyDsc(ctx.store, ctx.ledger(ctx.selfId), ctx.ownership, ctx.counters, ctx.log, ctx.selfId, 'child', st.d ?? {}, st.dd ?? [], st.a);
       s.peerVersion = st.v;
@@ -349,6 +350,7 @@ export class ChildRole implements Link, Tickable {
     }
     if (asFull) dsc.del = [];
     sendState(ctx, this, ctx.selfId, ledger.ver, asFull, undefined, dsc);
+    ctx.log.debug({mode, dsc: Object.keys(dsc.set).length + dsc.del.length}, 'sync: state sent to the parent');
     const at = s.retransmitAt;
     if (at !== undefined) ctx.scheduler.schedule(this, at);
     return true;

@@ -5,6 +5,7 @@
  */
 import {exchange, type Reply} from '@layercake/sdk';
 import type {ApiAttach, ApiContainer, ApiInfo, ApiMount, AttachInput, ContainerInput} from './api/models.js';
+import {timed, type Debug} from './service/timing.js';
 
 export class ImageApiError extends Error {
   constructor(readonly status: number, message: string, readonly field?: string) {
@@ -19,6 +20,8 @@ export interface ClientOptions {
   base?: string;
   /** Per request (default 60 s; a container stop may take its stop timeout). */
   timeoutMs?: number;
+  /** A debug log: each request's time goes there (`GET /container: 24 ms`), as the service's own step timings do. */
+  debug?: Debug;
 }
 
 type Query = Record<string, string | number | boolean | undefined>;
@@ -27,14 +30,20 @@ export class ImageApiClient {
   readonly url: string;
   private readonly base: string;
   private readonly timeoutMs: number;
+  private readonly debug: Debug;
 
   constructor(options: ClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
     this.base = options.base ?? '/imageapi/v1';
     this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.debug = options.debug;
   }
 
-  private async request<T>(method: string, path: string, q: Query = {}, body?: unknown, signal?: AbortSignal, timeoutMs = this.timeoutMs): Promise<{status: number; value: T}> {
+  private request<T>(method: string, path: string, q: Query = {}, body?: unknown, signal?: AbortSignal, timeoutMs = this.timeoutMs): Promise<{status: number; value: T}> {
+    return timed(this.debug, `${method} ${path}`, () => this.send<T>(method, path, q, body, signal, timeoutMs));
+  }
+
+  private async send<T>(method: string, path: string, q: Query = {}, body?: unknown, signal?: AbortSignal, timeoutMs = this.timeoutMs): Promise<{status: number; value: T}> {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
     const qs = params.size ? `?${params}` : '';

@@ -8,7 +8,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {test} from 'uvu';
 import * as assert from 'uvu/assert';
-import {ANNOTATION_IMAGE} from '../src/module/spec.js';
+import {ANNOTATION_IMAGE, containerRequest, specOf} from '../src/module/spec.js';
 import {imageSpec, startModule, startService, type ModuleHandle, type ServiceHandle} from './support/harness.js';
 import {waitFor} from './support/wait.js';
 
@@ -65,6 +65,44 @@ test('a cfg change rolls the image (old container gone, new one running) without
   assert.is(web1.state, 'running');
   assert.is((web1.mount.overlay!.lower as {attach: {attach: {loopback: {path: string}}}}[])[0].attach.attach.loopback.path, '/img/a2.sqfs');
   assert.is(after.find((c) => c.name === 'db')!.id, before.db, 'the unchanged image kept its container');
+});
+
+test('a roll on a watched, quiet node asks the service once (the replace): the containers come from the watch\'s last look', async () => {
+  const svc = await startService({stateDir: join(work, `s${++n}`), simulate: true, adoptPollMs: 20});
+  cleanups.push(() => svc.close(true));
+  const calls: string[] = [];
+  const listedAt: number[] = [];
+  const {service} = svc;
+  const list = service.listContainers.bind(service);
+  const create = service.createContainer.bind(service);
+  service.listContainers = (q) => {
+    calls.push('list');
+    listedAt.push(service.generation);
+    return list(q);
+  };
+  service.createContainer = (body, options) => {
+    calls.push('create');
+    return create(body, options);
+  };
+  // No timed re-checks (pollInterval 60 s): the watch lists only after a change of the service's.
+  const mod = await startModule(svc.server.url, {web1: imageSpec('/img/a.sqfs', '/sbin/init')}, {config: {pollInterval: 60_000}});
+  cleanups.push(() => mod.stop());
+  await mod.waitState('ACTIVE');
+  // A change of the service's that is none of the module's (a container of someone else's): its watch
+  // wakes and looks (the activation's own changes came while it worked, and it does not judge then).
+  await svc.client.createContainer({...containerRequest('other', specOf(imageSpec('/img/o.sqfs', '/sbin/init') as never)), annotations: {}});
+  await waitFor('the watch has looked since the last change', () => listedAt.at(-1) === service.generation);
+  calls.length = 0;
+  mod.setCfg('/extensions/imageset/images/web1/source/path', '/img/a2.sqfs');
+  await mod.waitImage('web1', (i) => i.state === 'ACTIVE' && i.source.path === '/img/a2.sqfs', 'rolled to a2');
+  assert.equal(calls.slice(0, calls.indexOf('create') + 1), ['create'], `no list before the replace (calls: ${calls.join(', ')})`);
+  // A second roll at once, whether or not the watch has looked since the first one's changes, rolls too.
+  calls.length = 0;
+  mod.setCfg('/extensions/imageset/images/web1/source/path', '/img/a3.sqfs');
+  await mod.waitImage('web1', (i) => i.state === 'ACTIVE' && i.source.path === '/img/a3.sqfs', 'rolled to a3');
+  assert.ok(calls.indexOf('create') >= 0, `the second roll replaced (calls: ${calls.join(', ')})`);
+  const after = await svc.client.listContainers();
+  assert.equal(after.map((c) => `${c.name} ${c.state}`).sort(), ['other running', 'web1 running']);
 });
 
 test('a node marked BUSY does not roll until it is FREE again', async () => {

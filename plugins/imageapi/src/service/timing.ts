@@ -1,4 +1,4 @@
-/** Step timings for the service's debug log: where a replace spends its time (issue 16, the VM roll). */
+/** Step timings for a debug log (the service's steps, the client's requests): where a roll spends its time (issue 16, the VM roll). */
 
 export type Debug = ((msg: string) => void) | undefined;
 
