@@ -15,7 +15,7 @@ import {sameProcess} from './procfs.js';
 import {asApiError, type SpecResolver} from './resolve.js';
 import type {ServiceLogger, ServiceOptions} from './options.js';
 import {now, type ContainerRec, type ObjectTable} from './table.js';
-import {timed, type Debug} from './timing.js';
+import {timed, timedSync, type Debug} from './timing.js';
 import {apiContainer} from './views.js';
 
 /** The exit codes of the container's setup script (linux.ts) and what they mean. */
@@ -77,7 +77,7 @@ export class Containers {
     const owner = `container:${id}`;
     const {debug} = this.cx;
     const mount = await timed(debug, `container ${input.name}: new mount ready`, () => resolver.resolveMount(input.mount, owner, 'mount'));
-    const problem = platform.checkCommand(mount.mountpoint, argv[0]);
+    const problem = timedSync(debug, `container ${input.name}: its command checked`, () => platform.checkCommand(mount.mountpoint, argv[0]));
     if (problem) {
       await resolver.release('mount', mount.id, owner);
       throw badRequest('command', problem);
@@ -199,7 +199,7 @@ export class Containers {
     const {platform} = this.cx;
     const mount = this.table.mounts.get(rec.mount);
     if (!mount) throw failed(`container ${rec.name}: its mount ${rec.mount} is gone`);
-    if (!platform.simulated && !platform.isMounted(mount.mountpoint)) throw failed(`container ${rec.name}: ${mount.mountpoint} is no longer mounted`);
+    if (!platform.simulated && !timedSync(this.cx.debug, `container ${rec.name}: its root checked`, () => platform.isMounted(mount.mountpoint))) throw failed(`container ${rec.name}: ${mount.mountpoint} is no longer mounted`);
     const started = await platform.start({
       id: rec.id, name: rec.name, root: mount.mountpoint, argv: rec.command, systemd: rec.systemd, hostname: rec.hostname,
       logfile: rec.logfile, runDir: join(this.cx.runDir, String(rec.id)),

@@ -25,7 +25,7 @@ import type {Platform} from './platform.js';
 import type {ServiceLogger, ServiceOptions} from './options.js';
 import {SpecResolver} from './resolve.js';
 import {SimulatedPlatform} from './simulated.js';
-import {timed, type Debug} from './timing.js';
+import {stamped, timed, timedSync, type Debug} from './timing.js';
 import {ObjectTable, type AttachRec, type MountRec, type ObjectType} from './table.js';
 import {apiAttach, apiMount, apiObject} from './views.js';
 
@@ -46,8 +46,8 @@ export class ImageApiService {
   private readonly logsDir: string;
   private readonly runDir: string;
   private readonly log: ServiceLogger;
-  /** The log's debug level: step timings, off unless the log has one. */
-  private readonly debug: Debug;
+  /** The log's debug level: step timings (wall-clock stamped), off unless the log has one. */
+  readonly debug: Debug;
   private readonly lock = new Mutex();
   private readonly table: ObjectTable;
   private readonly resolver: SpecResolver;
@@ -60,7 +60,7 @@ export class ImageApiService {
     this.stateDir = resolve(options.stateDir);
     if (/[,:\s]/.test(this.stateDir)) throw new Error(`the state directory ${this.stateDir} must not contain commas, colons or white space (they would break overlay options)`);
     this.log = options.log ?? quietLog;
-    this.debug = this.log.debug?.bind(this.log);
+    this.debug = stamped(this.log.debug?.bind(this.log));
     this.platform = options.platform ?? (options.simulate ? new SimulatedPlatform(options.simulatedFiles) : new LinuxPlatform({}, this.debug));
     this.mountsDir = join(this.stateDir, 'mounts');
     this.logsDir = join(this.stateDir, 'logs');
@@ -139,7 +139,7 @@ export class ImageApiService {
   private changed(): void {
     if (this.closed) return;
     this.gen++;
-    this.table.persist();
+    timedSync(this.debug, 'the table written', () => this.table.persist());
     for (const wake of [...this.watchers]) wake();
   }
 
@@ -218,8 +218,12 @@ export class ImageApiService {
     }
     if (argv.length === 0 || !argv[0]) throw badRequest('command', 'is empty');
     const key = canonical({mount: stripReadOnly(input.mount), command: argv, systemd: input.systemd, hostname: input.hostname ?? null, annotations: input.annotations});
-    const create = () => this.lock.runExclusive(() => this.containers.create(input, argv, key, options.replace ?? false));
-    return timed(this.debug, `container ${input.name}: ${options.replace ? 'create or replace' : 'create'} (with the lock's wait)`, create);
+    const asked = performance.now();
+    const create = () => this.lock.runExclusive(() => {
+      this.debug?.(`container ${input.name}: the lock's wait: ${Math.round(performance.now() - asked)} ms`);
+      return this.containers.create(input, argv, key, options.replace ?? false);
+    });
+    return timed(this.debug, `container ${input.name}: ${options.replace ? 'create or replace' : 'create'} (with the lock's wait)`, create, {gc: true});
   }
 
   /** PATCH: running (start a created, exited or dead container) or exited (stop it). */
