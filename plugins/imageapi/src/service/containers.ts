@@ -49,6 +49,8 @@ export class Containers {
   private readonly exitWaiters = new Map<number, Set<() => void>>();
   /** Releases of replaced containers' objects not yet done (see releaseAfter). */
   private readonly releasing = new Set<Promise<void>>();
+  /** Containers being stopped by an operation under the lock that records the change itself (see stopNow). */
+  private readonly endRecordedByCaller = new Set<number>();
   private adoptTimer?: NodeJS.Timeout;
   private closed = false;
 
@@ -224,7 +226,7 @@ export class Containers {
     rec.pid = rec.initPid = rec.pidStart = rec.initStart = null;
     rec.stopRequested = false;
     this.cx.log.info(`container ${rec.name} ${rec.state}${rec.error ? `: ${rec.error}` : ''}`);
-    this.cx.changed();
+    if (!this.endRecordedByCaller.has(id)) this.cx.changed();
     for (const wake of this.exitWaiters.get(id) ?? []) wake();
     this.exitWaiters.delete(id);
   }
@@ -241,12 +243,22 @@ export class Containers {
     if (rec.state === 'stopping') await this.awaitStop(rec);
   }
 
-  /** Under the lock (replace, purge): stop without taking the lock again. */
+  /**
+   * Under the lock (replace, purge): stop without taking the lock again. The caller records the
+   * change once it is whole (the container gone or replaced), so the end is not recorded apart: in a
+   * replace that was a table write and a wake of the module's watch in the middle of it (the agent then
+   * answered a watch, and asked again, on the VM's one vCPU while the new container started).
+   */
   private async stopNow(rec: ContainerRec, signal: NodeJS.Signals | number): Promise<void> {
     rec.state = 'stopping';
     rec.stopRequested = true;
-    this.signalInit(rec, signal);
-    await this.awaitStop(rec);
+    this.endRecordedByCaller.add(rec.id);
+    try {
+      this.signalInit(rec, signal);
+      await this.awaitStop(rec);
+    } finally {
+      this.endRecordedByCaller.delete(rec.id);
+    }
   }
 
   private signalInit(rec: ContainerRec, signal: NodeJS.Signals | number): void {

@@ -54,6 +54,8 @@ export class ImageApiService {
   private readonly containers: Containers;
   private readonly watchers = new Set<() => void>();
   private gen = 0;
+  /** A wake of the watchers is due in the event loop's next turn (see changed). */
+  private wakePending = false;
   private closed = false;
 
   private constructor(options: ServiceOptions) {
@@ -126,21 +128,33 @@ export class ImageApiService {
   watch(since: number, timeoutMs: number): Promise<number> {
     if (this.gen > since || timeoutMs === 0 || this.closed) return Promise.resolve(this.gen);
     return new Promise((done) => {
-      const wake = () => {
+      const finish = () => {
         clearTimeout(timer);
         this.watchers.delete(wake);
         done(this.gen);
       };
-      const timer = setTimeout(wake, timeoutMs);
+      const wake = () => { if (this.gen > since || this.closed) finish(); }; // a wake due from before this watch began is not for it
+      const timer = setTimeout(finish, timeoutMs);
       this.watchers.add(wake);
     });
   }
 
+  /**
+   * Records a change: the generation, the table (before any answer), and the watchers, woken in the
+   * event loop's next turn, so that the answer to the request that made the change goes out first (its
+   * client is often the watcher too: on a one-vCPU VM it otherwise handled the watch, and asked again,
+   * before it got the answer it waited for). Changes in one turn wake them once.
+   */
   private changed(): void {
     if (this.closed) return;
     this.gen++;
     timedSync(this.debug, 'the table written', () => this.table.persist());
-    for (const wake of [...this.watchers]) wake();
+    if (this.wakePending) return;
+    this.wakePending = true;
+    setImmediate(() => {
+      this.wakePending = false;
+      for (const wake of [...this.watchers]) wake();
+    });
   }
 
   // ---- attachments and mounts ----

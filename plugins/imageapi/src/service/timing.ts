@@ -1,5 +1,5 @@
 /** Step timings for a debug log (the service's steps, the client's requests): where a roll spends its time (issue 16, the VM roll). */
-import {PerformanceObserver, type PerformanceEntry} from 'node:perf_hooks';
+import {constants, PerformanceObserver, type PerformanceEntry} from 'node:perf_hooks';
 
 export type Debug = ((msg: string) => void) | undefined;
 
@@ -34,10 +34,12 @@ export function timedSync<T>(debug: Debug, what: string, fn: () => T): T {
 function gcPauses(): () => string {
   let ms = 0;
   let count = 0;
+  let major = 0;
   const add = (entries: PerformanceEntry[]) => {
     for (const e of entries) {
       ms += e.duration;
       count++;
+      if (((e as {detail?: {kind?: number}}).detail)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++;
     }
   };
   const observer = new PerformanceObserver((list) => add(list.getEntries()));
@@ -45,7 +47,7 @@ function gcPauses(): () => string {
   return () => {
     add(observer.takeRecords()); // entries not yet delivered to the callback
     observer.disconnect();
-    return `gc ${Math.round(ms)} ms in ${count} pauses`;
+    return `gc ${Math.round(ms)} ms in ${count} pauses, ${major} of them major`;
   };
 }
 
