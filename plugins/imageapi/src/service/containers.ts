@@ -5,7 +5,7 @@
  */
 import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {setTimeout as sleep} from 'node:timers/promises';
+import {setImmediate, setTimeout as sleep} from 'node:timers/promises';
 import type {z} from '@layercake/sdk';
 import type {Mutex} from 'async-mutex';
 import {badRequest, conflict, failed, notFound} from '../api/errors.js';
@@ -114,12 +114,16 @@ export class Containers {
    * What only a replaced container used (its overlay, and the image if no one else uses it) is released
    * once the replace has answered: the new container already runs, and on a slow node (a VM without KVM)
    * the unmounts and the loop detach were about half of the processes a roll waited for. It runs under
-   * the lock, next in line, so every later change sees it done; close() waits for it. Its tools run at
-   * the lowest CPU priority (inBackground): on a one-CPU VM they would otherwise halve the CPU of the
-   * agent reporting the new container to the parent (bench/boot: roll median 1.09 s without, see docs/vms.md).
+   * the lock, next in line, so every later change sees it done; close() waits for it. Its first system
+   * call waits for the event loop's next turn, by when the answer is written (the unmount of the overlay
+   * otherwise shared the VM's one vCPU with writing it: 5-10 ms of each replace). Its tools (rbd,
+   * iscsiadm) run at the lowest CPU priority (inBackground): on a one-CPU VM they would otherwise halve
+   * the CPU of the agent reporting the new container to the parent (bench/boot: roll median 1.09 s
+   * without, see docs/vms.md).
    */
   private releaseAfter(old: ContainerRec): void {
     const job = this.cx.lock.runExclusive(async () => {
+      await setImmediate(); // the answer goes out in this turn of the event loop
       try {
         await timed(this.cx.debug, `container ${old.name} (${old.id}): its mount released, after the answer`, () => inBackground(() => this.cx.resolver.release('mount', old.mount, `container:${old.id}`)));
       } catch (error) {
