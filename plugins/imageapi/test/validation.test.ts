@@ -112,6 +112,21 @@ test('watch: a long poll that returns at the next change', async () => {
   assert.ok(Date.now() - timeout >= 90);
 });
 
+test('watch: a replace is one change, and its watchers wake after its answer', async () => {
+  const {service} = svc;
+  await service.createContainer({...goodContainer, state: 'running'});
+  const g0 = service.generation;
+  const order: string[] = [];
+  const watched = service.watch(g0, 5000).then((g) => { order.push('watch'); return g; });
+  const {value} = await service.createContainer({...goodContainer, command: '/sbin/init --other', state: 'running'}, {replace: true});
+  order.push('answer');
+  assert.is(value.state, 'running');
+  assert.is(service.generation, g0 + 1, 'the old container\'s end is not a change of its own');
+  assert.ok(await watched > g0, 'woken by the replace (or the release after it), not by a wake due from before the watch');
+  assert.equal(order, ['answer', 'watch']);
+  await svc.client.deleteContainer({name: 'c1', force: true});
+});
+
 test('simulated: containers are stand-in processes, mounts recorded; stop, start, delete', async () => {
   const {container} = await svc.client.createContainer({...goodContainer, state: 'running'} as never);
   assert.is(container.state, 'running');

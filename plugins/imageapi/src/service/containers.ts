@@ -5,7 +5,7 @@
  */
 import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {setTimeout as sleep} from 'node:timers/promises';
+import {setImmediate, setTimeout as sleep} from 'node:timers/promises';
 import type {z} from '@layercake/sdk';
 import type {Mutex} from 'async-mutex';
 import {badRequest, conflict, failed, notFound} from '../api/errors.js';
@@ -15,7 +15,7 @@ import {sameProcess} from './procfs.js';
 import {asApiError, type SpecResolver} from './resolve.js';
 import type {ServiceLogger, ServiceOptions} from './options.js';
 import {now, type ContainerRec, type ObjectTable} from './table.js';
-import {timed, type Debug} from './timing.js';
+import {timed, timedSync, type Debug} from './timing.js';
 import {apiContainer} from './views.js';
 
 /** The exit codes of the container's setup script (linux.ts) and what they mean. */
@@ -49,6 +49,8 @@ export class Containers {
   private readonly exitWaiters = new Map<number, Set<() => void>>();
   /** Releases of replaced containers' objects not yet done (see releaseAfter). */
   private readonly releasing = new Set<Promise<void>>();
+  /** Containers being stopped by an operation under the lock that records the change itself (see stopNow). */
+  private readonly endRecordedByCaller = new Set<number>();
   private adoptTimer?: NodeJS.Timeout;
   private closed = false;
 
@@ -77,7 +79,7 @@ export class Containers {
     const owner = `container:${id}`;
     const {debug} = this.cx;
     const mount = await timed(debug, `container ${input.name}: new mount ready`, () => resolver.resolveMount(input.mount, owner, 'mount'));
-    const problem = platform.checkCommand(mount.mountpoint, argv[0]);
+    const problem = timedSync(debug, `container ${input.name}: its command checked`, () => platform.checkCommand(mount.mountpoint, argv[0]));
     if (problem) {
       await resolver.release('mount', mount.id, owner);
       throw badRequest('command', problem);
@@ -112,12 +114,16 @@ export class Containers {
    * What only a replaced container used (its overlay, and the image if no one else uses it) is released
    * once the replace has answered: the new container already runs, and on a slow node (a VM without KVM)
    * the unmounts and the loop detach were about half of the processes a roll waited for. It runs under
-   * the lock, next in line, so every later change sees it done; close() waits for it. Its tools run at
-   * the lowest CPU priority (inBackground): on a one-CPU VM they would otherwise halve the CPU of the
-   * agent reporting the new container to the parent (bench/boot: roll median 1.09 s without, see docs/vms.md).
+   * the lock, next in line, so every later change sees it done; close() waits for it. Its first system
+   * call waits for the event loop's next turn, by when the answer is written (the unmount of the overlay
+   * otherwise shared the VM's one vCPU with writing it: 5-10 ms of each replace). Its tools (rbd,
+   * iscsiadm) run at the lowest CPU priority (inBackground): on a one-CPU VM they would otherwise halve
+   * the CPU of the agent reporting the new container to the parent (bench/boot: roll median 1.09 s
+   * without, see docs/vms.md).
    */
   private releaseAfter(old: ContainerRec): void {
     const job = this.cx.lock.runExclusive(async () => {
+      await setImmediate(); // the answer goes out in this turn of the event loop
       try {
         await timed(this.cx.debug, `container ${old.name} (${old.id}): its mount released, after the answer`, () => inBackground(() => this.cx.resolver.release('mount', old.mount, `container:${old.id}`)));
       } catch (error) {
@@ -199,7 +205,7 @@ export class Containers {
     const {platform} = this.cx;
     const mount = this.table.mounts.get(rec.mount);
     if (!mount) throw failed(`container ${rec.name}: its mount ${rec.mount} is gone`);
-    if (!platform.simulated && !platform.isMounted(mount.mountpoint)) throw failed(`container ${rec.name}: ${mount.mountpoint} is no longer mounted`);
+    if (!platform.simulated && !timedSync(this.cx.debug, `container ${rec.name}: its root checked`, () => platform.isMounted(mount.mountpoint))) throw failed(`container ${rec.name}: ${mount.mountpoint} is no longer mounted`);
     const started = await platform.start({
       id: rec.id, name: rec.name, root: mount.mountpoint, argv: rec.command, systemd: rec.systemd, hostname: rec.hostname,
       logfile: rec.logfile, runDir: join(this.cx.runDir, String(rec.id)),
@@ -224,7 +230,7 @@ export class Containers {
     rec.pid = rec.initPid = rec.pidStart = rec.initStart = null;
     rec.stopRequested = false;
     this.cx.log.info(`container ${rec.name} ${rec.state}${rec.error ? `: ${rec.error}` : ''}`);
-    this.cx.changed();
+    if (!this.endRecordedByCaller.has(id)) this.cx.changed();
     for (const wake of this.exitWaiters.get(id) ?? []) wake();
     this.exitWaiters.delete(id);
   }
@@ -241,12 +247,22 @@ export class Containers {
     if (rec.state === 'stopping') await this.awaitStop(rec);
   }
 
-  /** Under the lock (replace, purge): stop without taking the lock again. */
+  /**
+   * Under the lock (replace, purge): stop without taking the lock again. The caller records the
+   * change once it is whole (the container gone or replaced), so the end is not recorded apart: in a
+   * replace that was a table write and a wake of the module's watch in the middle of it (the agent then
+   * answered a watch, and asked again, on the VM's one vCPU while the new container started).
+   */
   private async stopNow(rec: ContainerRec, signal: NodeJS.Signals | number): Promise<void> {
     rec.state = 'stopping';
     rec.stopRequested = true;
-    this.signalInit(rec, signal);
-    await this.awaitStop(rec);
+    this.endRecordedByCaller.add(rec.id);
+    try {
+      this.signalInit(rec, signal);
+      await this.awaitStop(rec);
+    } finally {
+      this.endRecordedByCaller.delete(rec.id);
+    }
   }
 
   private signalInit(rec: ContainerRec, signal: NodeJS.Signals | number): void {

@@ -14,6 +14,7 @@ import {closeSync, ftruncateSync, openSync, readFileSync, renameSync, rmSync, wr
 import http, {type IncomingMessage} from 'node:http';
 import https from 'node:https';
 import {ApiError, failed} from '../api/errors.js';
+import type {Debug} from './timing.js';
 
 export interface HttpImage {
   url: string;
@@ -28,6 +29,8 @@ export interface FetchOptions {
   resumes?: number;
   /** A transfer that receives nothing for this long is cut (and resumed) (default 30 s). */
   stallMs?: number;
+  /** A debug log: each transfer's time to its response head, and its body's chunks and time. */
+  debug?: Debug;
 }
 
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
@@ -60,7 +63,7 @@ export async function fetchImage(image: HttpImage, dest: string, opts: FetchOpti
   const part = `${dest}.part`;
   const fd = openSync(part, 'w', 0o600);
   try {
-    const hash = await download(image, fd, opts.resumes ?? 5, opts.stallMs ?? 30_000);
+    const hash = await download(image, fd, opts.resumes ?? 5, opts.stallMs ?? 30_000, opts.debug);
     const digest = hash.digest('hex');
     if (digest !== image.sha256) throw failed(`checksum mismatch for ${image.url}: its sha256 is ${digest}, the cfg expects ${image.sha256} (nothing was attached)`);
     closeSync(fd);
@@ -73,7 +76,7 @@ export async function fetchImage(image: HttpImage, dest: string, opts: FetchOpti
 }
 
 /** The transfer itself: returns the hash of exactly `size` bytes written to `fd`. */
-async function download(image: HttpImage, fd: number, resumes: number, stallMs: number): Promise<Hash> {
+async function download(image: HttpImage, fd: number, resumes: number, stallMs: number, debug: Debug): Promise<Hash> {
   let hash = createHash('sha256');
   let received = 0;
   let etag: string | undefined;
@@ -83,6 +86,7 @@ async function download(image: HttpImage, fd: number, resumes: number, stallMs: 
     const stall = new AbortController();
     const timer = setTimeout(() => stall.abort(new Error(`nothing received for ${stallMs} ms`)), stallMs);
     let res: IncomingMessage;
+    const asked = performance.now();
     try {
       res = await get(image.url, headers, stall.signal);
     } catch (error) {
@@ -107,8 +111,11 @@ async function download(image: HttpImage, fd: number, resumes: number, stallMs: 
       res.destroy();
       throw failed(`size mismatch for ${image.url}: the server has ${length} bytes, the cfg expects ${image.size} (nothing was attached)`);
     }
+    const head = performance.now();
+    let chunks = 0;
     try {
       for await (const chunk of res as AsyncIterable<Buffer>) {
+        chunks++;
         timer.refresh();
         if (received + chunk.length > image.size) throw failed(`size mismatch for ${image.url}: the server sent more than the ${image.size} bytes the cfg expects (nothing was attached)`);
         writeSync(fd, chunk, 0, chunk.length, received);
@@ -122,6 +129,7 @@ async function download(image: HttpImage, fd: number, resumes: number, stallMs: 
     } finally {
       clearTimeout(timer);
       res.destroy(); // read to its end, or given up: either way its socket goes
+      debug?.(`fetch ${image.url}: response head in ${Math.round(head - asked)} ms, then ${chunks} chunks in ${Math.round(performance.now() - head)} ms`);
     }
     if (received === image.size) return hash;
     if (attempt >= resumes) throw failed(`size mismatch for ${image.url}: the server sent ${received} bytes, the cfg expects ${image.size} (nothing was attached)`);

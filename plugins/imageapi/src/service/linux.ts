@@ -224,7 +224,7 @@ export class LinuxPlatform implements Platform {
   async attachHttp(spec: HttpSpec): Promise<string> {
     const file = join(await this.imagesDir(), `${spec.sha256}.squashfs`);
     rmSync(file, {force: true}); // a copy left by a crash is not trusted: fetched and checked again
-    await timed(this.debug, `fetch + sha256 ${spec.url}`, () => fetchImage(spec, file, this.fetchOptions));
+    await timed(this.debug, `fetch + sha256 ${spec.url}`, () => fetchImage(spec, file, {debug: this.debug, ...this.fetchOptions}), {gc: true});
     try {
       return await this.attachLoopback(file, true);
     } catch (error) {

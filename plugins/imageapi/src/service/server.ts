@@ -49,6 +49,14 @@ export function buildApp(service: ImageApiService, options: {logger?: boolean} =
     }
     return reply.status(500).send({code: 500, message: error.message});
   });
+  const {debug} = service;
+  if (debug) { // each request's time, so that a step's log shows what else the service served meanwhile
+    const started = new WeakMap<object, number>();
+    app.addHook('onRequest', async (request) => { started.set(request, performance.now()); });
+    app.addHook('onResponse', async (request, reply) => {
+      debug(`${request.method} ${request.url} ${reply.statusCode}: ${Math.round(performance.now() - (started.get(request) ?? 0))} ms`);
+    });
+  }
   app.setNotFoundHandler((request, reply) => reply.status(404).send({code: 404, message: `no route ${request.method} ${request.url} (see /openapi.json)`}));
 
   const created = <T>(reply: FastifyReply, result: Created<T>) => reply.status(result.created ? 201 : 200).send(result.value);

@@ -25,7 +25,7 @@ import type {Platform} from './platform.js';
 import type {ServiceLogger, ServiceOptions} from './options.js';
 import {SpecResolver} from './resolve.js';
 import {SimulatedPlatform} from './simulated.js';
-import {timed, type Debug} from './timing.js';
+import {stamped, timed, timedSync, type Debug} from './timing.js';
 import {ObjectTable, type AttachRec, type MountRec, type ObjectType} from './table.js';
 import {apiAttach, apiMount, apiObject} from './views.js';
 
@@ -46,21 +46,23 @@ export class ImageApiService {
   private readonly logsDir: string;
   private readonly runDir: string;
   private readonly log: ServiceLogger;
-  /** The log's debug level: step timings, off unless the log has one. */
-  private readonly debug: Debug;
+  /** The log's debug level: step timings (wall-clock stamped), off unless the log has one. */
+  readonly debug: Debug;
   private readonly lock = new Mutex();
   private readonly table: ObjectTable;
   private readonly resolver: SpecResolver;
   private readonly containers: Containers;
   private readonly watchers = new Set<() => void>();
   private gen = 0;
+  /** A wake of the watchers is due in the event loop's next turn (see changed). */
+  private wakePending = false;
   private closed = false;
 
   private constructor(options: ServiceOptions) {
     this.stateDir = resolve(options.stateDir);
     if (/[,:\s]/.test(this.stateDir)) throw new Error(`the state directory ${this.stateDir} must not contain commas, colons or white space (they would break overlay options)`);
     this.log = options.log ?? quietLog;
-    this.debug = this.log.debug?.bind(this.log);
+    this.debug = stamped(this.log.debug?.bind(this.log));
     this.platform = options.platform ?? (options.simulate ? new SimulatedPlatform(options.simulatedFiles) : new LinuxPlatform({}, this.debug));
     this.mountsDir = join(this.stateDir, 'mounts');
     this.logsDir = join(this.stateDir, 'logs');
@@ -126,21 +128,33 @@ export class ImageApiService {
   watch(since: number, timeoutMs: number): Promise<number> {
     if (this.gen > since || timeoutMs === 0 || this.closed) return Promise.resolve(this.gen);
     return new Promise((done) => {
-      const wake = () => {
+      const finish = () => {
         clearTimeout(timer);
         this.watchers.delete(wake);
         done(this.gen);
       };
-      const timer = setTimeout(wake, timeoutMs);
+      const wake = () => { if (this.gen > since || this.closed) finish(); }; // a wake due from before this watch began is not for it
+      const timer = setTimeout(finish, timeoutMs);
       this.watchers.add(wake);
     });
   }
 
+  /**
+   * Records a change: the generation, the table (before any answer), and the watchers, woken in the
+   * event loop's next turn, so that the answer to the request that made the change goes out first (its
+   * client is often the watcher too: on a one-vCPU VM it otherwise handled the watch, and asked again,
+   * before it got the answer it waited for). Changes in one turn wake them once.
+   */
   private changed(): void {
     if (this.closed) return;
     this.gen++;
-    this.table.persist();
-    for (const wake of [...this.watchers]) wake();
+    timedSync(this.debug, 'the table written', () => this.table.persist());
+    if (this.wakePending) return;
+    this.wakePending = true;
+    setImmediate(() => {
+      this.wakePending = false;
+      for (const wake of [...this.watchers]) wake();
+    });
   }
 
   // ---- attachments and mounts ----
@@ -218,8 +232,12 @@ export class ImageApiService {
     }
     if (argv.length === 0 || !argv[0]) throw badRequest('command', 'is empty');
     const key = canonical({mount: stripReadOnly(input.mount), command: argv, systemd: input.systemd, hostname: input.hostname ?? null, annotations: input.annotations});
-    const create = () => this.lock.runExclusive(() => this.containers.create(input, argv, key, options.replace ?? false));
-    return timed(this.debug, `container ${input.name}: ${options.replace ? 'create or replace' : 'create'} (with the lock's wait)`, create);
+    const asked = performance.now();
+    const create = () => this.lock.runExclusive(() => {
+      this.debug?.(`container ${input.name}: the lock's wait: ${Math.round(performance.now() - asked)} ms`);
+      return this.containers.create(input, argv, key, options.replace ?? false);
+    });
+    return timed(this.debug, `container ${input.name}: ${options.replace ? 'create or replace' : 'create'} (with the lock's wait)`, create, {gc: true});
   }
 
   /** PATCH: running (start a created, exited or dead container) or exited (stop it). */
