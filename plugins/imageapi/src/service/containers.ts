@@ -10,7 +10,7 @@ import type {z} from '@layercake/sdk';
 import type {Mutex} from 'async-mutex';
 import {badRequest, conflict, failed, notFound} from '../api/errors.js';
 import type {ApiContainer, container as containerSchema} from '../api/models.js';
-import {inBackground, type Platform} from './platform.js';
+import type {Platform} from './platform.js';
 import {sameProcess} from './procfs.js';
 import {asApiError, type SpecResolver} from './resolve.js';
 import type {ServiceLogger, ServiceOptions} from './options.js';
@@ -116,16 +116,15 @@ export class Containers {
    * the unmounts and the loop detach were about half of the processes a roll waited for. It runs under
    * the lock, next in line, so every later change sees it done; close() waits for it. Its first system
    * call waits for the event loop's next turn, by when the answer is written (the unmount of the overlay
-   * otherwise shared the VM's one vCPU with writing it: 5-10 ms of each replace). Its tools (rbd,
-   * iscsiadm) run at the lowest CPU priority (inBackground): on a one-CPU VM they would otherwise halve
-   * the CPU of the agent reporting the new container to the parent (bench/boot: roll median 1.09 s
-   * without, see docs/vms.md).
+   * otherwise shared the VM's one vCPU with writing it: 5-10 ms of each replace). Its unmounts and the
+   * loop detach are system calls of a few ms (an rbd unmap or iscsi logout, which are tools, is not on a
+   * roll's path).
    */
   private releaseAfter(old: ContainerRec): void {
     const job = this.cx.lock.runExclusive(async () => {
       await setImmediate(); // the answer goes out in this turn of the event loop
       try {
-        await timed(this.cx.debug, `container ${old.name} (${old.id}): its mount released, after the answer`, () => inBackground(() => this.cx.resolver.release('mount', old.mount, `container:${old.id}`)));
+        await timed(this.cx.debug, `container ${old.name} (${old.id}): its mount released, after the answer`, () => this.cx.resolver.release('mount', old.mount, `container:${old.id}`));
       } catch (error) {
         this.cx.log.error(`container ${old.name} (${old.id}) replaced, but releasing its mount failed: ${(error as Error).message}`);
       }

@@ -33,9 +33,8 @@ import {setTimeout as sleep} from 'node:timers/promises';
 import {run, ToolError, which} from './exec.js';
 import {checkAddon, loopAttach, loopDetach, mount, SyscallError, umount} from './syscalls.js';
 import {timed, type Debug} from './timing.js';
-import {ToolShell} from './toolshell.js';
 import {fetchImage, type FetchOptions} from './fetch.js';
-import {exitOf, isBackground, type DriverStatus, type HttpSpec, type IscsiSpec, type NfsSpec, type Platform, type RbdSpec, type StartSpec, type Started} from './platform.js';
+import {exitOf, type DriverStatus, type HttpSpec, type IscsiSpec, type NfsSpec, type Platform, type RbdSpec, type StartSpec, type Started} from './platform.js';
 import {children, mountPoints, startTime} from './procfs.js';
 
 /**
@@ -109,25 +108,17 @@ export class LinuxPlatform implements Platform {
   private runDir = '';
   private devTemplate = '';
   private tools: Record<string, string | undefined> = {};
-  private shell?: ToolShell;
-  /** The same, at nice 19, for work that nobody waits for (platform.ts, inBackground). */
-  private backgroundShell?: ToolShell;
   private imagesMounted = false;
 
   /** `fetch`: how http images are fetched (tests inject the node's free RAM); `debug`: step timings. */
   constructor(private readonly fetchOptions: FetchOptions = {}, private readonly debug?: Debug) {}
 
-  /** A tool by its name, through the resident shell once init has made it; timed in the debug log. */
+  /**
+   * A tool by its full path (found at init), timed in the debug log. None is on a roll's path any more
+   * (loop devices and mounts are system calls), so each is a plain spawn.
+   */
   private run(tool: string, args: string[]): Promise<string> {
-    const path = this.tools[tool];
-    const shell = isBackground() ? this.backgroundShell : this.shell;
-    const go = () => (shell && path ? shell.run(path, args) : run(tool, args));
-    return timed(this.debug, `${tool} ${args.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}`, go);
-  }
-
-  close(): void {
-    this.shell?.close();
-    this.backgroundShell?.close();
+    return timed(this.debug, `${tool} ${args.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}`, () => run(this.tools[tool] ?? tool, args));
   }
 
   async init(dirs: {mounts: string; run: string}): Promise<void> {
@@ -140,8 +131,6 @@ export class LinuxPlatform implements Platform {
     this.runDir = dirs.run;
     mkdirSync(this.mountsDir, {recursive: true, mode: 0o700});
     mkdirSync(this.runDir, {recursive: true, mode: 0o700});
-    this.shell = new ToolShell(join(this.runDir, 'tools'));
-    this.backgroundShell = new ToolShell(join(this.runDir, 'tools-background'), {nice: 19});
     // The mounts root is a shared mount, so that containers (slaves) see our unmounts.
     if (!this.isMounted(this.mountsDir)) await this.syscall(`mount bind ${this.mountsDir}`, () => mount(this.mountsDir, this.mountsDir, null, ['bind']));
     await this.syscall(`mount make-shared ${this.mountsDir}`, () => mount('none', this.mountsDir, null, ['make-shared']));

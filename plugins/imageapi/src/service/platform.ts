@@ -3,7 +3,6 @@
  * devices and mounts by system call, unshare + chroot; linux.ts) or a simulation that records them and stands a plain process in
  * for each container's init (simulated.ts), for simulated clusters and tests without root.
  */
-import {AsyncLocalStorage} from 'node:async_hooks';
 import type {ChildProcess} from 'node:child_process';
 import type {z} from '@layercake/sdk';
 import type {attachHttp, attachIscsi, attachRbd, mountNfs} from '../api/models.js';
@@ -59,23 +58,12 @@ export function exitOf(child: ChildProcess): Promise<ExitStatus> {
   });
 }
 
-/**
- * Work that nobody waits for (releasing what a replaced container used, after the replace answered) runs
- * its tools at the lowest CPU priority: on a one-CPU node they would otherwise share the CPU with the
- * agent reporting the new container up to the parent. `inBackground(fn)` marks fn's tool calls so.
- */
-const background = new AsyncLocalStorage<true>();
-export const inBackground = <T>(fn: () => Promise<T>): Promise<T> => background.run(true, fn);
-export const isBackground = (): boolean => background.getStore() === true;
-
 export interface Platform {
   readonly simulated: boolean;
   /** Prepares the directories (the shared mounts root, the /dev template). */
   init(dirs: {mounts: string; run: string}): Promise<void>;
   /** Undoes init (only when nothing is left mounted under it). */
   shutdown(): Promise<void>;
-  /** Lets go of what serving needed (the resident tool shell); what is mounted stays. */
-  close(): void;
   drivers(): Record<string, DriverStatus>;
 
   attachLoopback(file: string, readOnly: boolean): Promise<string>;

@@ -112,7 +112,6 @@ export class ImageApiService {
       });
       await this.platform.shutdown();
     }
-    this.platform.close();
     this.closed = true;
     this.containers.close();
     for (const wake of this.watchers) wake();

@@ -23,8 +23,6 @@ export class SimulatedPlatform implements Platform {
 
   async shutdown(): Promise<void> {}
 
-  close(): void {}
-
   drivers(): Record<string, DriverStatus> {
     const simulated = {available: true, reason: 'simulated: recorded, not performed'};
     return {loopback: simulated, http: simulated, local: simulated, rbd: simulated, iscsi: simulated, nfs: simulated, overlay: simulated, squashfs: simulated};
