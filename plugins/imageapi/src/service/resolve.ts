@@ -9,7 +9,6 @@ import {join, resolve} from 'node:path';
 import {canonical, type z} from '@layercake/sdk';
 import {ApiError, badRequest, conflict, failed, notAvailable} from '../api/errors.js';
 import {ATTACH_KINDS, MOUNT_KINDS, type attach as attachSchema, type mount as mountSchema} from '../api/models.js';
-import {ToolError} from './exec.js';
 import type {Platform} from './platform.js';
 import {now, type AttachRec, type ChildRef, type Json, type MountRec, type ObjectTable, type ObjectType} from './table.js';
 
@@ -251,8 +250,8 @@ function kindOf<K extends string>(input: Record<string, unknown>, kinds: readonl
   return kind;
 }
 
+/** An error as the API answers it: an ApiError as it is, anything else (a tool's, a system call's) as a 500 with its message. */
 export function asApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
-  if (error instanceof ToolError) return failed(error.message);
   return failed((error as Error)?.message ?? String(error));
 }
