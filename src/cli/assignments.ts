@@ -5,10 +5,6 @@
 import type {JsonValue} from '../api/types.js';
 import {CliError} from './errors.js';
 
-export interface Assignments {
-  set: Record<string, JsonValue>;
-}
-
 /**
  * Parse `URL=value` (the value is a string) and `URL:=json` (the value is JSON: numbers, booleans,
  * objects, lists, or null to remove the value).
