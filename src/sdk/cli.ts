@@ -24,3 +24,4 @@ export {parseAssignments} from '../cli/assignments.js';
 export {readNodes} from '../cli/input.js';
 export {durationFlag} from '../cli/duration-flag.js';
 export {busyStatus, setBusy, type BusyResult} from '../cli/busy.js';
+export {newEd25519KeyPair} from '../cli/ssh-keys.js';

@@ -6,7 +6,7 @@
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {homedir, hostname, userInfo} from 'node:os';
 import {join} from 'node:path';
-import ssh2 from 'ssh2';
+import {newEd25519KeyPair} from '@layercake/sdk/cli';
 
 export const KEY_NAMES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
@@ -55,9 +55,9 @@ export function headKeys(opts: {file?: string; home?: string} = {}): HeadKeys {
   }
   const key = join(dir, 'id_ed25519');
   if (existsSync(key)) throw new Error(`${key} exists but ${key}.pub does not: recreate it (ssh-keygen -y -f ${key} > ${key}.pub) or give --authorized-keys`);
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', {comment: `${userInfo().username}@${hostname()} (layercake)`});
+  const pair = newEd25519KeyPair(`${userInfo().username}@${hostname()} (layercake)`);
   mkdirSync(dir, {recursive: true, mode: 0o700});
   writeFileSync(key, pair.private, {mode: 0o600, flag: 'wx'});
-  writeFileSync(`${key}.pub`, pair.public.trim() + '\n', {mode: 0o644, flag: 'wx'});
-  return {authorizedKeys: pair.public.trim() + '\n', sources: [`${key}.pub`], generated: key};
+  writeFileSync(`${key}.pub`, pair.public + '\n', {mode: 0o644, flag: 'wx'});
+  return {authorizedKeys: pair.public + '\n', sources: [`${key}.pub`], generated: key};
 }
