@@ -3,7 +3,8 @@
  * one compact progress bar for many, plain lines when the output is not a terminal, nothing for --json.
  *
  * The tracker subscribes first and reads the nodes second, so no change between the two is missed; it
- * applies every STATE_CHANGE to its copy of the node, shows the running mutation, and re-reads all the
+ * applies every STATE_CHANGE to its copy of the node (and again onto a fresh read that was under way when
+ * it arrived: the read may predate it), shows the running mutation, and re-reads all the
  * nodes whenever the stream reconnects (a restarted daemon). A node fails only when the engine gives up
  * on it: it holds it after too many failed attempts, or finds no plan that reaches its cfg (blocked), or
  * the node is deleted (`layercake node why` tells why); the engine retries anything less on its own. The wait ends when every node is done or failed, or at the time limit.
@@ -55,6 +56,8 @@ export class ConvergenceTracker {
   private stream?: EventStream;
   private listeners: (() => void)[] = [];
   private refreshing?: Promise<void>;
+  /** For each read of the nodes under way, the changes that arrived meanwhile (replayed onto what it read). */
+  private readonly duringRefresh = new Set<LcEvent[]>();
 
   constructor(
     private readonly client: ApiClient,
@@ -118,6 +121,8 @@ export class ConvergenceTracker {
   }
 
   private refresh(): Promise<void> {
+    const arrived: LcEvent[] = [];
+    this.duringRefresh.add(arrived);
     this.refreshing = (async () => {
       try {
         const views = this.nodes.size > 20 ? await this.client.listNodes() : await Promise.all(
@@ -130,6 +135,7 @@ export class ConvergenceTracker {
           if (!fresh) this.settle(id, 'failed', 'the node was deleted');
           else {
             t.view = fresh;
+            for (const event of arrived) if (event.nodeId === id) this.applyChange(t, event);
             if (t.detail.startsWith('daemon connection lost')) t.detail = 'waiting';
             this.check(id);
             if (!t.settled) void this.checkStuck(id);
@@ -137,6 +143,8 @@ export class ConvergenceTracker {
         }
       } catch {
         // The stream will reconnect and refresh again.
+      } finally {
+        this.duringRefresh.delete(arrived);
       }
       this.changed();
     })();
@@ -148,7 +156,8 @@ export class ConvergenceTracker {
     if (!t || t.settled) return;
     if (event.type === 'STATE_CHANGE') {
       if (event.op === 'DELETE') return this.settle(event.nodeId, 'failed', 'the node was deleted');
-      if (event.op === 'UPDATE' && event.url) setAt(t.view[event.view] as unknown as Record<string, unknown>, event.url, event.value);
+      this.applyChange(t, event);
+      for (const arrived of this.duringRefresh) arrived.push(event);
     } else if (event.type === 'MUTATION') {
       const id = `${event.module}/${event.mutation}`;
       if (event.kind === 'MUTATE') t.detail = `running ${id}`;
@@ -164,6 +173,10 @@ export class ConvergenceTracker {
     }
     this.check(event.nodeId);
     this.changed();
+  }
+
+  private applyChange(t: Tracked, event: LcEvent): void {
+    if (event.type === 'STATE_CHANGE' && event.op === 'UPDATE' && event.url) setAt(t.view[event.view] as unknown as Record<string, unknown>, event.url, event.value);
   }
 
   private async checkStuck(id: string): Promise<void> {
